@@ -1,0 +1,242 @@
+package cli
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/spf13/cobra"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/airgap-ocp/oc-plugins/pkg/manifest"
+)
+
+func TestExitCode(t *testing.T) {
+	gr := schema.GroupResource{Group: "config.openshift.io", Resource: "imagedigestmirrorsets"}
+	tests := []struct {
+		name string
+		err  error
+		want int
+	}{
+		{"no error is success", nil, ExitOK},
+		{"a check that found a difference", Differs(errors.New("drift")), ExitDiffers},
+		{"bad usage", BadInputf("--x: bad"), ExitBadInput},
+		{"a failed operation", Failed(errors.New("boom")), ExitFailed},
+		{"marks survive wrapping", fmt.Errorf("context: %w", BadInput(errors.New("x"))), ExitBadInput},
+		{"bad input read from a stream", &manifest.Error{Source: manifest.Source{File: "a.yaml", Document: 1}, Err: errors.New("x")}, ExitBadInput},
+		{"an object the server rejects as invalid", apierrors.NewInvalid(schema.GroupKind{Kind: "X"}, "x", field.ErrorList{field.Required(field.NewPath("spec"), "")}), ExitBadInput},
+		{"a server that is unavailable", apierrors.NewServiceUnavailable("down"), ExitFailed},
+		{"anything else is a failed operation", errors.New("dial tcp: refused"), ExitFailed},
+		{"a mark outranks the kind of error", Failed(&manifest.Error{Err: errors.New("x")}), ExitFailed},
+		{"not found is a failed operation", apierrors.NewNotFound(gr, "x"), ExitFailed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := ExitCode(tt.err); got != tt.want {
+				t.Errorf("ExitCode(%v) = %d, want %d", tt.err, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestIsTransient(t *testing.T) {
+	gr := schema.GroupResource{Resource: "x"}
+	for _, err := range []error{
+		apierrors.NewServiceUnavailable("x"), apierrors.NewTooManyRequests("x", 1), apierrors.NewServerTimeout(gr, "get", 1),
+		apierrors.NewInternalError(errors.New("x")), io.ErrUnexpectedEOF, fmt.Errorf("read: %w", syscall.ECONNRESET),
+	} {
+		if !IsTransient(err) {
+			t.Errorf("IsTransient(%v) = false", err)
+		}
+	}
+	for _, err := range []error{
+		nil, apierrors.NewNotFound(gr, "x"), apierrors.NewConflict(gr, "x", errors.New("x")), apierrors.NewForbidden(gr, "x", errors.New("x")),
+		apierrors.NewBadRequest("x"), errors.New("plain"),
+	} {
+		if IsTransient(err) {
+			t.Errorf("IsTransient(%v) = true", err)
+		}
+	}
+}
+
+func TestPrintErrorIsOneLine(t *testing.T) {
+	var b bytes.Buffer
+	PrintError(&b, errors.New("applying x:\n  server said\tno"))
+	if got := b.String(); got != "error: applying x: server said no\n" {
+		t.Errorf("got %q", got)
+	}
+	b.Reset()
+	PrintError(&b, nil)
+	if b.Len() != 0 {
+		t.Errorf("nil error printed %q", b.String())
+	}
+}
+
+func TestExecuteMapsErrorsToExitCodes(t *testing.T) {
+	newCmd := func(runErr error) *cobra.Command {
+		cmd := &cobra.Command{
+			Use:  "oc-x",
+			Args: cobra.NoArgs,
+			RunE: func(*cobra.Command, []string) error { return runErr },
+		}
+		cmd.Flags().Bool("known", false, "")
+		Setup(cmd, "oc x")
+		return cmd
+	}
+	tests := []struct {
+		name   string
+		args   []string
+		runErr error
+		code   int
+		stderr string
+	}{
+		{"success", nil, nil, ExitOK, ""},
+		{"an unknown flag is bad usage", []string{"--nope"}, nil, ExitBadInput, "error: unknown flag: --nope\n"},
+		{"an unexpected argument is bad usage", []string{"arg"}, nil, ExitBadInput, "error: unknown command \"arg\" for \"oc x\"\n"},
+		{"the command's own error keeps its code", nil, Differs(errors.New("drift")), ExitDiffers, "error: drift\n"},
+		{"an unmarked error from the command is a failure", nil, errors.New("cluster gone"), ExitFailed, "error: cluster gone\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			streams, _, out, errOut := genericiooptions.NewTestIOStreams()
+			cmd := newCmd(tt.runErr)
+			cmd.SetArgs(tt.args)
+			if code := Execute(cmd, streams); code != tt.code {
+				t.Errorf("exit code %d, want %d (stderr %q)", code, tt.code, errOut)
+			}
+			if errOut.String() != tt.stderr {
+				t.Errorf("stderr %q, want %q", errOut, tt.stderr)
+			}
+			if out.Len() != 0 {
+				t.Errorf("stdout %q, want nothing (no usage screen)", out)
+			}
+		})
+	}
+}
+
+func TestSetupShowsTheOcName(t *testing.T) {
+	cmd := &cobra.Command{Use: "oc-icsp-migrate", Example: "x", RunE: func(*cobra.Command, []string) error { return nil }}
+	Setup(cmd, "oc icsp migrate")
+	if got := cmd.DisplayName(); got != "oc icsp migrate" {
+		t.Errorf("DisplayName = %q", got)
+	}
+	if !strings.Contains(cmd.UsageString(), "oc icsp migrate") {
+		t.Errorf("usage does not name the command as oc runs it:\n%s", cmd.UsageString())
+	}
+}
+
+// failingReader fails the test if anyone reads it: the command must not
+// block on stdin it did not need.
+type failingReader struct{ t *testing.T }
+
+func (r failingReader) Read([]byte) (int, error) {
+	r.t.Error("stdin was read")
+	return 0, io.EOF
+}
+
+func TestInputReadsStdinOnlyWhenNothingElseIsGiven(t *testing.T) {
+	obj := "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n"
+
+	var o InputOptions
+	objs, err := o.Read(strings.NewReader(obj), false)
+	if err != nil || len(objs) != 1 {
+		t.Fatalf("implicit stdin: %v objects, err %v", len(objs), err)
+	}
+
+	// Other input (--from-cluster, names, --all): stdin is not touched.
+	objs, err = o.Read(failingReader{t}, true)
+	if err != nil || len(objs) != 0 {
+		t.Errorf("with other input: %d objects, err %v", len(objs), err)
+	}
+
+	// A named file: stdin is not touched either.
+	dir := t.TempDir()
+	path := dir + "/cm.yaml"
+	if err := os.WriteFile(path, []byte(obj), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	o = InputOptions{Filenames: []string{path}}
+	if objs, err := o.Read(failingReader{t}, false); err != nil || len(objs) != 1 {
+		t.Errorf("with -f: %d objects, err %v", len(objs), err)
+	}
+
+	// -f - reads stdin even with other input.
+	o = InputOptions{Filenames: []string{"-"}}
+	if objs, err := o.Read(strings.NewReader(obj), true); err != nil || len(objs) != 1 {
+		t.Errorf("with -f -: %d objects, err %v", len(objs), err)
+	}
+}
+
+func TestPiped(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	if !Piped(r) {
+		t.Error("a pipe is not piped")
+	}
+	devnull, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer devnull.Close()
+	if !Piped(devnull) {
+		t.Error("a redirected file is not piped")
+	}
+	if Piped(nil) {
+		t.Error("no stdin is piped")
+	}
+}
+
+func TestPrinter(t *testing.T) {
+	mk := func(name string) *unstructured.Unstructured {
+		u := &unstructured.Unstructured{}
+		u.SetAPIVersion("config.openshift.io/v1")
+		u.SetKind("ImageDigestMirrorSet")
+		u.SetName(name)
+		return u
+	}
+	objs := []*unstructured.Unstructured{mk("a"), mk("b")}
+	print := func(format string, objs []*unstructured.Unstructured) string {
+		f := NewPrintFlags()
+		f.OutputFormat = &format
+		p, err := NewPrinter(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b bytes.Buffer
+		if err := p.Print(&b, objs); err != nil {
+			t.Fatal(err)
+		}
+		return b.String()
+	}
+	if got, want := print("yaml", objs), "apiVersion: config.openshift.io/v1\nkind: ImageDigestMirrorSet\nmetadata:\n  name: a\n---\napiVersion: config.openshift.io/v1\nkind: ImageDigestMirrorSet\nmetadata:\n  name: b\n"; got != want {
+		t.Errorf("yaml:\n%s\nwant\n%s", got, want)
+	}
+	if got := print("name", objs); got != "imagedigestmirrorset.config.openshift.io/a\nimagedigestmirrorset.config.openshift.io/b\n" {
+		t.Errorf("name: %q", got)
+	}
+	if got := print("json", objs); !strings.Contains(got, `"kind": "List"`) || strings.Count(got, `"kind": "ImageDigestMirrorSet"`) != 2 {
+		t.Errorf("json of two objects is not a List:\n%s", got)
+	}
+	if got := print("json", objs[:1]); strings.Contains(got, `"List"`) {
+		t.Errorf("json of one object is a List:\n%s", got)
+	}
+	f := NewPrintFlags()
+	bad := "wide-ish"
+	f.OutputFormat = &bad
+	if _, err := NewPrinter(f); ExitCode(err) != ExitBadInput {
+		t.Errorf("unknown -o: %v (code %d)", err, ExitCode(err))
+	}
+}

@@ -1,0 +1,111 @@
+// Package cli holds what every plugin command shares: IO streams, kubeconfig
+// and output flags, reading input objects, and one policy for errors and exit
+// codes.
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"syscall"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+
+	"github.com/airgap-ocp/oc-plugins/pkg/manifest"
+)
+
+// Exit codes, the same in every plugin.
+const (
+	// ExitOK: done, or verified.
+	ExitOK = 0
+	// ExitDiffers: a check found a difference (drift, a bad signature, an
+	// object left in a state the user asked to be rid of).
+	ExitDiffers = 1
+	// ExitBadInput: bad usage or bad input; nothing was changed.
+	ExitBadInput = 2
+	// ExitFailed: a registry, network or cluster operation failed.
+	ExitFailed = 3
+)
+
+// Version is the plugins' version, set at build time with -ldflags -X.
+var Version = "v0.0.0-dev"
+
+// exitError carries an exit code with an error.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+// BadInput marks err as bad usage or input (exit 2).
+func BadInput(err error) error { return withCode(ExitBadInput, err) }
+
+// BadInputf is BadInput(fmt.Errorf(format, args...)).
+func BadInputf(format string, args ...any) error { return BadInput(fmt.Errorf(format, args...)) }
+
+// Differs marks err as a check that found a difference (exit 1).
+func Differs(err error) error { return withCode(ExitDiffers, err) }
+
+// Failed marks err as a failed registry, network or cluster operation (exit 3).
+func Failed(err error) error { return withCode(ExitFailed, err) }
+
+func withCode(code int, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &exitError{code: code, err: err}
+}
+
+// ExitCode is the exit code for err. Errors that were not marked are
+// classified by what they are: bad input read from a stream and API requests
+// the server rejected as invalid are exit 2, anything else (a network or
+// cluster failure) exit 3.
+func ExitCode(err error) int {
+	if err == nil {
+		return ExitOK
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	var me *manifest.Error
+	if errors.As(err, &me) {
+		return ExitBadInput
+	}
+	if apierrors.IsInvalid(err) || apierrors.IsBadRequest(err) {
+		return ExitBadInput
+	}
+	return ExitFailed
+}
+
+// IsTransient reports whether err is worth retrying: a timeout, a dropped
+// connection, or a server that said it is busy or unavailable.
+func IsTransient(err error) bool {
+	if err == nil {
+		return false
+	}
+	if apierrors.IsServerTimeout(err) || apierrors.IsTimeout(err) || apierrors.IsTooManyRequests(err) ||
+		apierrors.IsServiceUnavailable(err) || apierrors.IsInternalError(err) {
+		return true
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return true
+	}
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EPIPE)
+}
+
+// PrintError writes err to w as the one line every plugin prints:
+// "error: what failed: where: why".
+func PrintError(w io.Writer, err error) {
+	if err == nil {
+		return
+	}
+	msg := strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", " ")), " ")
+	fmt.Fprintf(w, "error: %s\n", msg)
+}

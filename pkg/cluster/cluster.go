@@ -1,0 +1,185 @@
+// Package cluster talks to the API server for the plugins: it lists the
+// OpenShift objects they read, applies and deletes the ones they write, and
+// retries the failures that are safe to retry.
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/util/retry"
+
+	"github.com/airgap-ocp/oc-plugins/pkg/cli"
+)
+
+// Resources the plugins read and write.
+var (
+	ICSPResource  = schema.GroupVersionResource{Group: "operator.openshift.io", Version: "v1alpha1", Resource: "imagecontentsourcepolicies"}
+	IDMSResource  = schema.GroupVersionResource{Group: "config.openshift.io", Version: "v1", Resource: "imagedigestmirrorsets"}
+	ITMSResource  = schema.GroupVersionResource{Group: "config.openshift.io", Version: "v1", Resource: "imagetagmirrorsets"}
+	ImageResource = schema.GroupVersionResource{Group: "config.openshift.io", Version: "v1", Resource: "images"}
+)
+
+// ImageConfigName is the name of the cluster's one image.config.openshift.io object.
+const ImageConfigName = "cluster"
+
+// Backoff is how cluster calls are retried on transient failures: five tries
+// over about eight seconds.
+var Backoff = wait.Backoff{Steps: 5, Duration: 500 * time.Millisecond, Factor: 2, Jitter: 0.2}
+
+// Client is a connection to one cluster.
+type Client struct {
+	Dynamic dynamic.Interface
+	Mapper  meta.RESTMapper
+	// FieldManager names the writer in server-side apply: the plugin's name.
+	FieldManager string
+}
+
+// New connects to the cluster the kubeconfig flags point at.
+func New(getter genericclioptions.RESTClientGetter, fieldManager string) (*Client, error) {
+	cfg, err := getter.ToRESTConfig()
+	if err != nil {
+		return nil, cli.BadInput(fmt.Errorf("loading kubeconfig: %w", err))
+	}
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return nil, cli.BadInput(fmt.Errorf("configuring client for %s: %w", cfg.Host, err))
+	}
+	mapper, err := getter.ToRESTMapper()
+	if err != nil {
+		return nil, cli.Failed(fmt.Errorf("discovering the API of %s: %w", cfg.Host, err))
+	}
+	return &Client{Dynamic: dyn, Mapper: mapper, FieldManager: fieldManager}, nil
+}
+
+// do runs fn, retrying transient failures, and wraps a final error with what
+// was being done.
+func do(ctx context.Context, what string, fn func(context.Context) error) error {
+	var last error
+	err := retry.OnError(Backoff, func(err error) bool { return ctx.Err() == nil && cli.IsTransient(err) }, func() error {
+		last = fn(ctx)
+		return last
+	})
+	if err == nil {
+		return nil
+	}
+	if last == nil {
+		last = err
+	}
+	return fmt.Errorf("%s: %w", what, last)
+}
+
+// List returns every object of a cluster-scoped resource, or of a namespace
+// ("" for all namespaces of a namespaced one), sorted by namespace and name.
+// A resource the server does not serve is an error.
+func (c *Client) List(ctx context.Context, gvr schema.GroupVersionResource, namespace string) ([]*unstructured.Unstructured, error) {
+	var list *unstructured.UnstructuredList
+	err := do(ctx, "listing "+gvr.GroupResource().String(), func(ctx context.Context) error {
+		var err error
+		list, err = c.Dynamic.Resource(gvr).Namespace(namespace).List(ctx, metav1.ListOptions{})
+		return err
+	})
+	if err != nil {
+		return nil, cli.Failed(err)
+	}
+	out := make([]*unstructured.Unstructured, 0, len(list.Items))
+	for i := range list.Items {
+		out = append(out, &list.Items[i])
+	}
+	return out, nil
+}
+
+// Get returns one object, or nil without error when it does not exist.
+func (c *Client) Get(ctx context.Context, gvr schema.GroupVersionResource, namespace, name string) (*unstructured.Unstructured, error) {
+	var obj *unstructured.Unstructured
+	err := do(ctx, fmt.Sprintf("getting %s/%s", gvr.GroupResource(), name), func(ctx context.Context) error {
+		var err error
+		obj, err = c.Dynamic.Resource(gvr).Namespace(namespace).Get(ctx, name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			obj, err = nil, nil
+		}
+		return err
+	})
+	if err != nil {
+		return nil, cli.Failed(err)
+	}
+	return obj, nil
+}
+
+func (c *Client) resourceFor(obj *unstructured.Unstructured) (dynamic.ResourceInterface, string, error) {
+	gvk := obj.GroupVersionKind()
+	m, err := c.Mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+	if err != nil {
+		return nil, "", cli.Failed(fmt.Errorf("finding the resource for %s: %w", gvk, err))
+	}
+	what := m.Resource.GroupResource().String() + "/" + obj.GetName()
+	if m.Scope.Name() == meta.RESTScopeNameNamespace {
+		return c.Dynamic.Resource(m.Resource).Namespace(obj.GetNamespace()), what, nil
+	}
+	return c.Dynamic.Resource(m.Resource), what, nil
+}
+
+// Apply server-side-applies obj under the client's field manager. With dryRun
+// the server validates and defaults the object but stores nothing.
+func (c *Client) Apply(ctx context.Context, obj *unstructured.Unstructured, dryRun bool) (*unstructured.Unstructured, error) {
+	res, what, err := c.resourceFor(obj)
+	if err != nil {
+		return nil, err
+	}
+	opts := metav1.ApplyOptions{FieldManager: c.FieldManager}
+	if dryRun {
+		opts.DryRun = []string{metav1.DryRunAll}
+	}
+	var out *unstructured.Unstructured
+	err = do(ctx, "applying "+what, func(ctx context.Context) error {
+		var err error
+		out, err = res.Apply(ctx, obj.GetName(), obj, opts)
+		return err
+	})
+	if err != nil {
+		if apierrors.IsInvalid(err) || apierrors.IsBadRequest(err) {
+			return nil, cli.BadInput(err)
+		}
+		return nil, cli.Failed(err)
+	}
+	return out, nil
+}
+
+// Delete deletes obj only if the object in the cluster is still the one
+// described (same UID and resourceVersion), so nothing changed since it was
+// read is lost. An object already gone is not an error.
+func (c *Client) Delete(ctx context.Context, obj *unstructured.Unstructured, dryRun bool) error {
+	res, what, err := c.resourceFor(obj)
+	if err != nil {
+		return err
+	}
+	uid, rv := obj.GetUID(), obj.GetResourceVersion()
+	opts := metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid, ResourceVersion: &rv}}
+	if dryRun {
+		opts.DryRun = []string{metav1.DryRunAll}
+	}
+	err = do(ctx, "deleting "+what, func(ctx context.Context) error {
+		err := res.Delete(ctx, obj.GetName(), opts)
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return err
+	})
+	if err != nil {
+		if apierrors.IsConflict(err) {
+			return cli.Failed(fmt.Errorf("%w (it changed after it was read; run again)", err))
+		}
+		return cli.Failed(err)
+	}
+	return nil
+}
+
