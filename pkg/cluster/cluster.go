@@ -182,4 +182,3 @@ func (c *Client) Delete(ctx context.Context, obj *unstructured.Unstructured, dry
 	}
 	return nil
 }
-
