@@ -1,0 +1,143 @@
+// Command sandbox runs a local stand-in for a disconnected cluster's
+// surroundings, for the demo and for trying the plugins by hand: a real
+// kube-apiserver and etcd with the OpenShift CRDs, and a TLS registry with
+// htpasswd auth.
+//
+//	go run ./hack/sandbox --dir /tmp/sandbox &
+//	while [ ! -f /tmp/sandbox/sandbox.env ]; do sleep 1; done
+//	. /tmp/sandbox/sandbox.env
+//	oc get imagedigestmirrorsets
+//	kill %1
+//
+// Into --dir it writes kubeconfig, auth.json, certs/ca.crt (and the
+// registry's storage), and last sandbox.env, which exports KUBECONFIG,
+// REGISTRY, REGISTRY_AUTH_FILE and REGISTRY_CERT_DIR. It prints
+// "sandbox ready" to stderr when everything is up, runs until SIGINT or
+// SIGTERM, then stops kube-apiserver and etcd and removes sandbox.env.
+// The binaries come from $OC_PLUGINS_TESTBIN or ./hack/testbin.sh.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/airgap-ocp/oc-plugins/internal/testenv"
+)
+
+func main() {
+	dir := flag.String("dir", "", "folder for the sandbox's files (required)")
+	verbose := flag.Bool("v", false, "print the registry's log to stderr")
+	flag.Usage = func() {
+		fmt.Fprintf(flag.CommandLine.Output(), "usage: sandbox --dir DIR [-v]\n")
+		flag.PrintDefaults()
+	}
+	flag.Parse()
+	if *dir == "" || flag.NArg() > 0 {
+		flag.Usage()
+		os.Exit(2)
+	}
+	if err := run(*dir, *verbose); err != nil {
+		fmt.Fprintln(os.Stderr, "sandbox:", err)
+		os.Exit(1)
+	}
+}
+
+func run(dir string, verbose bool) (retErr error) {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	envFile := filepath.Join(dir, "sandbox.env")
+	// A stale env file would send a waiting script to a dead sandbox.
+	if err := os.Remove(envFile); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+
+	// Catch the signals before starting anything, so a stop during start-up
+	// still stops what started.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	var opts []testenv.RegistryOption
+	if verbose {
+		opts = append(opts, testenv.WithLog(os.Stderr))
+	}
+	reg, err := testenv.NewRegistry(dir, opts...)
+	if err != nil {
+		return fmt.Errorf("starting the registry: %w", err)
+	}
+	defer func() { retErr = errors.Join(retErr, reg.Close()) }()
+
+	fmt.Fprintln(os.Stderr, "sandbox: starting kube-apiserver and etcd")
+	cluster, err := testenv.StartCluster(context.WithoutCancel(ctx))
+	if err != nil {
+		return fmt.Errorf("starting the cluster: %w", err)
+	}
+	defer func() { retErr = errors.Join(retErr, cluster.Stop()) }()
+	if ctx.Err() != nil {
+		return nil // stopped while starting
+	}
+
+	kubeconfig := filepath.Join(dir, "kubeconfig")
+	if err := copyFile(cluster.Kubeconfig, kubeconfig); err != nil {
+		return fmt.Errorf("writing kubeconfig: %w", err)
+	}
+	env := strings.Join([]string{
+		"export KUBECONFIG=" + shellQuote(kubeconfig),
+		"export REGISTRY=" + shellQuote(reg.Host),
+		"export REGISTRY_AUTH_FILE=" + shellQuote(reg.AuthFile),
+		"export REGISTRY_CERT_DIR=" + shellQuote(reg.CertDir),
+	}, "\n") + "\n"
+	// Write then rename: a script polling for the file never reads half of it.
+	if err := os.WriteFile(envFile+".tmp", []byte(env), 0o644); err != nil {
+		return err
+	}
+	if err := os.Rename(envFile+".tmp", envFile); err != nil {
+		return err
+	}
+	defer os.Remove(envFile)
+
+	fmt.Fprintf(os.Stderr, "sandbox: registry %s, kubeconfig %s\n", reg.Host, kubeconfig)
+	fmt.Fprintln(os.Stderr, "sandbox ready")
+	<-ctx.Done()
+	fmt.Fprintln(os.Stderr, "sandbox: stopping")
+	return nil
+}
+
+func copyFile(from, to string) error {
+	in, err := os.Open(from)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/._-:+=@,", r))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}

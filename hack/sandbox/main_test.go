@@ -1,0 +1,167 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/containers/image/v5/copy"
+	"github.com/containers/image/v5/docker"
+	"github.com/containers/image/v5/oci/layout"
+	"github.com/containers/image/v5/types"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/airgap-ocp/oc-plugins/internal/testenv"
+)
+
+// TestMain lets the test binary be the sandbox, so the test needs no build.
+func TestMain(m *testing.M) {
+	if os.Getenv("SANDBOX_TEST_RUN_MAIN") == "1" {
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+func TestSandboxServesAClusterAndARegistryThenStopsCleanly(t *testing.T) {
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "--dir", dir)
+	cmd.Env = append(os.Environ(), "SANDBOX_TEST_RUN_MAIN=1")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	stopped := false
+	defer func() {
+		if !stopped {
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			_ = cmd.Wait()
+		}
+	}()
+
+	ready := make(chan []string, 1)
+	go func() {
+		var lines []string
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			lines = append(lines, sc.Text())
+			if sc.Text() == "sandbox ready" {
+				ready <- lines
+				lines = nil
+			}
+		}
+		ready <- lines
+	}()
+	select {
+	case lines := <-ready:
+		if len(lines) == 0 || lines[len(lines)-1] != "sandbox ready" {
+			t.Fatalf("sandbox ended before it was ready:\n%s", strings.Join(lines, "\n"))
+		}
+	case <-time.After(5 * time.Minute):
+		t.Fatal("sandbox not ready after 5 minutes")
+	}
+
+	// The env file, read the way the demo script reads it: sourced by a shell.
+	envFile := filepath.Join(dir, "sandbox.env")
+	out, err := exec.Command("sh", "-c", `. "$1" && printf '%s\n' "$KUBECONFIG" "$REGISTRY" "$REGISTRY_AUTH_FILE" "$REGISTRY_CERT_DIR"`, "sh", envFile).Output()
+	if err != nil {
+		t.Fatalf("sourcing %s: %v", envFile, err)
+	}
+	vals := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(vals) != 4 {
+		t.Fatalf("sandbox.env gave %q", vals)
+	}
+	kubeconfig, registry, authFile, certDir := vals[0], vals[1], vals[2], vals[3]
+	if !strings.HasPrefix(registry, "127.0.0.1:") {
+		t.Errorf("REGISTRY=%s, want 127.0.0.1:port", registry)
+	}
+	for _, f := range []string{kubeconfig, authFile, filepath.Join(certDir, "ca.crt")} {
+		if !strings.HasPrefix(f, dir) {
+			t.Errorf("%s is not in --dir %s", f, dir)
+		}
+	}
+
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cs.CoreV1().Namespaces().Get(context.Background(), "openshift-config", metav1.GetOptions{}); err != nil {
+		t.Errorf("reading a namespace with $KUBECONFIG: %v", err)
+	}
+
+	built, err := testenv.Image{Layers: []testenv.Layer{{Files: []testenv.File{{Name: "hello", Data: []byte("hi")}}}}}.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	layoutDir := t.TempDir()
+	if err := built.WriteOCILayout(layoutDir, "hello"); err != nil {
+		t.Fatal(err)
+	}
+	src, err := layout.NewReference(layoutDir, "hello")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dest, err := docker.ParseReference("//" + registry + "/demo/hello:v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sys := &types.SystemContext{AuthFilePath: authFile, DockerCertPath: certDir}
+	if _, err := testenv.CopyImage(context.Background(), dest, src, &copy.Options{DestinationCtx: sys}); err != nil {
+		t.Errorf("pushing with $REGISTRY_AUTH_FILE and $REGISTRY_CERT_DIR: %v", err)
+	}
+
+	children := childProcesses(cmd.Process.Pid)
+	if len(children) < 2 {
+		t.Errorf("want etcd and kube-apiserver among the sandbox's children, found %v", children)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	stopped = true
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("sandbox exit after SIGTERM: %v", err)
+	}
+	for _, pid := range children {
+		if _, err := os.Stat(filepath.Join("/proc", pid)); err == nil {
+			t.Errorf("process %s outlived the sandbox", pid)
+		}
+	}
+	if _, err := os.Stat(envFile); !os.IsNotExist(err) {
+		t.Errorf("sandbox.env still there after the sandbox stopped (%v)", err)
+	}
+}
+
+// childProcesses lists the pids whose parent is pid, from /proc.
+func childProcesses(pid int) []string {
+	var pids []string
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: comm may hold spaces, so cut after the last ')'.
+		s := string(stat)
+		fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+		if len(fields) > 1 && fields[1] == strconv.Itoa(pid) {
+			pids = append(pids, e.Name())
+		}
+	}
+	return pids
+}

@@ -1,0 +1,363 @@
+package testenv
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+)
+
+// Namespaces are the namespaces StartCluster creates, as an OpenShift cluster has them.
+var Namespaces = []string{"openshift-config", "openshift-config-managed", "openshift-machine-api"}
+
+// CRDManifests are the CRD files StartCluster installs, relative to the
+// directory of the github.com/openshift/api module. Where a CRD comes in
+// feature-set variants, the Default one is used.
+var CRDManifests = []string{
+	"operator/v1alpha1/zz_generated.crd-manifests/0000_10_config-operator_01_imagecontentsourcepolicies.crd.yaml",
+	"config/v1/zz_generated.crd-manifests/0000_10_config-operator_01_imagedigestmirrorsets.crd.yaml",
+	"config/v1/zz_generated.crd-manifests/0000_10_config-operator_01_imagetagmirrorsets.crd.yaml",
+	"config/v1/zz_generated.crd-manifests/0000_10_config-operator_01_images.crd.yaml",
+	"config/v1/zz_generated.crd-manifests/0000_00_cluster-version-operator_01_clusterversions-Default.crd.yaml",
+	"machine/v1beta1/zz_generated.crd-manifests/0000_10_machine-api_01_machinehealthchecks.crd.yaml",
+	"machineconfiguration/v1/zz_generated.crd-manifests/0000_80_machine-config_01_machineconfigs.crd.yaml",
+	"machineconfiguration/v1/zz_generated.crd-manifests/0000_80_machine-config_01_machineconfigpools-Default.crd.yaml",
+}
+
+// Cluster is a running kube-apiserver and etcd with the OpenShift CRDs
+// listed in CRDManifests installed and the Namespaces created.
+type Cluster struct {
+	// Config authenticates as a cluster admin (system:masters).
+	Config *rest.Config
+	// Kubeconfig is the path of a kubeconfig file for Config, for running
+	// binaries (KUBECONFIG=... or --kubeconfig ...).
+	Kubeconfig string
+	// BinDir is the folder kube-apiserver and etcd were run from.
+	BinDir string
+
+	env      *envtest.Environment
+	dir      string
+	watchdog *watchdog
+	stopOnce sync.Once
+	stopErr  error
+}
+
+// StartCluster starts kube-apiserver and etcd from the testbin folder (see
+// TestbinDir), installs the OpenShift CRDs from the github.com/openshift/api
+// module the code was built with, and creates the OpenShift namespaces.
+// The caller must Stop it, or the processes outlive the caller.
+func StartCluster(ctx context.Context) (*Cluster, error) {
+	bin, err := TestbinDir()
+	if err != nil {
+		return nil, err
+	}
+	apiDir, err := OpenShiftAPIDir()
+	if err != nil {
+		return nil, err
+	}
+	crds := make([]string, len(CRDManifests))
+	for i, f := range CRDManifests {
+		crds[i] = filepath.Join(apiDir, filepath.FromSlash(f))
+		if _, err := os.Stat(crds[i]); err != nil {
+			return nil, fmt.Errorf("reading OpenShift CRD: %w", err)
+		}
+	}
+	dir, err := os.MkdirTemp("", "testenv-cluster-")
+	if err != nil {
+		return nil, err
+	}
+	// etcd's data and kube-apiserver's certificates live under dir, where
+	// the watchdog finds them.
+	etcdDir, certDir := filepath.Join(dir, "etcd"), filepath.Join(dir, "apiserver")
+	for _, d := range []string{etcdDir, certDir} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			os.RemoveAll(dir)
+			return nil, err
+		}
+	}
+
+	// Keep the end of the processes' output for the error message; show
+	// all of it when envtest's own switch asks for it.
+	out := &tailWriter{max: 16 << 10}
+	var w io.Writer = out
+	if os.Getenv("KUBEBUILDER_ATTACH_CONTROL_PLANE_OUTPUT") == "true" {
+		w = io.MultiWriter(out, os.Stderr)
+	}
+	useExisting := false // never let USE_EXISTING_CLUSTER point the tests at a real cluster
+	env := &envtest.Environment{
+		UseExistingCluster:    &useExisting,
+		BinaryAssetsDirectory: bin,
+		ControlPlane: envtest.ControlPlane{
+			APIServer: &envtest.APIServer{Path: filepath.Join(bin, "kube-apiserver"), CertDir: certDir, Out: w, Err: w},
+			Etcd:      &envtest.Etcd{Path: filepath.Join(bin, "etcd"), DataDir: etcdDir, Out: w, Err: w},
+		},
+		CRDInstallOptions:     envtest.CRDInstallOptions{Paths: crds},
+		ErrorIfCRDPathMissing: true,
+	}
+	if os.Getenv("KUBEBUILDER_CONTROLPLANE_START_TIMEOUT") == "" {
+		// Two busy cores running several test binaries at once need more
+		// than envtest's 20s default.
+		env.ControlPlaneStartTimeout = 90 * time.Second
+	}
+
+	// If this process dies without calling Stop, the watchdog stops etcd and
+	// kube-apiserver: envtest starts them in their own process groups, so
+	// nothing else would.
+	c := &Cluster{BinDir: bin, env: env, dir: dir, watchdog: startWatchdog(dir)}
+	cfg, err := env.Start()
+	if err != nil {
+		_ = c.Stop()
+		return nil, fmt.Errorf("starting kube-apiserver and etcd from %s: %w\n%s\n"+
+			"If the binaries are missing or broken, run `make testbin` and set %s=$(./hack/testbin.sh).",
+			bin, err, out.tail(), EnvTestbin)
+	}
+	c.Config = cfg
+
+	if err := waitForCRDs(ctx, cfg, env.CRDs); err != nil {
+		_ = c.Stop()
+		return nil, err
+	}
+	warmUpCustomResourceWrites(ctx, cfg)
+	if err := createNamespaces(ctx, cfg, Namespaces); err != nil {
+		_ = c.Stop()
+		return nil, err
+	}
+	c.Kubeconfig = filepath.Join(dir, "kubeconfig")
+	if err := os.WriteFile(c.Kubeconfig, env.KubeConfig, 0o600); err != nil {
+		_ = c.Stop()
+		return nil, fmt.Errorf("writing kubeconfig: %w", err)
+	}
+	return c, nil
+}
+
+// Stop stops kube-apiserver and etcd and removes their data. It is safe to
+// call more than once.
+func (c *Cluster) Stop() error {
+	c.stopOnce.Do(func() {
+		c.watchdog.stop()
+		c.stopErr = c.env.Stop()
+		if err := os.RemoveAll(c.dir); err != nil && c.stopErr == nil {
+			c.stopErr = err
+		}
+		if c.stopErr != nil {
+			c.stopErr = fmt.Errorf("stopping kube-apiserver and etcd: %w", c.stopErr)
+		}
+	})
+	return c.stopErr
+}
+
+// waitForCRDs waits until every served version of crds answers a list with
+// 200. Right after installation the API server answers 429 with
+// Retry-After: 1 for a while, which client-go would turn into a one-second
+// sleep in the first request of each test.
+func waitForCRDs(ctx context.Context, cfg *rest.Config, crds []*apiextensionsv1.CustomResourceDefinition) error {
+	hc, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for _, crd := range crds {
+		for _, v := range crd.Spec.Versions {
+			if !v.Served {
+				continue
+			}
+			url := strings.TrimSuffix(cfg.Host, "/") + "/apis/" + crd.Spec.Group + "/" + v.Name + "/" + crd.Spec.Names.Plural + "?limit=1"
+			for {
+				status, err := getStatus(ctx, hc, url)
+				if status == http.StatusOK {
+					break
+				}
+				select {
+				case <-ctx.Done():
+					return fmt.Errorf("waiting for the API server to serve %s/%s %s: last answer %d %v", crd.Spec.Group, v.Name, crd.Spec.Names.Plural, status, err)
+				case <-time.After(50 * time.Millisecond):
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// warmUpCustomResourceWrites makes one dry-run create of a custom resource:
+// the API server spends about two seconds on the first one after it starts,
+// and tests should not.
+func warmUpCustomResourceWrites(ctx context.Context, cfg *rest.Config) {
+	hc, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		return
+	}
+	body := `{"apiVersion":"config.openshift.io/v1","kind":"ImageDigestMirrorSet","metadata":{"name":"testenv-warm-up"},"spec":{}}`
+	url := strings.TrimSuffix(cfg.Host, "/") + "/apis/config.openshift.io/v1/imagedigestmirrorsets?dryRun=All"
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(body))
+	if err != nil {
+		return
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if resp, err := hc.Do(req); err == nil {
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+}
+
+func getStatus(ctx context.Context, hc *http.Client, url string) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+func createNamespaces(ctx context.Context, cfg *rest.Config, names []string) error {
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	for _, name := range names {
+		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
+		_, err := cs.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{})
+		if err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("creating namespace %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+var (
+	mainActive   atomic.Bool
+	sharedOnce   sync.Once
+	sharedMu     sync.Mutex
+	shared       *Cluster
+	sharedErr    error
+	sharedClosed bool
+)
+
+// SharedCluster returns the cluster shared by the tests of this test binary,
+// starting it on first use. It fails the test when the cluster cannot start.
+// The package's TestMain must call Main, which stops the cluster at the end.
+func SharedCluster(t testing.TB) *Cluster {
+	t.Helper()
+	if !mainActive.Load() {
+		t.Fatal("testenv.SharedCluster needs the package's TestMain to call testenv.Main(m), " +
+			"which stops kube-apiserver and etcd when the tests end")
+	}
+	sharedOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		c, err := StartCluster(ctx)
+		sharedMu.Lock()
+		defer sharedMu.Unlock()
+		shared, sharedErr = c, err
+		if err == nil && sharedClosed {
+			// Main is already shutting down (a signal arrived while starting).
+			_ = c.Stop()
+			shared, sharedErr = nil, errors.New("test binary is shutting down")
+		}
+	})
+	if sharedErr != nil {
+		t.Fatalf("starting the shared test cluster: %v", sharedErr)
+	}
+	return shared
+}
+
+func stopShared() error {
+	sharedMu.Lock()
+	defer sharedMu.Unlock()
+	sharedClosed = true
+	if shared == nil {
+		return nil
+	}
+	return shared.Stop()
+}
+
+// Main runs the tests and then stops what they shared (the cluster of
+// SharedCluster), also when the test binary is interrupted. Call it from
+// TestMain: func TestMain(m *testing.M) { testenv.Main(m) }.
+func Main(m *testing.M) {
+	mainActive.Store(true)
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		s, ok := <-sigs
+		if !ok {
+			return
+		}
+		fmt.Fprintf(os.Stderr, "testenv: %v: stopping the shared test cluster\n", s)
+		if err := stopShared(); err != nil {
+			fmt.Fprintln(os.Stderr, "testenv:", err)
+		}
+		os.Exit(1)
+	}()
+
+	code := m.Run()
+	signal.Stop(sigs)
+	if err := stopShared(); err != nil {
+		fmt.Fprintln(os.Stderr, "testenv:", err)
+		if code == 0 {
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// UniqueName returns prefix followed by a random suffix: a valid object name
+// that no other test uses, for tests sharing one cluster.
+func UniqueName(prefix string) string {
+	var b [4]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err)
+	}
+	return prefix + "-" + hex.EncodeToString(b[:])
+}
+
+// tailWriter keeps the last max bytes written to it.
+type tailWriter struct {
+	mu  sync.Mutex
+	max int
+	buf []byte
+}
+
+func (w *tailWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf = append(w.buf, p...)
+	if over := len(w.buf) - w.max; over > 0 {
+		w.buf = append(w.buf[:0], w.buf[over:]...)
+	}
+	return len(p), nil
+}
+
+func (w *tailWriter) tail() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.buf) == 0 {
+		return "(kube-apiserver and etcd printed nothing)"
+	}
+	return "--- end of kube-apiserver and etcd output ---\n" + string(w.buf)
+}
