@@ -526,6 +526,7 @@ func (o *Options) pruneCheck(ctx context.Context, items []item, idmss []*unstruc
 func (o *Options) prune(ctx context.Context, items []item, idmss, prune []*unstructured.Unstructured) error {
 	if o.DryRun == cmdutil.DryRunNone {
 		var err error
+		fmt.Fprintln(o.ErrOut, "re-checking the cluster now that the IDMSs are applied")
 		if prune, err = o.pruneCheck(ctx, items, idmss); err != nil {
 			return err
 		}
