@@ -1,0 +1,252 @@
+package signature
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// DefaultStores are the public stores the cluster itself reads release signatures from.
+var DefaultStores = []string{
+	"https://mirror.openshift.com/pub/openshift-v4/signatures/openshift/release",
+	"https://storage.googleapis.com/openshift-release/official/signatures/openshift/release",
+}
+
+// MaxSignatures is the highest N of signature-<N> fetched from a store.
+const MaxSignatures = 9
+
+// Store serves the signatures of one digest.
+type Store interface {
+	// Fetch returns signature-1, signature-2, ... up to the first that does
+	// not exist. No signatures is not an error.
+	Fetch(ctx context.Context, digest string) ([][]byte, error)
+	// String names the store in messages.
+	String() string
+}
+
+// NewStore opens an http://, https:// or file:// store. client is used for
+// HTTP(S); nil means http.DefaultClient.
+func NewStore(rawURL string, client *http.Client) (Store, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("signature store %q: %w", rawURL, err)
+	}
+	switch u.Scheme {
+	case "http", "https":
+		if u.Host == "" {
+			return nil, fmt.Errorf("signature store %q: no host", rawURL)
+		}
+		if client == nil {
+			client = http.DefaultClient
+		}
+		u.Path = strings.TrimSuffix(u.Path, "/")
+		return &httpStore{base: u, client: client, attempts: 3, backoff: 200 * time.Millisecond}, nil
+	case "file":
+		if u.Host != "" && u.Host != "localhost" {
+			return nil, fmt.Errorf("signature store %q: file URL must not name a host (use file:///path)", rawURL)
+		}
+		if u.Path == "" {
+			return nil, fmt.Errorf("signature store %q: no path", rawURL)
+		}
+		return &fileStore{dir: filepath.FromSlash(u.Path)}, nil
+	}
+	return nil, fmt.Errorf("signature store %q: scheme must be https, http or file", rawURL)
+}
+
+// FetchAll asks every store at once and returns the signatures of the first
+// store to answer with at least one. When none has any, it returns the
+// stores' errors joined, or no signatures and no error when none failed.
+func FetchAll(ctx context.Context, stores []Store, digest string) ([][]byte, error) {
+	if err := ValidateDigest(digest); err != nil {
+		return nil, err
+	}
+	if len(stores) == 0 {
+		return nil, errors.New("no signature stores")
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type result struct {
+		sigs [][]byte
+		err  error
+	}
+	results := make(chan result, len(stores))
+	for _, s := range stores {
+		go func() {
+			sigs, err := s.Fetch(ctx, digest)
+			if err != nil {
+				err = fmt.Errorf("store %s: %w", s, err)
+			}
+			results <- result{sigs, err}
+		}()
+	}
+	var errs []error
+	for range stores {
+		r := <-results
+		if r.err == nil && len(r.sigs) > 0 {
+			return r.sigs, nil
+		}
+		if r.err != nil {
+			errs = append(errs, r.err)
+		}
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("no signatures for %s: %w", digest, errors.Join(errs...))
+	}
+	return nil, nil
+}
+
+func digestDir(digest string) string {
+	return "sha256=" + strings.TrimPrefix(digest, "sha256:")
+}
+
+type fileStore struct{ dir string }
+
+func (s *fileStore) String() string { return "file://" + filepath.ToSlash(s.dir) }
+
+func (s *fileStore) Fetch(ctx context.Context, digest string) ([][]byte, error) {
+	if err := ValidateDigest(digest); err != nil {
+		return nil, err
+	}
+	if fi, err := os.Stat(s.dir); err != nil {
+		return nil, fmt.Errorf("signature store: %w", err)
+	} else if !fi.IsDir() {
+		return nil, fmt.Errorf("signature store %s: not a directory", s.dir)
+	}
+	var sigs [][]byte
+	for n := 1; n <= MaxSignatures; n++ {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		path := filepath.Join(s.dir, digestDir(digest), "signature-"+strconv.Itoa(n))
+		data, err := readCapped(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		sigs = append(sigs, data)
+	}
+	return sigs, nil
+}
+
+func readCapped(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxSignatureSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	if len(data) > maxSignatureSize {
+		return nil, fmt.Errorf("reading %s: larger than %d bytes", path, maxSignatureSize)
+	}
+	if len(data) == 0 {
+		return nil, fmt.Errorf("reading %s: empty", path)
+	}
+	return data, nil
+}
+
+type httpStore struct {
+	base     *url.URL
+	client   *http.Client
+	attempts int
+	backoff  time.Duration
+}
+
+func (s *httpStore) String() string { return s.base.String() }
+
+func (s *httpStore) Fetch(ctx context.Context, digest string) ([][]byte, error) {
+	if err := ValidateDigest(digest); err != nil {
+		return nil, err
+	}
+	var sigs [][]byte
+	for n := 1; n <= MaxSignatures; n++ {
+		u := *s.base
+		u.Path = s.base.Path + "/" + digestDir(digest) + "/signature-" + strconv.Itoa(n)
+		data, err := s.get(ctx, u.String())
+		if err != nil {
+			return nil, err
+		}
+		if data == nil {
+			break
+		}
+		sigs = append(sigs, data)
+	}
+	return sigs, nil
+}
+
+// errPermanent marks an answer that retrying will not change.
+type errPermanent struct{ error }
+
+func (e errPermanent) Unwrap() error { return e.error }
+
+// get returns the body, nil on 404, or an error after retries.
+func (s *httpStore) get(ctx context.Context, u string) ([]byte, error) {
+	var last error
+	delay := s.backoff
+	for attempt := 1; attempt <= s.attempts; attempt++ {
+		if attempt > 1 {
+			select {
+			case <-ctx.Done():
+				return nil, fmt.Errorf("fetching %s: %w (last error: %v)", u, ctx.Err(), last)
+			case <-time.After(delay):
+			}
+			delay *= 2
+		}
+		data, err := s.getOnce(ctx, u)
+		if err == nil {
+			return data, nil
+		}
+		last = err
+		var p errPermanent
+		if errors.As(err, &p) || ctx.Err() != nil {
+			return nil, fmt.Errorf("fetching %s: %w", u, err)
+		}
+	}
+	return nil, fmt.Errorf("fetching %s: %d attempts: %w", u, s.attempts, last)
+}
+
+func (s *httpStore) getOnce(ctx context.Context, u string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, errPermanent{err}
+	}
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	switch {
+	case resp.StatusCode == http.StatusNotFound:
+		return nil, nil
+	case resp.StatusCode != http.StatusOK:
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxSignatureSize))
+		return nil, fmt.Errorf("HTTP status %s", resp.Status)
+	}
+	if resp.ContentLength > maxSignatureSize {
+		return nil, errPermanent{fmt.Errorf("body of %d bytes is larger than %d", resp.ContentLength, maxSignatureSize)}
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxSignatureSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading body: %w", err)
+	}
+	if len(data) > maxSignatureSize {
+		return nil, errPermanent{fmt.Errorf("body larger than %d bytes", maxSignatureSize)}
+	}
+	if len(data) == 0 {
+		return nil, errPermanent{errors.New("empty body")}
+	}
+	return data, nil
+}

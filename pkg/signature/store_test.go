@@ -1,0 +1,241 @@
+package signature
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+func fileStoreURL(t *testing.T, dir string) string {
+	t.Helper()
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return "file://" + filepath.ToSlash(abs)
+}
+
+func newStore(t *testing.T, u string, c *http.Client) Store {
+	t.Helper()
+	s, err := NewStore(u, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// testdataServer serves testdata/store over TLS, as the public stores lay it out.
+func testdataServer(t *testing.T) *httptest.Server {
+	srv := httptest.NewTLSServer(http.FileServer(http.Dir(filepath.Join("testdata", "store"))))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func TestFileStore(t *testing.T) {
+	s := newStore(t, fileStoreURL(t, "testdata/store"), nil)
+	for _, d := range []string{redhatDigest, ciDigest} {
+		sigs, err := s.Fetch(context.Background(), d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(sigs) != 1 || !bytes.Equal(sigs[0], fixtureSig(t, d)) {
+			t.Errorf("%s: got %d signatures", d, len(sigs))
+		}
+	}
+	sigs, err := s.Fetch(context.Background(), otherDigest)
+	if err != nil || len(sigs) != 0 {
+		t.Errorf("digest without signatures: %d, %v", len(sigs), err)
+	}
+	missing := newStore(t, fileStoreURL(t, filepath.Join(t.TempDir(), "nope")), nil)
+	if _, err := missing.Fetch(context.Background(), redhatDigest); err == nil {
+		t.Error("missing store directory is not an error")
+	}
+}
+
+func TestNewStoreRejects(t *testing.T) {
+	for _, u := range []string{"ftp://example.com/x", "https://", "file://host/path", "::"} {
+		if _, err := NewStore(u, nil); err == nil {
+			t.Errorf("%q accepted", u)
+		}
+	}
+}
+
+func TestHTTPSStoreServesTestdata(t *testing.T) {
+	srv := testdataServer(t)
+	s := newStore(t, srv.URL+"/", srv.Client())
+	sigs, err := s.Fetch(context.Background(), redhatDigest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sigs) != 1 || !bytes.Equal(sigs[0], fixtureSig(t, redhatDigest)) {
+		t.Fatalf("got %d signatures", len(sigs))
+	}
+}
+
+func TestHTTPStoreStopsAtFirst404(t *testing.T) {
+	var mu sync.Mutex
+	var hits []string
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		hits = append(hits, r.URL.Path)
+		mu.Unlock()
+		switch {
+		case strings.HasSuffix(r.URL.Path, "/signature-1"), strings.HasSuffix(r.URL.Path, "/signature-2"):
+			w.Write([]byte("sig " + r.URL.Path))
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	sigs, err := newStore(t, srv.URL+"/base", srv.Client()).Fetch(context.Background(), otherDigest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(sigs) != 2 || len(hits) != 3 {
+		t.Fatalf("got %d signatures after %v", len(sigs), hits)
+	}
+	want := "/base/sha256=" + strings.TrimPrefix(otherDigest, "sha256:") + "/signature-3"
+	if hits[2] != want {
+		t.Errorf("last request %s, want %s", hits[2], want)
+	}
+}
+
+func TestHTTPStoreRetries500ThenSucceeds(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasSuffix(r.URL.Path, "/signature-1") {
+			http.NotFound(w, r)
+			return
+		}
+		if calls.Add(1) == 1 {
+			http.Error(w, "boom", http.StatusInternalServerError)
+			return
+		}
+		w.Write([]byte("payload"))
+	}))
+	defer srv.Close()
+	sigs, err := newStore(t, srv.URL, srv.Client()).Fetch(context.Background(), otherDigest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sigs) != 1 || string(sigs[0]) != "payload" || calls.Load() != 2 {
+		t.Fatalf("sigs=%q calls=%d", sigs, calls.Load())
+	}
+}
+
+func TestHTTPStoreReportsPersistentErrorWithURL(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		http.Error(w, "down", http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+	_, err := newStore(t, srv.URL, srv.Client()).Fetch(context.Background(), otherDigest)
+	if err == nil {
+		t.Fatal("no error")
+	}
+	if !strings.Contains(err.Error(), srv.URL+"/sha256=") || !strings.Contains(err.Error(), "503") {
+		t.Errorf("err = %q, want the URL and the status", err)
+	}
+	if calls.Load() != 3 {
+		t.Errorf("%d attempts, want 3", calls.Load())
+	}
+}
+
+func TestHTTPStoreRefusesHugeBody(t *testing.T) {
+	for _, chunked := range []bool{false, true} {
+		var calls atomic.Int32
+		srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			calls.Add(1)
+			body := bytes.Repeat([]byte("x"), maxSignatureSize+1)
+			if chunked {
+				w.Write(body[:10])
+				w.(http.Flusher).Flush()
+				w.Write(body[10:])
+				return
+			}
+			w.Write(body)
+		}))
+		_, err := newStore(t, srv.URL, srv.Client()).Fetch(context.Background(), otherDigest)
+		srv.Close()
+		if err == nil || !strings.Contains(err.Error(), "larger than") {
+			t.Errorf("chunked=%v: err = %v, want a size error", chunked, err)
+		}
+		if calls.Load() != 1 {
+			t.Errorf("chunked=%v: %d requests, a size error is not retried", chunked, calls.Load())
+		}
+	}
+	// Exactly 50 KiB is allowed.
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/signature-1") {
+			w.Write(bytes.Repeat([]byte("x"), maxSignatureSize))
+			return
+		}
+		http.NotFound(w, r)
+	}))
+	defer srv.Close()
+	if sigs, err := newStore(t, srv.URL, srv.Client()).Fetch(context.Background(), otherDigest); err != nil || len(sigs) != 1 {
+		t.Errorf("50 KiB body: %d signatures, %v", len(sigs), err)
+	}
+}
+
+func TestFetchAll(t *testing.T) {
+	srv := testdataServer(t)
+	empty := newStore(t, fileStoreURL(t, t.TempDir()), nil)
+	full := newStore(t, srv.URL, srv.Client())
+	t.Run("first store has nothing, second has signatures", func(t *testing.T) {
+		sigs, err := FetchAll(context.Background(), []Store{empty, full}, ciDigest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(sigs) != 1 || !bytes.Equal(sigs[0], fixtureSig(t, ciDigest)) {
+			t.Fatalf("got %d signatures", len(sigs))
+		}
+	})
+	t.Run("a failing store does not hide a good one", func(t *testing.T) {
+		broken := newStore(t, fileStoreURL(t, filepath.Join(t.TempDir(), "missing")), nil)
+		sigs, err := FetchAll(context.Background(), []Store{broken, full}, redhatDigest)
+		if err != nil || len(sigs) != 1 {
+			t.Fatalf("got %d signatures, %v", len(sigs), err)
+		}
+	})
+	t.Run("nothing anywhere is no signatures and no error", func(t *testing.T) {
+		sigs, err := FetchAll(context.Background(), []Store{empty, full}, otherDigest)
+		if err != nil || len(sigs) != 0 {
+			t.Fatalf("got %d signatures, %v", len(sigs), err)
+		}
+	})
+	t.Run("only failures is an error naming the store", func(t *testing.T) {
+		broken := newStore(t, fileStoreURL(t, filepath.Join(t.TempDir(), "missing")), nil)
+		_, err := FetchAll(context.Background(), []Store{broken, empty}, otherDigest)
+		if err == nil || !strings.Contains(err.Error(), "missing") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+	t.Run("bad digest", func(t *testing.T) {
+		if _, err := FetchAll(context.Background(), []Store{full}, "sha256:xyz"); err == nil {
+			t.Fatal("accepted")
+		}
+	})
+}
+
+func TestDefaultStoresAreTheOfficialOnes(t *testing.T) {
+	want := []string{
+		"https://mirror.openshift.com/pub/openshift-v4/signatures/openshift/release",
+		"https://storage.googleapis.com/openshift-release/official/signatures/openshift/release",
+	}
+	if len(DefaultStores) != 2 || DefaultStores[0] != want[0] || DefaultStores[1] != want[1] {
+		t.Fatalf("DefaultStores = %v", DefaultStores)
+	}
+	for _, u := range DefaultStores {
+		newStore(t, u, nil) // parse only; tests never contact them
+	}
+}
