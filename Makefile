@@ -15,7 +15,7 @@ PLUGINS  := $(sort $(notdir $(wildcard cmd/oc-*)))
 ALIASES  := $(if $(filter oc-mhc-pause,$(PLUGINS)),oc-mhc-resume=oc-mhc-pause)
 LDFLAGS  := -s -w -X $(MODULE)/pkg/cli.Version=$(VERSION)
 
-.PHONY: help build test unit testbin install demo lint bench dist clean
+.PHONY: help build test testbin install demo lint bench dist clean
 
 help: ## list the targets
 	@awk -F':.*## ' '/^[a-z-]+:.*## /{printf "  %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -30,9 +30,6 @@ testbin: ## build kube-apiserver and etcd for tests into bin/testbin (cached)
 
 test: testbin build ## run every test, with the real API server and registries
 	OC_PLUGINS_TESTBIN=$$(./hack/testbin.sh) OC_PLUGINS_BIN=$(CURDIR)/bin $(GO) test -count=1 -timeout 30m ./...
-
-unit: ## run the tests that need no API server (fast inner loop)
-	$(GO) test -short ./...
 
 bench: ## run the Go benchmarks
 	$(GO) test -run '^$$' -bench . -benchmem ./...

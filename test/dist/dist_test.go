@@ -120,9 +120,6 @@ func sha256Hex(b []byte) string {
 // TestDist runs `make dist` for the plugins under cmd/ and checks every
 // archive and krew manifest it writes, as krew would.
 func TestDist(t *testing.T) {
-	if testing.Short() {
-		t.Skip("cross-builds every plugin; runs in make test, not with -short")
-	}
 	ctx := testContext(t)
 	root := repoRoot(t)
 	vars := makeVars(t, ctx, root)
