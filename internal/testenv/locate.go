@@ -69,11 +69,8 @@ func TestbinDir() (string, error) {
 		return "", fmt.Errorf("%s is not set and %w; run `make testbin` and set %s=$(./hack/testbin.sh)", EnvTestbin, err, EnvTestbin)
 	}
 	script := filepath.Join(root, "hack", "testbin.sh")
-	unlock, err := lockFile(filepath.Join(root, "bin", ".testbin.lock"))
-	if err != nil {
-		return "", fmt.Errorf("locking the testbin build: %w", err)
-	}
-	defer unlock()
+	// The script serialises concurrent builds itself (test packages run in
+	// parallel and may all get here at once).
 	cmd := exec.Command(script)
 	cmd.Dir = root
 	cmd.Stderr = os.Stderr

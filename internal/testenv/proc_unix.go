@@ -5,29 +5,8 @@ package testenv
 import (
 	"os"
 	"os/exec"
-	"path/filepath"
 	"syscall"
 )
-
-// lockFile takes an exclusive lock on path, waiting for other processes (test
-// binaries of other packages building the testbin at the same time) to let go.
-func lockFile(path string) (unlock func(), err error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, err
-	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return func() {
-		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-		f.Close()
-	}, nil
-}
 
 // watchdogScript waits for its stdin to reach end of file, which happens
 // when the process holding the pipe's other end exits however it exits
