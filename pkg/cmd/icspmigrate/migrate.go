@@ -261,8 +261,8 @@ func decode(objs []manifest.Object) ([]item, mirrorset.Config, error) {
 	items := make([]item, len(objs))
 	for i, obj := range objs {
 		items[i].obj = obj
-		switch obj.GroupVersionKind().GroupKind() {
-		case mirrorset.ICSPKind.GroupKind():
+		switch u := obj.Unstructured; {
+		case mirrorset.Is(u, mirrorset.ICSPKind):
 			icsp, err := mirrorset.DecodeICSP(obj.Unstructured)
 			if err != nil {
 				return nil, cfg, inputError(obj.Source, err)
@@ -272,7 +272,7 @@ func decode(objs []manifest.Object) ([]item, mirrorset.Config, error) {
 			}
 			items[i].icsp = icsp
 			cfg.ICSPs = append(cfg.ICSPs, icsp)
-		case mirrorset.IDMSKind.GroupKind():
+		case mirrorset.Is(u, mirrorset.IDMSKind):
 			idms, err := mirrorset.DecodeIDMS(obj.Unstructured)
 			if err == nil {
 				err = mirrorset.ValidateIDMS(idms).ToAggregate()
@@ -281,7 +281,7 @@ func decode(objs []manifest.Object) ([]item, mirrorset.Config, error) {
 				return nil, cfg, inputError(obj.Source, err)
 			}
 			cfg.IDMSs = append(cfg.IDMSs, idms)
-		case mirrorset.ITMSKind.GroupKind():
+		case mirrorset.Is(u, mirrorset.ITMSKind):
 			itms, err := mirrorset.DecodeITMS(obj.Unstructured)
 			if err == nil {
 				err = mirrorset.ValidateITMS(itms).ToAggregate()
@@ -290,7 +290,7 @@ func decode(objs []manifest.Object) ([]item, mirrorset.Config, error) {
 				return nil, cfg, inputError(obj.Source, err)
 			}
 			cfg.ITMSs = append(cfg.ITMSs, itms)
-		case mirrorset.ImageKind.GroupKind():
+		case mirrorset.Is(u, mirrorset.ImageKind):
 			if obj.GetName() != cluster.ImageConfigName {
 				continue
 			}
