@@ -64,18 +64,14 @@ func New(getter genericclioptions.RESTClientGetter, fieldManager string) (*Clien
 // do runs fn, retrying transient failures, and wraps a final error with what
 // was being done.
 func do(ctx context.Context, what string, fn func(context.Context) error) error {
-	var last error
+	// OnError returns fn's last error when the tries run out.
 	err := retry.OnError(Backoff, func(err error) bool { return ctx.Err() == nil && cli.IsTransient(err) }, func() error {
-		last = fn(ctx)
-		return last
+		return fn(ctx)
 	})
-	if err == nil {
-		return nil
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
 	}
-	if last == nil {
-		last = err
-	}
-	return fmt.Errorf("%s: %w", what, last)
+	return nil
 }
 
 // List returns every object of a cluster-scoped resource, or of a namespace
