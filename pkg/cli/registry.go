@@ -1,0 +1,86 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/containers/image/v5/types"
+	"github.com/spf13/pflag"
+)
+
+// RegistryFlags are the registry connection flags every plugin that talks to
+// a registry shares, named as in skopeo and oc-mirror.
+type RegistryFlags struct {
+	// AuthFile is the containers auth.json (or docker config.json) to log
+	// in with. Empty means REGISTRY_AUTH_FILE, then containers/image's
+	// defaults (${XDG_RUNTIME_DIR}/containers/auth.json, ~/.docker/config.json).
+	AuthFile string
+	// CertDir holds extra CA certificates (*.crt) and client certificates
+	// (*.cert, *.key) for every registry.
+	CertDir string
+	// TLSVerify checks registry certificates; false allows self-signed
+	// certificates and plain HTTP.
+	TLSVerify bool
+	// RegistriesConf replaces the system registries.conf (mirrors, blocked
+	// and insecure registries) for pulls.
+	RegistriesConf string
+}
+
+// NewRegistryFlags returns flags that verify TLS.
+func NewRegistryFlags() *RegistryFlags {
+	return &RegistryFlags{TLSVerify: true}
+}
+
+// AddFlags registers -a/--authfile, --cert-dir, --tls-verify and --registries-conf.
+func (f *RegistryFlags) AddFlags(fs *pflag.FlagSet) {
+	fs.StringVarP(&f.AuthFile, "authfile", "a", f.AuthFile,
+		"registry credentials file (containers auth.json or docker config.json); default $REGISTRY_AUTH_FILE, then the containers and docker defaults")
+	fs.StringVar(&f.CertDir, "cert-dir", f.CertDir, "directory of extra CA certificates (*.crt) and client certificates (*.cert, *.key) for registries")
+	fs.BoolVar(&f.TLSVerify, "tls-verify", f.TLSVerify, "verify registry TLS certificates (false also allows plain HTTP)")
+	fs.StringVar(&f.RegistriesConf, "registries-conf", f.RegistriesConf, "registries.conf to use for pulls instead of the system one (its mirrors are honoured)")
+}
+
+// Validate checks that the files the flags name exist, so that a typo is bad
+// input (exit 2) rather than an anonymous pull that fails later.
+func (f *RegistryFlags) Validate() error {
+	for _, p := range []struct{ flag, path string }{
+		{"--authfile", f.authFile()},
+		{"--cert-dir", f.CertDir},
+		{"--registries-conf", f.RegistriesConf},
+	} {
+		if p.path == "" {
+			continue
+		}
+		if _, err := os.Stat(p.path); err != nil {
+			what := p.flag
+			if p.flag == "--authfile" && f.AuthFile == "" {
+				what = "REGISTRY_AUTH_FILE"
+			}
+			return BadInputf("%s: %w", what, err)
+		}
+	}
+	return nil
+}
+
+func (f *RegistryFlags) authFile() string {
+	if f.AuthFile != "" {
+		return f.AuthFile
+	}
+	return os.Getenv("REGISTRY_AUTH_FILE")
+}
+
+// SystemContext returns the containers/image context for these flags.
+func (f *RegistryFlags) SystemContext() *types.SystemContext {
+	sys := &types.SystemContext{
+		AuthFilePath:            f.authFile(),
+		DockerCertPath:          f.CertDir,
+		DockerRegistryUserAgent: fmt.Sprintf("oc-plugins/%s", Version),
+	}
+	if !f.TLSVerify {
+		sys.DockerInsecureSkipTLSVerify = types.OptionalBoolTrue
+	}
+	if f.RegistriesConf != "" {
+		sys.SystemRegistriesConfPath = f.RegistriesConf
+	}
+	return sys
+}
