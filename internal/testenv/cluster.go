@@ -3,6 +3,7 @@ package testenv
 import (
 	"context"
 	"crypto/rand"
+	"embed"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -25,6 +26,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/yaml"
 )
 
 // Namespaces are the namespaces StartCluster creates, as an OpenShift cluster has them.
@@ -42,6 +44,33 @@ var CRDManifests = []string{
 	"machine/v1beta1/zz_generated.crd-manifests/0000_10_machine-api_01_machinehealthchecks.crd.yaml",
 	"machineconfiguration/v1/zz_generated.crd-manifests/0000_80_machine-config_01_machineconfigs.crd.yaml",
 	"machineconfiguration/v1/zz_generated.crd-manifests/0000_80_machine-config_01_machineconfigpools-Default.crd.yaml",
+}
+
+// extraCRDs are CRDs StartCluster installs that the github.com/openshift/api
+// module does not hold: the Cluster API MachineHealthCheck (cluster.x-k8s.io),
+// copied from sigs.k8s.io/cluster-api (each file names its origin).
+//
+//go:embed testdata/crds/*.yaml
+var extraCRDs embed.FS
+
+func readExtraCRDs() ([]*apiextensionsv1.CustomResourceDefinition, error) {
+	files, err := extraCRDs.ReadDir("testdata/crds")
+	if err != nil {
+		return nil, err
+	}
+	var crds []*apiextensionsv1.CustomResourceDefinition
+	for _, f := range files {
+		data, err := extraCRDs.ReadFile("testdata/crds/" + f.Name())
+		if err != nil {
+			return nil, err
+		}
+		crd := &apiextensionsv1.CustomResourceDefinition{}
+		if err := yaml.UnmarshalStrict(data, crd); err != nil {
+			return nil, fmt.Errorf("reading CRD %s: %w", f.Name(), err)
+		}
+		crds = append(crds, crd)
+	}
+	return crds, nil
 }
 
 // Cluster is a running kube-apiserver and etcd with the OpenShift CRDs
@@ -82,6 +111,10 @@ func StartCluster(ctx context.Context) (*Cluster, error) {
 			return nil, fmt.Errorf("reading OpenShift CRD: %w", err)
 		}
 	}
+	extra, err := readExtraCRDs()
+	if err != nil {
+		return nil, err
+	}
 	dir, err := os.MkdirTemp("", "testenv-cluster-")
 	if err != nil {
 		return nil, err
@@ -112,6 +145,7 @@ func StartCluster(ctx context.Context) (*Cluster, error) {
 			Etcd:      &envtest.Etcd{Path: filepath.Join(bin, "etcd"), DataDir: etcdDir, Out: w, Err: w},
 		},
 		CRDInstallOptions:     envtest.CRDInstallOptions{Paths: crds},
+		CRDs:                  extra,
 		ErrorIfCRDPathMissing: true,
 	}
 	if os.Getenv("KUBEBUILDER_CONTROLPLANE_START_TIMEOUT") == "" {
