@@ -68,7 +68,9 @@ func (c *Cluster) AddUser(t testing.TB, prefix string, rules ...rbacv1.PolicyRul
 	if _, err := cs.RbacV1().ClusterRoleBindings().Create(ctx, binding, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("creating ClusterRoleBinding %s: %v", name, err)
 	}
-	t.Cleanup(func() { _ = cs.RbacV1().ClusterRoleBindings().Delete(context.Background(), name, metav1.DeleteOptions{}) })
+	t.Cleanup(func() {
+		_ = cs.RbacV1().ClusterRoleBindings().Delete(context.Background(), name, metav1.DeleteOptions{})
+	})
 	u := &User{Name: name, Config: au.Config(), Kubeconfig: path}
 	if err := waitForRules(ctx, u.Config, rules); err != nil {
 		t.Fatalf("user %s: %v", name, err)
