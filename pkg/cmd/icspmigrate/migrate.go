@@ -6,7 +6,6 @@ package icspmigrate
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -18,9 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	utilerrors "k8s.io/apimachinery/pkg/util/errors"
 	"k8s.io/apimachinery/pkg/util/validation"
-	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
@@ -254,72 +251,27 @@ func (o *Options) Run(ctx context.Context) error {
 	return o.printer.Print(o.Out, out)
 }
 
-// decode finds the mirror objects in the stream, decodes and validates them,
-// and returns the stream as items and the mirror configuration it describes.
+// decode finds the mirror objects in the stream, decodes and validates them
+// (mirrorset.Collect), and returns the stream as items and the mirror
+// configuration it describes. Conflicting policies for one source are bad input.
 func decode(objs []manifest.Object) ([]item, mirrorset.Config, error) {
-	var cfg mirrorset.Config
+	col, err := mirrorset.Collect(objs)
+	if err != nil {
+		return nil, mirrorset.Config{}, err
+	}
+	if len(col.Conflicts) > 0 {
+		return nil, col.Config, cli.BadInput(fmt.Errorf("conflicting mirror objects: %w", col.Conflicts.ToAggregate()))
+	}
 	items := make([]item, len(objs))
 	for i, obj := range objs {
-		items[i].obj = obj
-		switch u := obj.Unstructured; {
-		case mirrorset.Is(u, mirrorset.ICSPKind):
-			icsp, err := mirrorset.DecodeICSP(obj.Unstructured)
-			if err != nil {
-				return nil, cfg, inputError(obj.Source, err)
-			}
-			if errs := mirrorset.ValidateICSP(icsp); len(errs) > 0 {
-				return nil, cfg, inputError(obj.Source, errs.ToAggregate())
-			}
-			items[i].icsp = icsp
-			cfg.ICSPs = append(cfg.ICSPs, icsp)
-		case mirrorset.Is(u, mirrorset.IDMSKind):
-			idms, err := mirrorset.DecodeIDMS(obj.Unstructured)
-			if err == nil {
-				err = mirrorset.ValidateIDMS(idms).ToAggregate()
-			}
-			if err != nil {
-				return nil, cfg, inputError(obj.Source, err)
-			}
-			cfg.IDMSs = append(cfg.IDMSs, idms)
-		case mirrorset.Is(u, mirrorset.ITMSKind):
-			itms, err := mirrorset.DecodeITMS(obj.Unstructured)
-			if err == nil {
-				err = mirrorset.ValidateITMS(itms).ToAggregate()
-			}
-			if err != nil {
-				return nil, cfg, inputError(obj.Source, err)
-			}
-			cfg.ITMSs = append(cfg.ITMSs, itms)
-		case mirrorset.Is(u, mirrorset.ImageKind):
-			if obj.GetName() != cluster.ImageConfigName {
-				continue
-			}
-			img, err := mirrorset.DecodeImage(obj.Unstructured)
-			if err != nil {
-				return nil, cfg, inputError(obj.Source, err)
-			}
-			cfg.Image = img
-		}
+		items[i] = item{obj: obj, icsp: col.ICSPAt[i]}
 	}
-	if errs := mirrorset.Conflicts(cfg.ICSPs, cfg.IDMSs, cfg.ITMSs); len(errs) > 0 {
-		return nil, cfg, cli.BadInput(fmt.Errorf("conflicting mirror objects: %w", errs.ToAggregate()))
-	}
-	return items, cfg, nil
+	return items, col.Config, nil
 }
 
 // inputError turns a decoding or validation error into one naming the file,
 // the document and the first offending field.
-func inputError(src manifest.Source, err error) error {
-	var agg utilerrors.Aggregate
-	if errors.As(err, &agg) && len(agg.Errors()) > 0 {
-		err = agg.Errors()[0]
-	}
-	var fe *field.Error
-	if errors.As(err, &fe) {
-		return &manifest.Error{Source: src, Field: fe.Field, Err: errors.New(fe.ErrorBody())}
-	}
-	return &manifest.Error{Source: src, Err: err}
-}
+func inputError(src manifest.Source, err error) error { return mirrorset.SourceError(src, err) }
 
 // convert turns each ICSP into an IDMS, or all of them into one with --merge,
 // with --source-policy applied, and validates the result.
