@@ -6,7 +6,6 @@ package deps
 
 import (
 	_ "github.com/BurntSushi/toml"
-	_ "github.com/ProtonMail/go-crypto/openpgp"
 	_ "github.com/containers/image/v5/copy"
 	_ "github.com/containers/image/v5/docker"
 	_ "github.com/containers/image/v5/oci/layout"

@@ -15,9 +15,14 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ProtonMail/go-crypto/openpgp"
-	pgperrors "github.com/ProtonMail/go-crypto/openpgp/errors"
-	"github.com/ProtonMail/go-crypto/openpgp/packet"
+	// Release signatures are verified with x/crypto/openpgp, the package the
+	// Cluster Version Operator and containers/image's pure-Go mechanism
+	// use. It is frozen, but unlike github.com/ProtonMail/go-crypto it still
+	// reads version 3 signature packets, which Red Hat's release signatures
+	// are: a cluster accepts them, so we must too.
+	"golang.org/x/crypto/openpgp"                  //nolint:staticcheck // see above
+	pgperrors "golang.org/x/crypto/openpgp/errors" //nolint:staticcheck // see above
+	"golang.org/x/crypto/openpgp/packet"           //nolint:staticcheck // see above
 )
 
 // SignatureType is the only critical.type a release signature may carry.
@@ -72,7 +77,7 @@ func (k Keyring) Len() int { return len(k.entities) }
 func (k Keyring) Fingerprints() []string {
 	out := make([]string, 0, len(k.entities))
 	for _, e := range k.entities {
-		out = append(out, strings.ToUpper(hex.EncodeToString(e.PrimaryKey.Fingerprint)))
+		out = append(out, strings.ToUpper(hex.EncodeToString(e.PrimaryKey.Fingerprint[:])))
 	}
 	return out
 }
@@ -101,10 +106,6 @@ var (
 	ErrExpired        = errors.New("key or signature expired")
 	ErrDigestMismatch = errors.New("signature is for another digest")
 	ErrMalformed      = errors.New("malformed signature")
-	// ErrUnsupported: the signed data is not followed by a signature packet
-	// go-crypto can parse. go-crypto skips version 3 signature packets, which
-	// older Red Hat signatures (such as testdata's rhel7:7.6 one) are.
-	ErrUnsupported = errors.New("no readable signature packet after the signed data (version 3 signatures are not supported)")
 )
 
 // ValidateDigest checks that d is "sha256:" followed by 64 lower-case hex digits.
@@ -155,6 +156,8 @@ func verifyAt(raw []byte, digest string, kr Keyring, now func() time.Time) (*Sig
 	if md.SignedBy == nil {
 		return nil, fmt.Errorf("%w: key ID %s", ErrUnknownSigner, keyID)
 	}
+	// Reading the body to its end makes the library check the signature
+	// packet that follows it.
 	payload, err := io.ReadAll(io.LimitReader(md.UnverifiedBody, maxSignatureSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("%w: reading signed payload: %v", ErrMalformed, err)
@@ -163,19 +166,17 @@ func verifyAt(raw []byte, digest string, kr Keyring, now func() time.Time) (*Sig
 		return nil, fmt.Errorf("%w: signed payload larger than %d bytes", ErrMalformed, maxSignatureSize)
 	}
 	if md.SignatureError != nil {
-		switch {
-		case errors.Is(md.SignatureError, pgperrors.ErrKeyExpired):
-			return nil, fmt.Errorf("%w: key %s expired: %v", ErrExpired, keyID, md.SignatureError)
-		case errors.Is(md.SignatureError, pgperrors.ErrSignatureExpired):
-			return nil, fmt.Errorf("%w: signature by key %s expired: %v", ErrExpired, keyID, md.SignatureError)
-		}
-		if md.Signature == nil && len(md.UnverifiedSignatures) == 0 {
-			return nil, fmt.Errorf("signature by key %s: %w: %v", keyID, ErrUnsupported, md.SignatureError)
+		var structural pgperrors.StructuralError
+		if errors.As(md.SignatureError, &structural) {
+			return nil, fmt.Errorf("%w: signature by key %s: %v", ErrMalformed, keyID, md.SignatureError)
 		}
 		return nil, fmt.Errorf("signature by key %s is invalid: %w", keyID, md.SignatureError)
 	}
-	if md.Signature == nil {
+	if md.Signature == nil && md.SignatureV3 == nil {
 		return nil, fmt.Errorf("%w: no verified signature packet", ErrMalformed)
+	}
+	if err := checkExpiry(md, now()); err != nil {
+		return nil, fmt.Errorf("%w: key %s: %v", ErrExpired, keyID, err)
 	}
 
 	claims, err := parsePayload(payload)
@@ -190,13 +191,58 @@ func verifyAt(raw []byte, digest string, kr Keyring, now func() time.Time) (*Sig
 		Identity:          claims.identity,
 		Creator:           claims.creator,
 		SignerKeyID:       keyID,
-		SignerFingerprint: strings.ToUpper(hex.EncodeToString(md.SignedBy.Entity.PrimaryKey.Fingerprint)),
+		SignerFingerprint: strings.ToUpper(hex.EncodeToString(md.SignedBy.Entity.PrimaryKey.Fingerprint[:])),
 		Raw:               append([]byte(nil), raw...),
 	}
 	if claims.hasTimestamp {
 		sig.Timestamp = time.Unix(claims.timestamp, 0).UTC()
 	}
 	return sig, nil
+}
+
+// checkExpiry rejects a signature made by an expired key (the signing
+// subkey, or the primary key it belongs to) or one past its own lifetime.
+// The library verifies the cryptography only; these dates are policy.
+func checkExpiry(md *openpgp.MessageDetails, now time.Time) error {
+	key := md.SignedBy
+	if key.SelfSignature != nil && key.SelfSignature.KeyExpired(now) {
+		return fmt.Errorf("the signing key expired on %s", keyExpiry(key.SelfSignature))
+	}
+	if key.PublicKey != key.Entity.PrimaryKey {
+		// A subkey is only as valid as its primary key.
+		if self := primarySelfSignature(key.Entity); self != nil && self.KeyExpired(now) {
+			return fmt.Errorf("the primary key expired on %s", keyExpiry(self))
+		}
+	}
+	if sig := md.Signature; sig != nil && sig.SigLifetimeSecs != nil && *sig.SigLifetimeSecs != 0 {
+		expiry := sig.CreationTime.Add(time.Duration(*sig.SigLifetimeSecs) * time.Second)
+		if now.After(expiry) {
+			return fmt.Errorf("the signature expired on %s", expiry.UTC().Format(time.RFC3339))
+		}
+	}
+	return nil
+}
+
+func keyExpiry(self *packet.Signature) string {
+	return self.CreationTime.Add(time.Duration(*self.KeyLifetimeSecs) * time.Second).UTC().Format(time.RFC3339)
+}
+
+// primarySelfSignature is the self-signature that carries the primary key's
+// lifetime: the one on the identity marked primary, else the newest.
+func primarySelfSignature(e *openpgp.Entity) *packet.Signature {
+	var best *packet.Signature
+	for _, id := range e.Identities {
+		sig := id.SelfSignature
+		if sig == nil {
+			continue
+		}
+		isPrimary := sig.IsPrimaryId != nil && *sig.IsPrimaryId
+		bestPrimary := best != nil && best.IsPrimaryId != nil && *best.IsPrimaryId
+		if best == nil || (isPrimary && !bestPrimary) || (isPrimary == bestPrimary && sig.CreationTime.After(best.CreationTime)) {
+			best = sig
+		}
+	}
+	return best
 }
 
 type claims struct {

@@ -2,15 +2,17 @@ package signature
 
 import (
 	"bytes"
+	"crypto"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/ProtonMail/go-crypto/openpgp"
-	"github.com/ProtonMail/go-crypto/openpgp/packet"
+	"golang.org/x/crypto/openpgp"        //nolint:staticcheck // the library verify.go uses
+	"golang.org/x/crypto/openpgp/packet" //nolint:staticcheck // the library verify.go uses
 )
 
 const (
@@ -66,18 +68,28 @@ func TestReadKeyring(t *testing.T) {
 	}
 }
 
-// The real Red Hat signature carries a version 3 signature packet. go-crypto
-// v1.5.2 skips such packets, so it cannot be verified here: Verify fails
-// closed and says why, for the right digest as for any other.
-func TestVerifyRealRedHatSignatureIsUnsupported(t *testing.T) {
+// The real Red Hat signature (a version 3 signature packet, as Red Hat's
+// release signatures are) verifies for its digest with Red Hat's key, and
+// for no other digest.
+func TestVerifyRealRedHatSignature(t *testing.T) {
 	raw := fixtureSig(t, redhatDigest)
-	for _, d := range []string{redhatDigest, otherDigest, ciDigest} {
+	sig, err := Verify(raw, redhatDigest, keyring(t, "redhat.txt"))
+	if err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+	if sig.Identity != "registry.access.redhat.com/rhel7:7.6" {
+		t.Errorf("identity = %q", sig.Identity)
+	}
+	if sig.SignerFingerprint != "567E347AD0044ADE55BA8A5F199E2F91FD431D51" || sig.SignerKeyID != "199E2F91FD431D51" {
+		t.Errorf("signer = %s (%s)", sig.SignerFingerprint, sig.SignerKeyID)
+	}
+	if !bytes.Equal(sig.Raw, raw) {
+		t.Error("Raw is not the signature as read")
+	}
+	for _, d := range []string{otherDigest, ciDigest} {
 		_, err := Verify(raw, d, keyring(t, "redhat.txt"))
-		if !errors.Is(err, ErrUnsupported) {
-			t.Fatalf("digest %s: err = %v, want ErrUnsupported", d, err)
-		}
-		if !strings.Contains(err.Error(), "199E2F91FD431D51") {
-			t.Errorf("err = %q does not name the signing key", err)
+		if !errors.Is(err, ErrDigestMismatch) || !strings.Contains(err.Error(), redhatDigest) {
+			t.Errorf("digest %s: err = %v, want ErrDigestMismatch naming the signed digest", d, err)
 		}
 	}
 }
@@ -158,6 +170,14 @@ func newKey(t *testing.T, cfg *packet.Config) *openpgp.Entity {
 	e, err := openpgp.NewEntity("Test Release Signer", "", "signer@example.com", cfg)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// Prefer SHA-256, as gpg's keys do; a key without preferences makes
+	// openpgp.Sign fall back to RIPEMD-160, which Go does not build in.
+	for _, id := range e.Identities {
+		id.SelfSignature.PreferredHash = []uint8{8} // SHA-256 (RFC 4880, 9.4)
+		if err := id.SelfSignature.SignUserId(id.UserId.Id, e.PrimaryKey, e.PrivateKey, cfg); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return e
 }
@@ -248,11 +268,27 @@ func TestVerifyGeneratedPayloads(t *testing.T) {
 	})
 	t.Run("expired generated key is rejected", func(t *testing.T) {
 		past := func() time.Time { return time.Now().Add(-48 * time.Hour) }
-		cfg := &packet.Config{Time: past, KeyLifetimeSecs: 3600}
-		old := newKey(t, cfg)
-		_, err := Verify(sign(t, old, goodPayload, cfg), otherDigest, NewKeyring(old))
-		if !errors.Is(err, ErrExpired) {
-			t.Fatalf("err = %v, want ErrExpired", err)
+		cfg := &packet.Config{Time: past}
+		old := withKeyLifetime(t, newKey(t, cfg), time.Hour, cfg)
+		raw := sign(t, old, goodPayload, cfg)
+		_, err := Verify(raw, otherDigest, publicKeyring(t, old))
+		if !errors.Is(err, ErrExpired) || !strings.Contains(err.Error(), "signing key expired") {
+			t.Fatalf("err = %v, want ErrExpired for the key", err)
+		}
+		// While the key was valid, the same signature verifies.
+		within := func() time.Time { return past().Add(time.Minute) }
+		if _, err := verifyAt(raw, otherDigest, publicKeyring(t, old), within); err != nil {
+			t.Fatalf("within the key's lifetime: %v", err)
+		}
+	})
+	t.Run("expired signature is rejected", func(t *testing.T) {
+		raw := signWithLifetime(t, key, goodPayload, time.Now().Add(-2*time.Hour), time.Hour)
+		_, err := Verify(raw, otherDigest, kr)
+		if !errors.Is(err, ErrExpired) || !strings.Contains(err.Error(), "signature expired") {
+			t.Fatalf("err = %v, want ErrExpired for the signature", err)
+		}
+		if _, err := Verify(signWithLifetime(t, key, goodPayload, time.Now().Add(-time.Minute), time.Hour), otherDigest, kr); err != nil {
+			t.Fatalf("signature within its lifetime: %v", err)
 		}
 	})
 	t.Run("unsigned literal message is rejected", func(t *testing.T) {
@@ -268,6 +304,75 @@ func TestVerifyGeneratedPayloads(t *testing.T) {
 			t.Fatalf("err = %v, want ErrMalformed", err)
 		}
 	})
+}
+
+// withKeyLifetime gives e's primary key a lifetime, re-signing its
+// identities as gpg --quick-set-expire does.
+func withKeyLifetime(t *testing.T, e *openpgp.Entity, lifetime time.Duration, cfg *packet.Config) *openpgp.Entity {
+	t.Helper()
+	secs := uint32(lifetime / time.Second)
+	for _, id := range e.Identities {
+		id.SelfSignature.KeyLifetimeSecs = &secs
+		if err := id.SelfSignature.SignUserId(id.UserId.Id, e.PrimaryKey, e.PrivateKey, cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return e
+}
+
+// publicKeyring exports e's public key and reads it back, as a user's
+// keyring file would hold it.
+func publicKeyring(t *testing.T, e *openpgp.Entity) Keyring {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := e.Serialize(&buf); err != nil {
+		t.Fatal(err)
+	}
+	kr, err := ReadKeyring(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kr
+}
+
+// signWithLifetime makes a signed message whose signature packet carries a
+// signature expiration time, which openpgp.Sign cannot set: one-pass
+// signature, literal data, then the signature, built from the library's
+// packet types.
+func signWithLifetime(t *testing.T, e *openpgp.Entity, payload string, created time.Time, lifetime time.Duration) []byte {
+	t.Helper()
+	secs := uint32(lifetime / time.Second)
+	sig := &packet.Signature{
+		SigType:         packet.SigTypeBinary,
+		PubKeyAlgo:      e.PrivateKey.PubKeyAlgo,
+		Hash:            crypto.SHA256,
+		CreationTime:    created,
+		IssuerKeyId:     &e.PrivateKey.KeyId,
+		SigLifetimeSecs: &secs,
+	}
+	var buf bytes.Buffer
+	ops := &packet.OnePassSignature{SigType: sig.SigType, Hash: sig.Hash, PubKeyAlgo: sig.PubKeyAlgo, KeyId: e.PrivateKey.KeyId, IsLast: true}
+	if err := ops.Serialize(&buf); err != nil {
+		t.Fatal(err)
+	}
+	w, err := packet.SerializeLiteral(nopCloser{&buf}, true, "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := sig.Hash.New()
+	if _, err := io.MultiWriter(w, h).Write([]byte(payload)); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := sig.Sign(h, e.PrivateKey, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := sig.Serialize(&buf); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
 }
 
 type nopCloser struct{ *bytes.Buffer }
