@@ -1,9 +1,12 @@
 package cli
 
 import (
+	"crypto/tls"
 	"fmt"
+	"net/http"
 	"os"
 
+	"github.com/containers/image/v5/pkg/tlsclientconfig"
 	"github.com/containers/image/v5/types"
 	"github.com/spf13/pflag"
 )
@@ -34,10 +37,10 @@ func NewRegistryFlags() *RegistryFlags {
 // AddFlags registers -a/--authfile, --cert-dir, --tls-verify and --registries-conf.
 func (f *RegistryFlags) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVarP(&f.AuthFile, "authfile", "a", f.AuthFile,
-		"registry credentials file (containers auth.json or docker config.json); default $REGISTRY_AUTH_FILE, then the containers and docker defaults")
-	fs.StringVar(&f.CertDir, "cert-dir", f.CertDir, "directory of extra CA certificates (*.crt) and client certificates (*.cert, *.key) for registries")
-	fs.BoolVar(&f.TLSVerify, "tls-verify", f.TLSVerify, "verify registry TLS certificates (false also allows plain HTTP)")
-	fs.StringVar(&f.RegistriesConf, "registries-conf", f.RegistriesConf, "registries.conf to use for pulls instead of the system one (its mirrors are honoured)")
+		"Registry credentials file (containers auth.json or docker config.json); default $REGISTRY_AUTH_FILE, then the containers and docker defaults")
+	fs.StringVar(&f.CertDir, "cert-dir", f.CertDir, "Directory of extra CA certificates (*.crt) and client certificates (*.cert, *.key) for registries and signature stores")
+	fs.BoolVar(&f.TLSVerify, "tls-verify", f.TLSVerify, "Verify registry TLS certificates (false also allows plain HTTP)")
+	fs.StringVar(&f.RegistriesConf, "registries-conf", f.RegistriesConf, "A registries.conf to use for pulls instead of the system one (its mirrors are honoured)")
 }
 
 // Validate checks that the files the flags name exist, so that a typo is bad
@@ -83,4 +86,22 @@ func (f *RegistryFlags) SystemContext() *types.SystemContext {
 		sys.SystemRegistriesConfPath = f.RegistriesConf
 	}
 	return sys
+}
+
+// HTTPClient returns a client for plain HTTP(S) endpoints the registry flags
+// also govern (signature stores): it trusts the system CAs plus --cert-dir's,
+// presents its client certificate, and verifies TLS unless --tls-verify=false.
+func (f *RegistryFlags) HTTPClient() (*http.Client, error) {
+	tlsc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if f.CertDir != "" {
+		if err := tlsclientconfig.SetupCertificates(f.CertDir, tlsc); err != nil {
+			return nil, BadInputf("--cert-dir: %w", err)
+		}
+	}
+	if !f.TLSVerify {
+		tlsc.InsecureSkipVerify = true //nolint:gosec // the user asked for it with --tls-verify=false
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = tlsc
+	return &http.Client{Transport: tr}, nil
 }

@@ -13,6 +13,8 @@ import (
 
 	"golang.org/x/crypto/openpgp"        //nolint:staticcheck // the library verify.go uses
 	"golang.org/x/crypto/openpgp/packet" //nolint:staticcheck // the library verify.go uses
+
+	"github.com/airgap-ocp/oc-plugins/internal/testenv"
 )
 
 const (
@@ -164,39 +166,12 @@ func TestVerifyCISignatureBeforeKeyExpired(t *testing.T) {
 	}
 }
 
-// newKey generates a signing key; now, when set, back-dates it.
 func newKey(t *testing.T, cfg *packet.Config) *openpgp.Entity {
-	t.Helper()
-	e, err := openpgp.NewEntity("Test Release Signer", "", "signer@example.com", cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Prefer SHA-256, as gpg's keys do; a key without preferences makes
-	// openpgp.Sign fall back to RIPEMD-160, which Go does not build in.
-	for _, id := range e.Identities {
-		id.SelfSignature.PreferredHash = []uint8{8} // SHA-256 (RFC 4880, 9.4)
-		if err := id.SelfSignature.SignUserId(id.UserId.Id, e.PrimaryKey, e.PrivateKey, cfg); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return e
+	return testenv.NewSigningKey(t, cfg).Entity
 }
 
-// sign makes an OpenPGP signed message over payload, as the release tooling does.
 func sign(t *testing.T, e *openpgp.Entity, payload string, cfg *packet.Config) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	w, err := openpgp.Sign(&buf, e, nil, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.Write([]byte(payload)); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
+	return (&testenv.SigningKey{Entity: e}).Sign(t, []byte(payload), cfg)
 }
 
 const goodPayload = `{"critical":{"type":"atomic container signature","image":{"docker-manifest-digest":"` + otherDigest + `"},"identity":{"docker-reference":"quay.io/openshift-release-dev/ocp-release:4.16.0-x86_64"}},"optional":{"creator":"test","timestamp":1700000000}}`

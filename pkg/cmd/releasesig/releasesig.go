@@ -1,0 +1,426 @@
+// Package releasesig is the `oc release sig` command: it fetches a release
+// image's signatures from the signature stores, verifies them with OpenPGP as
+// the Cluster Version Operator will, and packages the verified ones as the
+// ConfigMap the CVO reads; its verify subcommand gates an update on such
+// ConfigMaps.
+package releasesig
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/airgap-ocp/oc-plugins/pkg/cli"
+	"github.com/airgap-ocp/oc-plugins/pkg/cluster"
+	"github.com/airgap-ocp/oc-plugins/pkg/manifest"
+	"github.com/airgap-ocp/oc-plugins/pkg/release"
+	"github.com/airgap-ocp/oc-plugins/pkg/signature"
+)
+
+// Name is the binary's name and the field manager of what it applies.
+const Name = "oc-release-sig"
+
+const example = `  # The verified signature ConfigMap of a release, by version (resolved on quay.io)
+  oc release sig 4.16.3 --keyring /etc/pki/rpm-gpg/RPM-GPG-KEY-redhat-release > sig.yaml
+
+  # By pull spec, with the keys the cluster itself trusts, applied to the cluster
+  oc release sig quay.io/openshift-release-dev/ocp-release:4.16.3-x86_64 --keyring-from-cluster --apply
+
+  # By digest, from a signature store on disk, written as oc adm release mirror writes it
+  oc release sig --digest sha256:e3f12513a4b22a2d7c0e7c9207f52128113758d9d68c7d06b11a0ac7672966f7 \
+    --store file:///media/usb/signatures --keyring redhat.asc --to-dir ./release-signatures
+
+  # The manual runbook's name for the ConfigMap
+  oc release sig 4.16.3 --arch aarch64 --keyring redhat.asc --name release-image-4.16.3`
+
+// KeyOptions are the flags that say which keys signatures must be made by;
+// the command and its verify subcommand share them.
+type KeyOptions struct {
+	Keyrings           []string
+	KeyringFromCluster bool
+	InsecureSkipVerify bool
+}
+
+func (k *KeyOptions) addFlags(cmd *cobra.Command) {
+	fs := cmd.Flags()
+	fs.StringArrayVar(&k.Keyrings, "keyring", nil, "OpenPGP public keys (armored or binary) signatures must be made by (repeatable)")
+	fs.BoolVar(&k.KeyringFromCluster, "keyring-from-cluster", false,
+		"Trust the verifier-public-key-* keys of the cluster's release verification ConfigMap in "+signature.ConfigMapNamespace)
+}
+
+func (k *KeyOptions) validate() error {
+	if len(k.Keyrings) == 0 && !k.KeyringFromCluster && !k.InsecureSkipVerify {
+		return cli.BadInputf("no keys to verify with: give --keyring FILE (Red Hat's is /etc/pki/rpm-gpg/RPM-GPG-KEY-redhat-release on RHEL) or --keyring-from-cluster")
+	}
+	for _, f := range k.Keyrings {
+		if _, err := os.Stat(f); err != nil {
+			return cli.BadInputf("--keyring: %w", err)
+		}
+	}
+	return nil
+}
+
+// load reads the keyring files and, when asked, the cluster's keys.
+func (k *KeyOptions) load(ctx context.Context, client *cluster.Client) (signature.Keyring, error) {
+	var kr signature.Keyring
+	for _, f := range k.Keyrings {
+		data, err := os.Open(f)
+		if err != nil {
+			return kr, cli.BadInputf("--keyring: %w", err)
+		}
+		one, err := signature.ReadKeyring(data)
+		data.Close()
+		if err != nil {
+			return kr, cli.BadInputf("--keyring %s: %w", f, err)
+		}
+		kr = kr.Merge(one)
+	}
+	if k.KeyringFromCluster {
+		one, err := clusterKeyring(ctx, client)
+		if err != nil {
+			return kr, err
+		}
+		kr = kr.Merge(one)
+	}
+	return kr, nil
+}
+
+// verificationConfigMapAnnotation marks the ConfigMap in
+// openshift-config-managed whose verifier-public-key-* entries are the keys
+// the Cluster Version Operator trusts.
+const verificationConfigMapAnnotation = "release.openshift.io/verification-config-map"
+
+var configMapResource = corev1.SchemeGroupVersion.WithResource("configmaps")
+
+func clusterKeyring(ctx context.Context, client *cluster.Client) (signature.Keyring, error) {
+	var kr signature.Keyring
+	list, err := client.List(ctx, configMapResource, signature.ConfigMapNamespace)
+	if err != nil {
+		return kr, err
+	}
+	for _, u := range list {
+		if _, ok := u.GetAnnotations()[verificationConfigMapAnnotation]; !ok {
+			continue
+		}
+		data, _, _ := unstructured.NestedStringMap(u.Object, "data")
+		for key, armored := range data {
+			if !strings.HasPrefix(key, "verifier-public-key-") {
+				continue
+			}
+			one, err := signature.ReadKeyring(strings.NewReader(armored))
+			if err != nil {
+				return kr, cli.Failed(fmt.Errorf("ConfigMap %s/%s key %s: %w", signature.ConfigMapNamespace, u.GetName(), key, err))
+			}
+			kr = kr.Merge(one)
+		}
+	}
+	if kr.Len() == 0 {
+		return kr, cli.BadInputf("--keyring-from-cluster: no ConfigMap in %s annotated %s holds verifier-public-key-* keys",
+			signature.ConfigMapNamespace, verificationConfigMapAnnotation)
+	}
+	return kr, nil
+}
+
+// Options is what the command was asked to do.
+type Options struct {
+	genericiooptions.IOStreams
+	ConfigFlags   *genericclioptions.ConfigFlags
+	PrintFlags    *genericclioptions.PrintFlags
+	RegistryFlags *cli.RegistryFlags
+	Keys          KeyOptions
+
+	Target      string // VERSION or PULLSPEC
+	Digest      string
+	Arch        string
+	ReleaseRepo string
+	Stores      []string
+	ToDir       string
+	Apply       bool
+	Name        string
+
+	printer *cli.Printer
+	client  *cluster.Client
+	stores  []signature.Store
+}
+
+// NewOptions returns Options with the defaults.
+func NewOptions(streams genericiooptions.IOStreams) *Options {
+	return &Options{
+		IOStreams:     streams,
+		ConfigFlags:   genericclioptions.NewConfigFlags(true),
+		PrintFlags:    cli.NewPrintFlags(),
+		RegistryFlags: cli.NewRegistryFlags(),
+		Arch:          "x86_64",
+		ReleaseRepo:   release.DefaultRepo,
+	}
+}
+
+// NewCmd builds `oc release sig` and its verify subcommand.
+func NewCmd(streams genericiooptions.IOStreams) *cobra.Command {
+	o := NewOptions(streams)
+	cmd := &cobra.Command{
+		Use:   Name + " (VERSION | PULLSPEC | --digest sha256:...)",
+		Short: "Fetch, verify and package release image signatures for the Cluster Version Operator",
+		Long: `Fetch the signatures of an OpenShift release image, verify them with OpenPGP exactly as the
+Cluster Version Operator (CVO) will, and print the verified ones as the ConfigMap the CVO reads
+(namespace openshift-config-managed, label release.openshift.io/verification-signatures).
+
+The release is a VERSION (with --arch, looked up as --release-repo:VERSION-ARCH), a release
+image PULLSPEC by tag (resolved to its digest through the registry) or by digest, or a
+--digest. For a multi-arch release the digest is the manifest list's, the one the cluster pulls.
+
+Signatures come from the stores the cluster itself uses, or --store (https, http or file://,
+laid out as <store>/sha256=<hex>/signature-<N>). Only signatures that verify are packaged:
+made by a key of --keyring or --keyring-from-cluster, neither expired, for this very digest.
+
+Exit codes: 0 done; 1 no signature verifies (nothing written); 2 bad usage or input;
+3 a registry, signature store or cluster operation failed.`,
+		Example: example,
+		Args:    cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.Complete(args); err != nil {
+				return err
+			}
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&o.Digest, "digest", "", "The release image digest (sha256:...), instead of VERSION or PULLSPEC")
+	fs.StringVar(&o.Arch, "arch", o.Arch, "Architecture of a VERSION: x86_64, aarch64, ppc64le, s390x or multi (amd64 and arm64 accepted)")
+	fs.StringVar(&o.ReleaseRepo, "release-repo", o.ReleaseRepo, "Repository a VERSION is looked up in")
+	fs.StringArrayVar(&o.Stores, "store", nil, "Signature store URL, https://, http:// or file:///DIR (repeatable; replaces the default stores)")
+	o.Keys.addFlags(cmd)
+	fs.BoolVar(&o.Keys.InsecureSkipVerify, "insecure-skip-verify", false, "Package signatures WITHOUT verifying them (the cluster still verifies them)")
+	fs.StringVar(&o.ToDir, "to-dir", "", "Also write the ConfigMap to DIR/signature-sha256-<first 16 hex>.json, as oc adm release mirror does")
+	fs.BoolVar(&o.Apply, "apply", false, "Server-side apply the ConfigMap to the cluster")
+	fs.StringVar(&o.Name, "name", "", "Name the ConfigMap NAME instead of sha256-<hex> (e.g. release-image-4.16.3)")
+	o.RegistryFlags.AddFlags(fs)
+	o.PrintFlags.AddFlags(cmd)
+	o.ConfigFlags.AddFlags(fs)
+	cmd.AddCommand(NewVerifyCmd(streams))
+	cli.Setup(cmd, "oc release sig")
+	return cmd
+}
+
+// Complete takes the positional argument, builds the printer and the stores,
+// and a cluster client when one is needed.
+func (o *Options) Complete(args []string) error {
+	if len(args) == 1 {
+		o.Target = args[0]
+	}
+	p, err := cli.NewPrinter(o.PrintFlags)
+	if err != nil {
+		return err
+	}
+	o.printer = p
+	if (o.Apply || o.Keys.KeyringFromCluster) && o.client == nil {
+		c, err := cluster.New(o.ConfigFlags, Name)
+		if err != nil {
+			return err
+		}
+		o.client = c
+	}
+	return nil
+}
+
+// Validate rejects bad combinations before any network access.
+func (o *Options) Validate() error {
+	switch {
+	case o.Target == "" && o.Digest == "":
+		return cli.BadInputf("name the release: VERSION, PULLSPEC or --digest sha256:...")
+	case o.Target != "" && o.Digest != "":
+		return cli.BadInputf("give the release once: VERSION or PULLSPEC, or --digest")
+	}
+	if o.Digest != "" {
+		if err := signature.ValidateDigest(o.Digest); err != nil {
+			return cli.BadInputf("--digest: %w", err)
+		}
+	}
+	if o.Target != "" {
+		spec, err := release.Target(o.Target, o.ReleaseRepo, o.Arch)
+		if err != nil {
+			return cli.BadInput(err)
+		}
+		o.Target = spec
+	}
+	if o.Name != "" {
+		if errs := validation.IsDNS1123Subdomain(o.Name); len(errs) > 0 {
+			return cli.BadInputf("--name %q: %s", o.Name, errs[0])
+		}
+	}
+	if err := o.Keys.validate(); err != nil {
+		return err
+	}
+	if err := o.RegistryFlags.Validate(); err != nil {
+		return err
+	}
+	stores, err := openStores(o.Stores, o.RegistryFlags)
+	if err != nil {
+		return err
+	}
+	o.stores = stores
+	return nil
+}
+
+// openStores opens the stores given, or the default ones.
+func openStores(urls []string, rf *cli.RegistryFlags) ([]signature.Store, error) {
+	if len(urls) == 0 {
+		urls = signature.DefaultStores
+	}
+	client, err := rf.HTTPClient()
+	if err != nil {
+		return nil, err
+	}
+	stores := make([]signature.Store, 0, len(urls))
+	for _, u := range urls {
+		s, err := signature.NewStore(u, client)
+		if err != nil {
+			return nil, cli.BadInputf("--store: %w", err)
+		}
+		stores = append(stores, s)
+	}
+	return stores, nil
+}
+
+// resolveDigest returns the digest of --digest or of the release named.
+func resolveDigest(ctx context.Context, digest, target string, rf *cli.RegistryFlags) (string, error) {
+	if digest != "" {
+		return digest, nil
+	}
+	d, err := release.ResolveDigest(ctx, rf.SystemContext(), target)
+	if err != nil {
+		return "", cli.Failed(err)
+	}
+	if err := signature.ValidateDigest(d.String()); err != nil {
+		return "", cli.Failed(fmt.Errorf("%s: %w", target, err))
+	}
+	return d.String(), nil
+}
+
+// Run fetches, verifies, packages and writes.
+func (o *Options) Run(ctx context.Context) error {
+	kr, err := o.Keys.load(ctx, o.client)
+	if err != nil {
+		return err
+	}
+	digest, err := resolveDigest(ctx, o.Digest, o.Target, o.RegistryFlags)
+	if err != nil {
+		return err
+	}
+	if o.Target != "" {
+		fmt.Fprintf(o.ErrOut, "%s is %s\n", o.Target, digest)
+	}
+	raw, err := signature.FetchAll(ctx, o.stores, digest)
+	if err != nil {
+		return cli.Failed(err)
+	}
+	if len(raw) == 0 {
+		return cli.Differs(fmt.Errorf("no signatures of %s in %s", digest, storeNames(o.stores)))
+	}
+	sigs, err := o.verified(raw, digest, kr)
+	if err != nil {
+		return err
+	}
+
+	cm, err := signature.ConfigMap(digest, sigs)
+	if err != nil {
+		return err
+	}
+	if o.Name != "" {
+		cm.Name = o.Name
+	}
+	u, err := toUnstructured(cm)
+	if err != nil {
+		return err
+	}
+	if o.ToDir != "" {
+		if err := writeToDir(o.ToDir, digest, u); err != nil {
+			return err
+		}
+		fmt.Fprintf(o.ErrOut, "wrote %s\n", filepath.Join(o.ToDir, fileName(digest)))
+	}
+	if o.Apply {
+		if _, err := o.client.Apply(ctx, u, false); err != nil {
+			return err
+		}
+		fmt.Fprintf(o.ErrOut, "configmap/%s applied in %s\n", u.GetName(), u.GetNamespace())
+	}
+	return o.printer.Print(o.Out, []*unstructured.Unstructured{u})
+}
+
+// verified keeps the signatures that verify, saying on stderr what each one
+// is, and fails (exit 1) with every reason when none does.
+func (o *Options) verified(raw [][]byte, digest string, kr signature.Keyring) ([][]byte, error) {
+	if o.Keys.InsecureSkipVerify {
+		fmt.Fprintf(o.ErrOut, "WARNING: --insecure-skip-verify: %d signature(s) of %s packaged WITHOUT verification; the cluster will refuse the update if they are bad\n", len(raw), digest)
+		return raw, nil
+	}
+	var good [][]byte
+	var reasons []string
+	for i, r := range raw {
+		sig, err := signature.Verify(r, digest, kr)
+		if err != nil {
+			reasons = append(reasons, fmt.Sprintf("signature-%d: %v", i+1, err))
+			fmt.Fprintf(o.ErrOut, "signature-%d of %s skipped: %v\n", i+1, digest, err)
+			continue
+		}
+		fmt.Fprintf(o.ErrOut, "signature-%d of %s verified: %s, signed by %s\n", i+1, digest, sig.Identity, sig.SignerFingerprint)
+		good = append(good, r)
+	}
+	if len(good) == 0 {
+		return nil, cli.Differs(fmt.Errorf("no signature of %s verifies: %s", digest, strings.Join(reasons, "; ")))
+	}
+	return good, nil
+}
+
+func storeNames(stores []signature.Store) string {
+	names := make([]string, len(stores))
+	for i, s := range stores {
+		names[i] = s.String()
+	}
+	return strings.Join(names, ", ")
+}
+
+// fileName is the name oc adm release mirror gives the ConfigMap's file.
+func fileName(digest string) string {
+	return "signature-sha256-" + strings.TrimPrefix(digest, "sha256:")[:16] + ".json"
+}
+
+func writeToDir(dir, digest string, u *unstructured.Unstructured) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return cli.Failed(fmt.Errorf("--to-dir: %w", err))
+	}
+	data, err := json.MarshalIndent(u.Object, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := manifest.WriteFileAtomic(filepath.Join(dir, fileName(digest)), append(data, '\n'), 0o644); err != nil {
+		return cli.Failed(fmt.Errorf("--to-dir: %w", err))
+	}
+	return nil
+}
+
+func toUnstructured(obj runtime.Object) (*unstructured.Unstructured, error) {
+	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+	if err != nil {
+		return nil, err
+	}
+	u := &unstructured.Unstructured{Object: m}
+	// The converter keeps creationTimestamp: null; a ConfigMap to apply has none.
+	unstructured.RemoveNestedField(u.Object, "metadata", "creationTimestamp")
+	return u, nil
+}
