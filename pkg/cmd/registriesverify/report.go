@@ -1,0 +1,425 @@
+package registriesverify
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+
+	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
+	"sigs.k8s.io/yaml"
+
+	"github.com/airgap-ocp/oc-plugins/pkg/cli"
+	"github.com/airgap-ocp/oc-plugins/pkg/cluster"
+	"github.com/airgap-ocp/oc-plugins/pkg/mirrorset"
+)
+
+// Report is the outcome of one verification.
+type Report struct {
+	OK       bool         `json:"ok"`
+	Expected *Expected    `json:"expected"`
+	Pools    []PoolReport `json:"pools,omitempty"`
+	Nodes    []NodeReport `json:"nodes,omitempty"`
+}
+
+// PoolReport is one MachineConfigPool's state.
+type PoolReport struct {
+	Name string `json:"name"`
+	OK   bool   `json:"ok"`
+	// RenderedConfig is the pool's spec.configuration.name.
+	RenderedConfig string `json:"renderedConfig"`
+	// SuppliedBy is the MachineConfig that supplied registries.conf to the rendered config:
+	// 99-<pool>-generated-registries, the template's 01-<pool>-container-runtime, or a user's.
+	SuppliedBy  string                 `json:"suppliedBy,omitempty"`
+	Paused      bool                   `json:"paused,omitempty"`
+	Problems    []string               `json:"problems,omitempty"`
+	Differences []mirrorset.Difference `json:"differences,omitempty"`
+}
+
+// NodeReport is one node's state.
+type NodeReport struct {
+	Name          string `json:"name"`
+	Pool          string `json:"pool,omitempty"`
+	OK            bool   `json:"ok"`
+	CurrentConfig string `json:"currentConfig,omitempty"`
+	DesiredConfig string `json:"desiredConfig,omitempty"`
+	State         string `json:"state,omitempty"`
+	// File says where the node's real registries.conf was read from, when it was.
+	File        string                 `json:"file,omitempty"`
+	Problems    []string               `json:"problems,omitempty"`
+	Differences []mirrorset.Difference `json:"differences,omitempty"`
+}
+
+func (r *Report) summary() string {
+	if r.OK {
+		return "everything matches"
+	}
+	var parts []string
+	if r.Expected.Problem != "" {
+		parts = append(parts, "no expected registries.conf")
+	}
+	count := func(what string, n, of int) {
+		if n > 0 {
+			parts = append(parts, fmt.Sprintf("%d of %d %s not ok", n, of, what))
+		}
+	}
+	bad := 0
+	for _, p := range r.Pools {
+		if !p.OK {
+			bad++
+		}
+	}
+	count("pools", bad, len(r.Pools))
+	bad = 0
+	for _, n := range r.Nodes {
+		if !n.OK {
+			bad++
+		}
+	}
+	count("nodes", bad, len(r.Nodes))
+	return strings.Join(parts, ", ")
+}
+
+// parseCache parses each distinct file once: nodes of a pool have the same file.
+type parseCache map[string]*parsed
+
+type parsed struct {
+	conf *mirrorset.RegistriesConf
+	err  error
+}
+
+func (c parseCache) parse(name string, data []byte) (*mirrorset.RegistriesConf, error) {
+	if p, ok := c[string(data)]; ok {
+		return p.conf, p.err
+	}
+	conf, err := mirrorset.ParseRegistriesConf(name, data)
+	c[string(data)] = &parsed{conf, err}
+	return conf, err
+}
+
+// verify checks once: the expected file, then pools, nodes and node files.
+func (o *Options) verify(ctx context.Context) (*Report, error) {
+	exp, err := o.expected(ctx)
+	if err != nil {
+		return nil, err
+	}
+	o.warn(exp)
+	r := &Report{Expected: exp}
+	cache := parseCache{}
+	nodes := map[string]*NodeReport{}
+	var order []string
+	nodeReport := func(name string) *NodeReport {
+		if n, ok := nodes[name]; ok {
+			return n
+		}
+		nodes[name] = &NodeReport{Name: name}
+		order = append(order, name)
+		return nodes[name]
+	}
+
+	if o.client != nil && (len(o.nodeFiles) == 0 || o.ReadNodes || o.Wait) {
+		pools, err := o.client.Pools(ctx)
+		if err != nil {
+			return nil, err
+		}
+		mcs := map[string]*mcfgv1.MachineConfig{}
+		getMC := func(ctx context.Context, name string) (*mcfgv1.MachineConfig, error) {
+			if mc, ok := mcs[name]; ok {
+				return mc, nil
+			}
+			mc, err := o.client.MachineConfig(ctx, name)
+			if err != nil {
+				return nil, err
+			}
+			mcs[name] = mc
+			return mc, nil
+		}
+		rendered := map[string]string{}
+		for _, p := range pools {
+			pr, err := checkPool(ctx, p, exp, getMC, cache)
+			if err != nil {
+				return nil, err
+			}
+			rendered[p.Name] = p.Rendered
+			r.Pools = append(r.Pools, pr)
+		}
+		clusterNodes, err := o.client.Nodes(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, n := range clusterNodes {
+			pool, err := cluster.PoolOf(n, pools)
+			if err != nil {
+				nr := nodeReport(n.Name)
+				nr.Problems = append(nr.Problems, err.Error())
+				continue
+			}
+			if pool == "" {
+				continue // not managed by the MCO
+			}
+			nr := nodeReport(n.Name)
+			nr.Pool, nr.CurrentConfig, nr.DesiredConfig, nr.State = pool, n.CurrentConfig, n.DesiredConfig, n.State
+			nr.Problems = append(nr.Problems, rolloutProblems(n, rendered[pool])...)
+			if o.ReadNodes {
+				if _, given := o.nodeFiles[n.Name]; !given {
+					data, err := o.podReader.ReadFile(ctx, n.Name, cluster.RegistriesConfPath)
+					if err != nil {
+						return nil, err
+					}
+					nr.File = "machine-config-daemon pod"
+					o.checkFile(nr, exp, cache, data, false)
+				}
+			}
+		}
+	}
+	names := make([]string, 0, len(o.nodeFiles))
+	for n := range o.nodeFiles {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		data, err := o.fileReader.ReadFile(ctx, name, o.nodeFiles[name])
+		if err != nil {
+			return nil, err
+		}
+		nr := nodeReport(name)
+		nr.File = o.nodeFiles[name]
+		if err := o.checkFile(nr, exp, cache, data, true); err != nil {
+			return nil, err
+		}
+	}
+	sort.Strings(order)
+	r.OK = exp.Problem == ""
+	for _, p := range r.Pools {
+		r.OK = r.OK && p.OK
+	}
+	for _, name := range order {
+		n := nodes[name]
+		n.OK = len(n.Problems) == 0 && len(n.Differences) == 0
+		r.OK = r.OK && n.OK
+		r.Nodes = append(r.Nodes, *n)
+	}
+	return r, nil
+}
+
+// checkFile compares a node's file with the expected one. A file the user gave that does not
+// parse is bad input; one read from the cluster is a problem of the node.
+func (o *Options) checkFile(nr *NodeReport, exp *Expected, cache parseCache, data []byte, given bool) error {
+	name := fmt.Sprintf("node %s's registries.conf (%s)", nr.Name, nr.File)
+	actual, err := cache.parse(name, data)
+	if err != nil {
+		if given {
+			return cli.BadInput(fmt.Errorf("--node-file %s=%s: %w", nr.Name, nr.File, err))
+		}
+		nr.Problems = append(nr.Problems, err.Error())
+		return nil
+	}
+	if exp.parsed == nil {
+		nr.Problems = append(nr.Problems, "its registries.conf cannot be checked: there is no expected file")
+		return nil
+	}
+	nr.Differences = append(nr.Differences, mirrorset.Compare(exp.parsed, actual)...)
+	return nil
+}
+
+// checkPool checks a pool's rendered MachineConfig and its conditions.
+func checkPool(ctx context.Context, p cluster.Pool, exp *Expected, getMC func(context.Context, string) (*mcfgv1.MachineConfig, error), cache parseCache) (PoolReport, error) {
+	pr := PoolReport{Name: p.Name, RenderedConfig: p.Rendered, Paused: p.Paused}
+	if p.Paused {
+		pr.Problems = append(pr.Problems, "paused (spec.paused): new rendered configs do not roll out to its nodes")
+	}
+	if p.Degraded == "True" {
+		pr.Problems = append(pr.Problems, "degraded: "+orUnknown(p.DegradedMessage))
+	}
+	if p.Updated != "True" {
+		pr.Problems = append(pr.Problems, fmt.Sprintf("not updated (condition Updated is %s)%s", orUnknown(p.Updated), prefixed(": ", p.UpdatedMessage)))
+	}
+	if p.Rendered == "" {
+		pr.Problems = append(pr.Problems, "no rendered MachineConfig yet (spec.configuration.name is empty)")
+		pr.OK = false
+		return pr, nil
+	}
+	mc, err := getMC(ctx, p.Rendered)
+	if err != nil {
+		return pr, err
+	}
+	if mc == nil {
+		pr.Problems = append(pr.Problems, fmt.Sprintf("its rendered MachineConfig %s does not exist", p.Rendered))
+		return pr, nil
+	}
+	supplier, err := cluster.RegistriesConfSupplier(ctx, getMC, p.Sources, cluster.RegistriesConfPath)
+	if err != nil {
+		return pr, err
+	}
+	pr.SuppliedBy = supplier
+	if supplier != "" && supplier != "99-"+p.Name+"-generated-registries" && supplier != "01-"+p.Name+"-container-runtime" {
+		pr.Problems = append(pr.Problems, fmt.Sprintf("registries.conf comes from MachineConfig %s, which overrides the one the MCO generates", supplier))
+	}
+	data, found, err := cluster.IgnitionFile(mc, cluster.RegistriesConfPath)
+	switch {
+	case err != nil:
+		pr.Problems = append(pr.Problems, err.Error())
+	case !found:
+		pr.Problems = append(pr.Problems, fmt.Sprintf("its rendered MachineConfig %s has no %s", p.Rendered, cluster.RegistriesConfPath))
+	case exp.parsed != nil:
+		actual, err := cache.parse(fmt.Sprintf("machineconfig/%s %s", p.Rendered, cluster.RegistriesConfPath), data)
+		if err != nil {
+			pr.Problems = append(pr.Problems, err.Error())
+			break
+		}
+		pr.Differences = mirrorset.Compare(exp.parsed, actual)
+	}
+	pr.OK = len(pr.Problems) == 0 && len(pr.Differences) == 0
+	return pr, nil
+}
+
+// rolloutProblems checks a node runs its pool's rendered config and the daemon is done.
+func rolloutProblems(n cluster.Node, rendered string) []string {
+	var out []string
+	if n.CurrentConfig != rendered {
+		out = append(out, fmt.Sprintf("runs %s, its pool's rendered config is %s", orUnknown(n.CurrentConfig), orUnknown(rendered)))
+	}
+	if n.DesiredConfig != rendered {
+		out = append(out, fmt.Sprintf("desired config %s, its pool's rendered config is %s", orUnknown(n.DesiredConfig), orUnknown(rendered)))
+	}
+	if n.State != cluster.StateDone {
+		out = append(out, fmt.Sprintf("machine-config-daemon state %s%s", orUnknown(n.State), prefixed(": ", n.Reason)))
+	}
+	return out
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "(unset)"
+	}
+	return s
+}
+
+func prefixed(p, s string) string {
+	if s == "" {
+		return ""
+	}
+	return p + s
+}
+
+// printReport prints the report: yaml or json on stdout, or a table on stdout and the details
+// on stderr.
+func (o *Options) printReport(r *Report) error {
+	if o.Output != "" {
+		return o.printData(r)
+	}
+	w := tabwriter.NewWriter(o.Out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "KIND\tNAME\tSTATUS\tDETAILS")
+	fmt.Fprintf(w, "expected\tregistries.conf\t%s\t%s\n", status(r.Expected.Problem == ""), expectedDetails(r.Expected))
+	for _, p := range r.Pools {
+		fmt.Fprintf(w, "pool\t%s\t%s\t%s\n", p.Name, status(p.OK), details(p.RenderedConfig, p.Problems, p.Differences))
+	}
+	for _, n := range r.Nodes {
+		fmt.Fprintf(w, "node\t%s\t%s\t%s\n", n.Name, status(n.OK), details(n.CurrentConfig, n.Problems, n.Differences))
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	if r.Expected.Problem != "" {
+		fmt.Fprintf(o.ErrOut, "expected registries.conf: %s\n", r.Expected.Problem)
+	}
+	for _, p := range r.Pools {
+		printDetails(o.ErrOut, "pool "+p.Name, p.Problems, p.Differences)
+	}
+	for _, n := range r.Nodes {
+		what := "node " + n.Name
+		if n.File != "" {
+			what += " (file from " + n.File + ")"
+		}
+		printDetails(o.ErrOut, what, n.Problems, n.Differences)
+	}
+	return nil
+}
+
+func expectedDetails(e *Expected) string {
+	d := "from " + e.Source + ": " + e.Objects
+	if e.Template {
+		d += "; nothing to apply, nodes keep the MCO template"
+	}
+	return d
+}
+
+func status(ok bool) string {
+	if ok {
+		return "ok"
+	}
+	return "drift"
+}
+
+func details(config string, problems []string, diffs []mirrorset.Difference) string {
+	var parts []string
+	if config != "" {
+		parts = append(parts, config)
+	}
+	if n := len(problems); n > 0 {
+		parts = append(parts, plural(n, "problem"))
+	}
+	if n := len(diffs); n > 0 {
+		parts = append(parts, plural(n, "difference"))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
+}
+
+func printDetails(w io.Writer, what string, problems []string, diffs []mirrorset.Difference) {
+	for _, p := range problems {
+		fmt.Fprintf(w, "%s: %s\n", what, p)
+	}
+	for _, d := range diffs {
+		fmt.Fprintf(w, "%s: %s\n", what, d)
+	}
+}
+
+func (o *Options) printData(v any) error {
+	var data []byte
+	var err error
+	if o.Output == "json" {
+		data, err = json.MarshalIndent(v, "", "  ")
+		data = append(data, '\n')
+	} else {
+		data, err = yaml.Marshal(v)
+	}
+	if err != nil {
+		return err
+	}
+	_, err = o.Out.Write(data)
+	return err
+}
+
+func printResolution(w io.Writer, r *mirrorset.Resolution) error {
+	match := "no [[registry]] entry matches"
+	if r.Registry != "" {
+		match = "[[registry]] " + r.Registry
+	}
+	fmt.Fprintf(w, "%s (%s)\n", r.Image, match)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for i, s := range r.Sources {
+		verdict := "use"
+		switch {
+		case s.Blocked:
+			verdict = "blocked"
+		case !s.Used:
+			verdict = "skip"
+		}
+		why := s.Why
+		if s.Insecure && s.Used {
+			why += " (insecure)"
+		}
+		fmt.Fprintf(tw, "%d.\t%s\t%s\t%s\n", i+1, s.Reference, verdict, why)
+	}
+	return tw.Flush()
+}
