@@ -1,0 +1,229 @@
+package mhcpause
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/airgap-ocp/oc-plugins/internal/testenv"
+	"github.com/airgap-ocp/oc-plugins/pkg/cli"
+	"github.com/airgap-ocp/oc-plugins/pkg/cluster"
+	"github.com/airgap-ocp/oc-plugins/pkg/manifest"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+var (
+	mapi = cluster.MAPIMachineHealthCheckResource
+	capi = cluster.CAPIMachineHealthCheckResource
+)
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// run runs the command as a user would, as oc-mhc-pause (or, with resume,
+// as oc-mhc-resume), against the test cluster.
+func run(t *testing.T, c *testenv.Cluster, resume bool, stdin string, args ...string) result {
+	t.Helper()
+	return runAs(t, c.Kubeconfig, resume, stdin, args...)
+}
+
+func runAs(t *testing.T, kubeconfig string, resume bool, stdin string, args ...string) result {
+	t.Helper()
+	streams := genericiooptions.IOStreams{In: strings.NewReader(stdin), Out: &bytes.Buffer{}, ErrOut: &bytes.Buffer{}}
+	cmd := NewCmd(streams, resume)
+	cmd.SetArgs(append(append([]string{}, args...), "--kubeconfig", kubeconfig))
+	code := cli.Execute(cmd, streams)
+	return result{code, streams.Out.(*bytes.Buffer).String(), streams.ErrOut.(*bytes.Buffer).String()}
+}
+
+func dyn(t *testing.T, c *testenv.Cluster) dynamic.Interface {
+	t.Helper()
+	d, err := dynamic.NewForConfig(c.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// namespace creates a namespace for one test and deletes it when the test ends.
+func namespace(t *testing.T, c *testenv.Cluster) string {
+	t.Helper()
+	cs, err := kubernetes.NewForConfig(c.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := testenv.UniqueName("mhc")
+	if _, err := cs.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for _, gvr := range []schema.GroupVersionResource{mapi, capi} {
+			_ = dyn(t, c).Resource(gvr).Namespace(name).DeleteCollection(context.Background(), metav1.DeleteOptions{}, metav1.ListOptions{})
+		}
+		_ = cs.CoreV1().Namespaces().Delete(context.Background(), name, metav1.DeleteOptions{})
+	})
+	return name
+}
+
+// mhc is a MachineHealthCheck as `oc create` would be given it.
+func mhc(gvr schema.GroupVersionResource, ns, name string, labels map[string]string, annotations map[string]string) *unstructured.Unstructured {
+	u := &unstructured.Unstructured{Object: map[string]interface{}{
+		"apiVersion": gvr.GroupVersion().String(),
+		"kind":       "MachineHealthCheck",
+		"metadata":   map[string]interface{}{"name": name, "namespace": ns},
+		"spec": map[string]interface{}{
+			"selector": map[string]interface{}{"matchLabels": map[string]interface{}{"role": name}},
+		},
+	}}
+	if gvr == capi {
+		_ = unstructured.SetNestedField(u.Object, "cluster", "spec", "clusterName")
+	}
+	if labels != nil {
+		u.SetLabels(labels)
+	}
+	if annotations != nil {
+		u.SetAnnotations(annotations)
+	}
+	return u
+}
+
+// create creates an MHC in the cluster, as fieldManager (kubectl's name for
+// `oc create` is kubectl-create).
+func create(t *testing.T, c *testenv.Cluster, gvr schema.GroupVersionResource, u *unstructured.Unstructured) *unstructured.Unstructured {
+	t.Helper()
+	out, err := dyn(t, c).Resource(gvr).Namespace(u.GetNamespace()).Create(context.Background(), u, metav1.CreateOptions{FieldManager: "kubectl-create"})
+	if err != nil {
+		t.Fatalf("creating %s %s/%s: %v", gvr.Group, u.GetNamespace(), u.GetName(), err)
+	}
+	return out
+}
+
+// setStatus sets an MHC's machine counts, as its controller would.
+func setStatus(t *testing.T, c *testenv.Cluster, gvr schema.GroupVersionResource, u *unstructured.Unstructured, healthy, expected int64) {
+	t.Helper()
+	u = get(t, c, gvr, u.GetNamespace(), u.GetName())
+	_ = unstructured.SetNestedField(u.Object, healthy, "status", "currentHealthy")
+	_ = unstructured.SetNestedField(u.Object, expected, "status", "expectedMachines")
+	if _, err := dyn(t, c).Resource(gvr).Namespace(u.GetNamespace()).UpdateStatus(context.Background(), u, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// annotate sets (or with a nil value removes) annotations as `oc annotate`
+// does: a merge patch by the field manager kubectl-annotate.
+func annotate(t *testing.T, c *testenv.Cluster, gvr schema.GroupVersionResource, ns, name string, ann map[string]interface{}) {
+	t.Helper()
+	patch, _ := (&unstructured.Unstructured{Object: map[string]interface{}{"metadata": map[string]interface{}{"annotations": ann}}}).MarshalJSON()
+	if _, err := dyn(t, c).Resource(gvr).Namespace(ns).Patch(context.Background(), name, "application/merge-patch+json", patch, metav1.PatchOptions{FieldManager: "kubectl-annotate"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func get(t *testing.T, c *testenv.Cluster, gvr schema.GroupVersionResource, ns, name string) *unstructured.Unstructured {
+	t.Helper()
+	u, err := dyn(t, c).Resource(gvr).Namespace(ns).Get(context.Background(), name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// pauseState summarises the pause annotations of an MHC in the cluster:
+// "-" not paused, "ours" paused by this tool, "theirs" paused by someone
+// else; "stale" a marker without the pause.
+func pauseState(t *testing.T, c *testenv.Cluster, gvr schema.GroupVersionResource, ns, name string) string {
+	t.Helper()
+	s := StateOf(get(t, c, gvr, ns, name))
+	switch {
+	case s.Paused && s.Ours:
+		return "ours"
+	case s.Paused:
+		return "theirs"
+	case s.Ours:
+		return "stale"
+	}
+	return "-"
+}
+
+// states is pauseState for several MHCs, "name=state ..." in the order given.
+func states(t *testing.T, c *testenv.Cluster, gvr schema.GroupVersionResource, ns string, names ...string) string {
+	t.Helper()
+	var out []string
+	for _, n := range names {
+		out = append(out, n+"="+pauseState(t, c, gvr, ns, n))
+	}
+	return strings.Join(out, " ")
+}
+
+func readStream(t *testing.T, s string) []manifest.Object {
+	t.Helper()
+	objs, err := manifest.Read(strings.NewReader(s), "stdout")
+	if err != nil {
+		t.Fatalf("output is not a valid stream: %v\n%s", err, s)
+	}
+	return objs
+}
+
+// kinds lists a stream as "Kind/name ...".
+func kinds(objs []manifest.Object) string {
+	var s []string
+	for _, o := range objs {
+		s = append(s, o.GetKind()+"/"+o.GetName())
+	}
+	return strings.Join(s, " ")
+}
+
+func lines(s string) []string {
+	var out []string
+	for _, l := range strings.Split(strings.TrimSpace(s), "\n") {
+		if l != "" {
+			out = append(out, l)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.MkdirAll("testdata", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("output differs from %s (go test -update rewrites it):\n%s", path, got)
+	}
+}
+
+// rbacRule grants verbs on MachineHealthChecks of an API group.
+func rbacRule(verbs []string, group string) rbacv1.PolicyRule {
+	return rbacv1.PolicyRule{Verbs: verbs, APIGroups: []string{group}, Resources: []string{"machinehealthchecks"}}
+}

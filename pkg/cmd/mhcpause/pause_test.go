@@ -1,0 +1,415 @@
+package mhcpause
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/airgap-ocp/oc-plugins/internal/testenv"
+	"github.com/airgap-ocp/oc-plugins/pkg/cli"
+)
+
+func TestInvokedAsResume(t *testing.T) {
+	tests := []struct {
+		argv0 string
+		want  bool
+	}{
+		{"oc-mhc-pause", false},
+		{"/usr/local/bin/oc-mhc-pause", false},
+		{"/usr/local/bin/oc-mhc-resume", true},
+		{"oc-mhc-resume", true},
+		{"/home/u/.krew/bin/kubectl-mhc_pause", false},
+		{"/home/u/.krew/bin/kubectl-mhc_resume", true},
+		{`C:\krew\bin\kubectl-mhc_resume.exe`, true},
+		{"./bin/oc-mhc-resume-backup", false},
+	}
+	for _, tt := range tests {
+		if got := InvokedAsResume(tt.argv0); got != tt.want {
+			t.Errorf("InvokedAsResume(%q) = %v, want %v", tt.argv0, got, tt.want)
+		}
+	}
+}
+
+func TestPauseAndResumeByName(t *testing.T) {
+	c := testenv.SharedCluster(t)
+	ns := namespace(t, c)
+	for _, n := range []string{"workers", "infra", "masters"} {
+		create(t, c, mapi, mhc(mapi, ns, n, nil, nil))
+	}
+
+	r := run(t, c, false, "", "-n", ns, "workers", "infra")
+	if r.code != 0 {
+		t.Fatalf("pause: exit %d: %s", r.code, r.stderr)
+	}
+	if got := states(t, c, mapi, ns, "workers", "infra", "masters"); got != "workers=ours infra=ours masters=-" {
+		t.Errorf("after pause: %s", got)
+	}
+	objs := readStream(t, r.stdout)
+	if got := kinds(objs); got != "MachineHealthCheck/infra MachineHealthCheck/workers" {
+		t.Errorf("stdout: %s", got)
+	}
+	for _, o := range objs {
+		ann := o.GetAnnotations()
+		if _, ok := ann[PausedAnnotation]; !ok || ann[PausedAtAnnotation] == "" {
+			t.Errorf("printed %s without the pause and our marker: %v", o.GetName(), ann)
+		}
+		if _, err := time.Parse(time.RFC3339, ann[PausedAtAnnotation]); err != nil {
+			t.Errorf("marker is not a time: %v", err)
+		}
+		if len(o.GetManagedFields()) != 0 {
+			t.Errorf("managedFields printed")
+		}
+	}
+	if want := "machinehealthcheck.machine.openshift.io/workers in " + ns + ": paused"; !strings.Contains(r.stderr, want) {
+		t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
+	}
+	before := get(t, c, mapi, ns, "workers").GetResourceVersion()
+
+	// Twice: nothing changes, nothing is printed on stdout.
+	r = run(t, c, false, "", "-n", ns, "workers", "infra")
+	if r.code != 0 || r.stdout != "" {
+		t.Fatalf("second pause: exit %d, stdout %q: %s", r.code, r.stdout, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "workers in "+ns+": already paused by oc-mhc-pause since ") {
+		t.Errorf("second pause stderr:\n%s", r.stderr)
+	}
+	if after := get(t, c, mapi, ns, "workers").GetResourceVersion(); after != before {
+		t.Errorf("second pause changed the object (resourceVersion %s -> %s)", before, after)
+	}
+
+	// Resume, as oc-mhc-resume, and with --resume.
+	r = run(t, c, true, "", "-n", ns, "workers", "-o", "name")
+	if r.code != 0 || r.stdout != "machinehealthcheck.machine.openshift.io/workers\n" {
+		t.Fatalf("resume: exit %d, stdout %q: %s", r.code, r.stdout, r.stderr)
+	}
+	r = run(t, c, false, "", "-n", ns, "--resume", "infra", "masters")
+	if r.code != 0 {
+		t.Fatalf("--resume: exit %d: %s", r.code, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "masters in "+ns+": not paused: nothing to do") {
+		t.Errorf("resuming what is not paused:\n%s", r.stderr)
+	}
+	if got := states(t, c, mapi, ns, "workers", "infra", "masters"); got != "workers=- infra=- masters=-" {
+		t.Errorf("after resume: %s", got)
+	}
+	if ann := get(t, c, mapi, ns, "workers").GetAnnotations(); len(ann) != 0 {
+		t.Errorf("annotations left after resume: %v", ann)
+	}
+}
+
+func TestANameNotFoundChangesNothing(t *testing.T) {
+	c := testenv.SharedCluster(t)
+	ns := namespace(t, c)
+	create(t, c, mapi, mhc(mapi, ns, "workers", nil, nil))
+	r := run(t, c, false, "", "-n", ns, "workers", "nope")
+	if r.code != cli.ExitBadInput {
+		t.Fatalf("exit %d, want 2: %s", r.code, r.stderr)
+	}
+	if want := `error: machinehealthcheck "nope" not found in namespace ` + ns + ": nothing was changed\n"; r.stderr != want {
+		t.Errorf("stderr %q, want %q", r.stderr, want)
+	}
+	if got := states(t, c, mapi, ns, "workers"); got != "workers=-" {
+		t.Errorf("changed: %s", got)
+	}
+}
+
+func TestAllAndSelectorCoverBothAPIs(t *testing.T) {
+	c := testenv.SharedCluster(t)
+	ns, other := namespace(t, c), namespace(t, c)
+	worker := map[string]string{"role": "worker"}
+	create(t, c, mapi, mhc(mapi, ns, "workers", worker, nil))
+	create(t, c, mapi, mhc(mapi, ns, "infra", nil, nil))
+	create(t, c, capi, mhc(capi, ns, "capi-workers", worker, nil))
+	create(t, c, mapi, mhc(mapi, other, "workers", worker, nil))
+	create(t, c, mapi, mhc(mapi, other, "infra", nil, nil))
+
+	// -l in one namespace: the labelled MHCs of both APIs there.
+	r := run(t, c, false, "", "-n", ns, "-l", "role=worker")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	if got := kinds(readStream(t, r.stdout)); got != "MachineHealthCheck/workers MachineHealthCheck/capi-workers" {
+		t.Errorf("stdout: %s", got)
+	}
+	got := states(t, c, mapi, ns, "workers", "infra") + " " + states(t, c, capi, ns, "capi-workers") + " " + states(t, c, mapi, other, "workers", "infra")
+	if got != "workers=ours infra=- capi-workers=ours workers=- infra=-" {
+		t.Errorf("after -l: %s", got)
+	}
+
+	// --api mapi leaves the Cluster API's alone.
+	r = run(t, c, true, "", "-n", ns, "--all", "--api", "mapi")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	if got := states(t, c, mapi, ns, "workers") + " " + states(t, c, capi, ns, "capi-workers"); got != "workers=- capi-workers=ours" {
+		t.Errorf("after resume --api mapi: %s", got)
+	}
+
+	// -A -l: every namespace.
+	r = run(t, c, false, "", "-A", "-l", "role=worker", "-o", "name")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	got = states(t, c, mapi, ns, "workers", "infra") + " " + states(t, c, mapi, other, "workers", "infra")
+	if got != "workers=ours infra=- workers=ours infra=-" {
+		t.Errorf("after -A -l: %s", got)
+	}
+	// capi-workers was paused already: not printed again.
+	if got := strings.Count(r.stdout, "machinehealthcheck.machine.openshift.io/workers"); got != 2 || strings.Contains(r.stdout, "cluster.x-k8s.io") {
+		t.Errorf("-o name printed %q", r.stdout)
+	}
+	r = run(t, c, true, "", "-A", "-l", "role=worker")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+
+	// --all in the namespace, both APIs.
+	r = run(t, c, false, "", "-n", other, "--all", "--api", "auto")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	if got := states(t, c, mapi, other, "workers", "infra") + " " + states(t, c, mapi, ns, "workers"); got != "workers=ours infra=ours workers=-" {
+		t.Errorf("after --all: %s", got)
+	}
+	r = run(t, c, false, "", "-n", ns, "--all", "--api", "capi", "--resume")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	if got := states(t, c, capi, ns, "capi-workers"); got != "capi-workers=-" {
+		t.Errorf("after resume --api capi: %s", got)
+	}
+}
+
+func TestStreamInputPassesOtherObjectsThrough(t *testing.T) {
+	c := testenv.SharedCluster(t)
+	ns := namespace(t, c)
+	create(t, c, mapi, mhc(mapi, ns, "workers", nil, nil))
+	create(t, c, capi, mhc(capi, ns, "capi-workers", nil, nil))
+	create(t, c, mapi, mhc(mapi, ns, "infra", nil, nil))
+
+	// What `oc get mhc,cm -o yaml` prints: a List, here with a ConfigMap
+	// among the MHCs and one MHC without a namespace (-n applies).
+	stream := `apiVersion: v1
+kind: List
+items:
+- apiVersion: v1
+  kind: ConfigMap
+  metadata: {name: keep-me, namespace: ` + ns + `}
+  data: {a: b}
+- apiVersion: machine.openshift.io/v1beta1
+  kind: MachineHealthCheck
+  metadata: {name: workers, namespace: ` + ns + `}
+- apiVersion: cluster.x-k8s.io/v1beta1
+  kind: MachineHealthCheck
+  metadata: {name: capi-workers}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: also-me}
+`
+	r := run(t, c, false, stream, "-n", ns)
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	objs := readStream(t, r.stdout)
+	if got := kinds(objs); got != "ConfigMap/keep-me MachineHealthCheck/workers MachineHealthCheck/capi-workers Secret/also-me" {
+		t.Errorf("stdout: %s", got)
+	}
+	if d, _, _ := unstructured.NestedString(objs[0].Object, "data", "a"); d != "b" || objs[0].GetResourceVersion() != "" {
+		t.Errorf("ConfigMap changed on its way through: %v", objs[0].Object)
+	}
+	if got := states(t, c, mapi, ns, "workers", "infra") + " " + states(t, c, capi, ns, "capi-workers"); got != "workers=ours infra=- capi-workers=ours" {
+		t.Errorf("after stream pause: %s", got)
+	}
+
+	// Resuming from -f - with the same stream; the MHCs already resumed
+	// are left out of stdout, the rest passes through.
+	r = run(t, c, true, stream, "-n", ns, "-f", "-", "--api", "mapi")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	if got := kinds(readStream(t, r.stdout)); got != "ConfigMap/keep-me MachineHealthCheck/workers MachineHealthCheck/capi-workers Secret/also-me" {
+		t.Errorf("stdout: %s", got)
+	}
+	if got := states(t, c, mapi, ns, "workers") + " " + states(t, c, capi, ns, "capi-workers"); got != "workers=- capi-workers=ours" {
+		t.Errorf("after resume --api mapi: %s", got)
+	}
+	r = run(t, c, true, stream, "-n", ns, "-f", "-")
+	if got := kinds(readStream(t, r.stdout)); r.code != 0 || got != "ConfigMap/keep-me MachineHealthCheck/capi-workers Secret/also-me" {
+		t.Errorf("exit %d, stdout %s: %s", r.code, got, r.stderr)
+	}
+
+	// An MHC the cluster does not have: exit 2 naming the document, and
+	// the MHC before it in the stream is not paused either.
+	bad := stream + "---\napiVersion: machine.openshift.io/v1beta1\nkind: MachineHealthCheck\nmetadata: {name: gone}\n"
+	r = run(t, c, false, bad, "-n", ns)
+	if r.code != cli.ExitBadInput {
+		t.Fatalf("exit %d, want 2: %s", r.code, r.stderr)
+	}
+	if !strings.HasPrefix(r.stderr, "error: <stdin>: document 3: metadata.name: ") || !strings.Contains(r.stderr, `"gone" not found`) || strings.Count(r.stderr, "\n") != 1 {
+		t.Errorf("stderr: %q", r.stderr)
+	}
+	if got := states(t, c, mapi, ns, "workers"); got != "workers=-" {
+		t.Errorf("bad input changed something: %s", got)
+	}
+}
+
+func TestSomeoneElsesPauseIsLeftAlone(t *testing.T) {
+	c := testenv.SharedCluster(t)
+	ns := namespace(t, c)
+	create(t, c, mapi, mhc(mapi, ns, "workers", nil, nil))
+	create(t, c, mapi, mhc(mapi, ns, "infra", nil, nil))
+	// The runbook's way: oc annotate mhc infra cluster.x-k8s.io/paused=""
+	annotate(t, c, mapi, ns, "infra", map[string]interface{}{PausedAnnotation: ""})
+	before := get(t, c, mapi, ns, "infra").GetResourceVersion()
+
+	r := run(t, c, false, "", "-n", ns, "--all", "-o", "name")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	if r.stdout != "machinehealthcheck.machine.openshift.io/workers\n" {
+		t.Errorf("stdout %q", r.stdout)
+	}
+	if !strings.Contains(r.stderr, "infra in "+ns+": already paused by kubectl-annotate since ") || !strings.Contains(r.stderr, "not adopted") {
+		t.Errorf("stderr:\n%s", r.stderr)
+	}
+	if after := get(t, c, mapi, ns, "infra").GetResourceVersion(); after != before {
+		t.Errorf("someone else's paused MHC was changed")
+	}
+
+	// Resume: ours only.
+	r = run(t, c, true, "", "-n", ns, "--all")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	if got := states(t, c, mapi, ns, "workers", "infra"); got != "workers=- infra=theirs" {
+		t.Errorf("after resume: %s", got)
+	}
+	if !strings.Contains(r.stderr, "infra in "+ns+": paused by kubectl-annotate since ") || !strings.Contains(r.stderr, "--force resumes it") {
+		t.Errorf("stderr:\n%s", r.stderr)
+	}
+
+	// --force resumes it too.
+	r = run(t, c, true, "", "-n", ns, "--all", "--force")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	if got := states(t, c, mapi, ns, "workers", "infra"); got != "workers=- infra=-" {
+		t.Errorf("after resume --force: %s", got)
+	}
+	if !strings.Contains(r.stderr, "infra in "+ns+": resumed (--force: it was paused by kubectl-annotate)") {
+		t.Errorf("stderr:\n%s", r.stderr)
+	}
+
+	// A marker whose pause someone removed by hand is cleaned up on resume,
+	// and replaced on the next pause.
+	run(t, c, false, "", "-n", ns, "workers")
+	annotate(t, c, mapi, ns, "workers", map[string]interface{}{PausedAnnotation: nil})
+	if got := states(t, c, mapi, ns, "workers"); got != "workers=stale" {
+		t.Fatalf("setup: %s", got)
+	}
+	r = run(t, c, true, "", "-n", ns, "workers")
+	if got := states(t, c, mapi, ns, "workers"); r.code != 0 || got != "workers=-" {
+		t.Errorf("resume of a stale marker: exit %d, %s: %s", r.code, got, r.stderr)
+	}
+}
+
+func TestDryRunsChangeNothing(t *testing.T) {
+	c := testenv.SharedCluster(t)
+	ns := namespace(t, c)
+	create(t, c, mapi, mhc(mapi, ns, "workers", nil, nil))
+	create(t, c, capi, mhc(capi, ns, "workers", nil, nil))
+	before := get(t, c, mapi, ns, "workers").GetResourceVersion()
+
+	for _, mode := range []string{"client", "server"} {
+		r := run(t, c, false, "", "-n", ns, "workers", "--dry-run="+mode)
+		if r.code != 0 {
+			t.Fatalf("%s: exit %d: %s", mode, r.code, r.stderr)
+		}
+		objs := readStream(t, r.stdout)
+		if got := kinds(objs); got != "MachineHealthCheck/workers MachineHealthCheck/workers" {
+			t.Errorf("%s: stdout %s", mode, got)
+		}
+		for _, o := range objs {
+			if _, ok := o.GetAnnotations()[PausedAnnotation]; !ok {
+				t.Errorf("%s: printed object is not paused: %v", mode, o.GetAnnotations())
+			}
+		}
+		label := map[string]string{"client": "(dry run)", "server": "(server dry run)"}[mode]
+		if !strings.Contains(r.stderr, "workers in "+ns+": paused "+label) {
+			t.Errorf("%s: stderr:\n%s", mode, r.stderr)
+		}
+		if got := states(t, c, mapi, ns, "workers") + " " + states(t, c, capi, ns, "workers"); got != "workers=- workers=-" {
+			t.Errorf("%s dry run changed the cluster: %s", mode, got)
+		}
+	}
+	if after := get(t, c, mapi, ns, "workers").GetResourceVersion(); after != before {
+		t.Errorf("dry runs changed the object")
+	}
+}
+
+func TestAUserWithoutPatchRightsGetsExit3AndNothingChanges(t *testing.T) {
+	c := testenv.SharedCluster(t)
+	ns := namespace(t, c)
+	create(t, c, mapi, mhc(mapi, ns, "a-workers", nil, nil))
+	create(t, c, mapi, mhc(mapi, ns, "b-infra", nil, nil))
+	read := []string{"get", "list", "watch"}
+	u := c.AddUser(t, "viewer", rbacRule(read, "machine.openshift.io"), rbacRule(read, "cluster.x-k8s.io"))
+
+	r := runAs(t, u.Kubeconfig, false, "", "-n", ns, "--all")
+	if r.code != cli.ExitFailed {
+		t.Fatalf("exit %d, want 3: %s", r.code, r.stderr)
+	}
+	if strings.Count(r.stderr, "\n") != 1 || !strings.HasPrefix(r.stderr, "error: not allowed to patch machinehealthchecks.machine.openshift.io in namespace \""+ns+"\"") ||
+		!strings.Contains(r.stderr, "nothing was changed") {
+		t.Errorf("stderr is not one clear line naming the verb and resource: %q", r.stderr)
+	}
+	if strings.Contains(r.stderr, "BEGIN") || strings.Contains(r.stderr, "token") {
+		t.Errorf("credentials in the message: %q", r.stderr)
+	}
+	if r.stdout != "" {
+		t.Errorf("stdout %q", r.stdout)
+	}
+	if got := states(t, c, mapi, ns, "a-workers", "b-infra"); got != "a-workers=- b-infra=-" {
+		t.Errorf("changed: %s", got)
+	}
+
+	// Without list rights either: still one line, exit 3.
+	none := c.AddUser(t, "nobody", rbacRule([]string{"get"}, "config.openshift.io"))
+	r = runAs(t, none.Kubeconfig, false, "", "-n", ns, "--all")
+	if r.code != cli.ExitFailed || !strings.HasPrefix(r.stderr, "error: not allowed to list machinehealthchecks.machine.openshift.io in namespace") {
+		t.Errorf("exit %d: %q", r.code, r.stderr)
+	}
+	r = runAs(t, none.Kubeconfig, false, "", "status")
+	if r.code != cli.ExitFailed || !strings.HasPrefix(r.stderr, "error: not allowed to list machinehealthchecks.machine.openshift.io") {
+		t.Errorf("status: exit %d: %q", r.code, r.stderr)
+	}
+}
+
+func TestBadUsageIsExit2(t *testing.T) {
+	c := testenv.SharedCluster(t)
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"a", "--all"}, "name MachineHealthChecks, or use --all or -l, not both"},
+		{[]string{"--all", "-l", "a=b"}, "--all and -l cannot be used together"},
+		{[]string{"-f", "x.yaml", "--all"}, "-f selects the MachineHealthChecks in the stream"},
+		{[]string{"-A", "a"}, "-A cannot be used with names"},
+		{[]string{"-A"}, "-A needs --all or -l"},
+		{[]string{"--force", "--all"}, "--force needs --resume"},
+		{[]string{"--api", "both", "--all"}, `--api "both": must be mapi, capi or auto`},
+		{[]string{"-l", "a in (", "-n", "x"}, `-l "a in (":`},
+		{[]string{"--all", "--dry-run=maybe"}, "dry-run value (maybe)"},
+		{[]string{"status", "--expect", "gone"}, `--expect "gone": must be paused or resumed`},
+		{[]string{"status", "-o", "name"}, `-o "name": status prints a table, yaml or json`},
+		{[]string{"status", "extra"}, `unknown command "extra"`},
+	} {
+		r := run(t, c, false, "", tt.args...)
+		if r.code != cli.ExitBadInput || !strings.Contains(r.stderr, tt.want) || strings.Count(r.stderr, "\n") != 1 {
+			t.Errorf("%v: exit %d, stderr %q; want 2 and %q", tt.args, r.code, r.stderr, tt.want)
+		}
+	}
+}
