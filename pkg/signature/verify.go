@@ -36,6 +36,11 @@ type Keyring struct {
 	entities openpgp.EntityList
 }
 
+const (
+	armorStart = "-----BEGIN PGP PUBLIC KEY BLOCK-----"
+	armorEnd   = "-----END PGP PUBLIC KEY BLOCK-----"
+)
+
 // ReadKeyring reads public keys, ASCII-armored or binary.
 func ReadKeyring(r io.Reader) (Keyring, error) {
 	data, err := io.ReadAll(r)
@@ -43,12 +48,20 @@ func ReadKeyring(r io.Reader) (Keyring, error) {
 		return Keyring{}, fmt.Errorf("reading keyring: %w", err)
 	}
 	var el openpgp.EntityList
-	if bytes.Contains(data, []byte("-----BEGIN PGP")) {
-		el, err = openpgp.ReadArmoredKeyRing(bytes.NewReader(data))
-	} else {
-		el, err = openpgp.ReadKeyRing(bytes.NewReader(data))
-	}
-	if err != nil {
+	if bytes.Contains(data, []byte(armorStart)) {
+		// Armored files are often several keys concatenated (cat a.asc
+		// b.asc); the library reads one armor block at a time.
+		for i, block := range bytes.SplitAfter(data, []byte(armorEnd)) {
+			if !bytes.Contains(block, []byte(armorStart)) {
+				continue
+			}
+			one, err := openpgp.ReadArmoredKeyRing(bytes.NewReader(block))
+			if err != nil {
+				return Keyring{}, fmt.Errorf("reading keyring: armored block %d: %w", i+1, err)
+			}
+			el = append(el, one...)
+		}
+	} else if el, err = openpgp.ReadKeyRing(bytes.NewReader(data)); err != nil {
 		return Keyring{}, fmt.Errorf("reading keyring: %w", err)
 	}
 	if len(el) == 0 {

@@ -62,6 +62,12 @@ func TestReadKeyring(t *testing.T) {
 	if kr2.Fingerprints()[0] != kr.Fingerprints()[0] {
 		t.Errorf("binary keyring fingerprint = %v", kr2.Fingerprints())
 	}
+	// Armored keys concatenated into one file are all read.
+	both := append(append([]byte{}, readFile(t, "keyrings", "redhat.txt")...), readFile(t, "keyrings", "simple.txt")...)
+	kr3, err := ReadKeyring(bytes.NewReader(both))
+	if err != nil || kr3.Len() != 2 {
+		t.Fatalf("concatenated armored keys: %d keys, %v", kr3.Len(), err)
+	}
 	if _, err := ReadKeyring(strings.NewReader("")); err == nil {
 		t.Error("empty keyring accepted")
 	}
