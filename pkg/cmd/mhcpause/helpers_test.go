@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -64,23 +65,36 @@ func dyn(t *testing.T, c *testenv.Cluster) dynamic.Interface {
 	return d
 }
 
-// namespace creates a namespace for one test and deletes it when the test ends.
+// namespace creates a namespace for one test, and deletes its MHCs when
+// the test ends.
 func namespace(t *testing.T, c *testenv.Cluster) string {
+	t.Helper()
+	return fixedNamespace(t, c, testenv.UniqueName("mhc"))
+}
+
+// fixedNamespace creates the namespace name unless it exists, and deletes
+// its MHCs when the test ends. The namespace itself stays: envtest runs no
+// namespace controller, so a deleted namespace would stay Terminating and
+// refuse new objects.
+func fixedNamespace(t *testing.T, c *testenv.Cluster, name string) string {
 	t.Helper()
 	cs, err := kubernetes.NewForConfig(c.Config)
 	if err != nil {
 		t.Fatal(err)
 	}
-	name := testenv.UniqueName("mhc")
-	if _, err := cs.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
+	_, err = cs.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
+	clean := func() {
 		for _, gvr := range []schema.GroupVersionResource{mapi, capi} {
-			_ = dyn(t, c).Resource(gvr).Namespace(name).DeleteCollection(context.Background(), metav1.DeleteOptions{}, metav1.ListOptions{})
+			if err := dyn(t, c).Resource(gvr).Namespace(name).DeleteCollection(context.Background(), metav1.DeleteOptions{}, metav1.ListOptions{}); err != nil {
+				t.Errorf("cleaning %s in %s: %v", gvr.GroupResource(), name, err)
+			}
 		}
-		_ = cs.CoreV1().Namespaces().Delete(context.Background(), name, metav1.DeleteOptions{})
-	})
+	}
+	clean()
+	t.Cleanup(clean)
 	return name
 }
 
