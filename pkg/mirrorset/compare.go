@@ -111,8 +111,10 @@ func (d Difference) String() string {
 
 // Compare compares two parsed registries.conf semantically: the unqualified search registries,
 // and per registry prefix its location, blocked, insecure, mirror-by-digest-only and ordered
-// mirrors with their pull-from-mirror and insecure ("" and "all" pull-from-mirror are the
-// same). It returns nothing when they pull alike, else the differences sorted by scope.
+// mirrors with their pull-from-mirror and insecure. Spellings with the same meaning to
+// containers/image are the same: pull-from-mirror "" and "all", and mirror-by-digest-only =
+// true (what the MCO wrote before 4.13) and every mirror pull-from-mirror = "digest-only" (what
+// it writes now). It returns nothing when they pull alike, else the differences sorted by scope.
 func Compare(expected, actual *RegistriesConf) []Difference {
 	var out []Difference
 	if !slices.Equal(expected.UnqualifiedSearchRegistries, actual.UnqualifiedSearchRegistries) {
@@ -150,10 +152,29 @@ func byPrefix(regs []sysregistriesv2.Registry) map[string]*sysregistriesv2.Regis
 	m := make(map[string]*sysregistriesv2.Registry, len(regs))
 	for i := range regs {
 		if _, seen := m[regs[i].Prefix]; !seen { // containers/image: the first entry of a prefix wins
-			m[regs[i].Prefix] = &regs[i]
+			m[regs[i].Prefix] = normalised(regs[i])
 		}
 	}
 	return m
+}
+
+// normalised spells r the way the MCO writes it today: mirror-by-digest-only = true becomes
+// pull-from-mirror = "digest-only" on every mirror (PullSourcesFromReference treats them alike),
+// and "all" becomes "".
+func normalised(r sysregistriesv2.Registry) *sysregistriesv2.Registry {
+	r.Mirrors = slices.Clone(r.Mirrors)
+	for i := range r.Mirrors {
+		if r.MirrorByDigestOnly {
+			r.Mirrors[i].PullFromMirror = sysregistriesv2.MirrorByDigestOnly
+		}
+		if r.Mirrors[i].PullFromMirror == sysregistriesv2.MirrorAll {
+			r.Mirrors[i].PullFromMirror = ""
+		}
+	}
+	if len(r.Mirrors) > 0 {
+		r.MirrorByDigestOnly = false
+	}
+	return &r
 }
 
 func compareRegistry(prefix string, e, a *sysregistriesv2.Registry) []Difference {
