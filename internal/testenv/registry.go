@@ -61,6 +61,8 @@ type Registry struct {
 	app    *handlers.App
 	server *http.Server
 	served chan error
+	// traffic counts the writes the registry accepted (traffic.go).
+	traffic *Traffic
 
 	closeOnce sync.Once
 	closeErr  error
@@ -206,8 +208,9 @@ func NewRegistry(dir string, opts ...RegistryOption) (_ *Registry, retErr error)
 	if err != nil {
 		return nil, err
 	}
+	r.traffic = newTraffic()
 	r.server = &http.Server{
-		Handler:           r.app,
+		Handler:           r.traffic.wrap(r.app),
 		ReadHeaderTimeout: 30 * time.Second,
 		ErrorLog:          log.New(logSink, "registry "+r.Host+": ", 0),
 		TLSConfig: &tls.Config{

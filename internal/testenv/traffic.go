@@ -1,0 +1,130 @@
+package testenv
+
+import (
+	"net/http"
+	"regexp"
+	"sync"
+
+	digest "github.com/opencontainers/go-digest"
+)
+
+// Traffic counts the writes a registry accepted, so tests can check what a
+// client really transferred: blob uploads completed (per digest), blobs
+// mounted from another repository, and manifests stored.
+type Traffic struct {
+	mu        sync.Mutex
+	uploads   map[digest.Digest]int
+	mounts    map[digest.Digest]int
+	manifests int
+}
+
+func newTraffic() *Traffic {
+	t := &Traffic{}
+	t.Reset()
+	return t
+}
+
+// Traffic returns the registry's write counters.
+func (r *Registry) Traffic() *Traffic { return r.traffic }
+
+// Reset sets every count to zero.
+func (t *Traffic) Reset() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.uploads = map[digest.Digest]int{}
+	t.mounts = map[digest.Digest]int{}
+	t.manifests = 0
+}
+
+// Uploads returns how many times each blob was uploaded (completed with 201).
+func (t *Traffic) Uploads() map[digest.Digest]int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return copyCounts(t.uploads)
+}
+
+// Mounts returns how many times each blob was mounted from another repository.
+func (t *Traffic) Mounts() map[digest.Digest]int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return copyCounts(t.mounts)
+}
+
+// TotalUploads is the number of completed blob uploads.
+func (t *Traffic) TotalUploads() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := 0
+	for _, c := range t.uploads {
+		n += c
+	}
+	return n
+}
+
+// ManifestPuts is the number of manifests stored.
+func (t *Traffic) ManifestPuts() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.manifests
+}
+
+func copyCounts(m map[digest.Digest]int) map[digest.Digest]int {
+	out := make(map[digest.Digest]int, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+var (
+	uploadPath   = regexp.MustCompile(`^/v2/.+/blobs/uploads/[^/]*$`)
+	manifestPath = regexp.MustCompile(`^/v2/.+/manifests/[^/]+$`)
+)
+
+// wrap counts the requests h completes successfully.
+func (t *Traffic) wrap(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		h.ServeHTTP(rec, req)
+		if rec.status != http.StatusCreated {
+			return
+		}
+		q := req.URL.Query()
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		switch {
+		case req.Method == http.MethodPost && uploadPath.MatchString(req.URL.Path) && q.Get("mount") != "":
+			t.mounts[digest.Digest(q.Get("mount"))]++
+		case (req.Method == http.MethodPut || req.Method == http.MethodPost) && uploadPath.MatchString(req.URL.Path) && q.Get("digest") != "":
+			t.uploads[digest.Digest(q.Get("digest"))]++
+		case req.Method == http.MethodPut && manifestPath.MatchString(req.URL.Path):
+			t.manifests++
+		}
+	})
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status  int
+	written bool
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if !s.written {
+		s.status, s.written = code, true
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	s.written = true
+	return s.ResponseWriter.Write(b)
+}
+
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+func (s *statusRecorder) Flush() {
+	if f, ok := s.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}

@@ -1,0 +1,182 @@
+package mirror
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"regexp"
+	"syscall"
+	"time"
+
+	"github.com/containers/image/v5/docker"
+	"github.com/docker/distribution/registry/api/errcode"
+)
+
+// RetryPolicy is how often and how patiently a registry request is retried.
+// It is the one retry policy of the suite's registry traffic: other packages
+// that talk to registries or HTTP stores use Do and IsTransient too.
+//
+// The zero value is DefaultRetry.
+type RetryPolicy struct {
+	// Attempts is the number of tries, the first included.
+	Attempts int
+	// Base is the first backoff; each retry doubles it, up to Max.
+	Base, Max time.Duration
+}
+
+// DefaultRetry retries six times over about half a minute.
+var DefaultRetry = RetryPolicy{Attempts: 6, Base: 500 * time.Millisecond, Max: 15 * time.Second}
+
+func (p RetryPolicy) orDefault() RetryPolicy {
+	if p.Attempts <= 0 {
+		return DefaultRetry
+	}
+	if p.Base <= 0 {
+		p.Base = DefaultRetry.Base
+	}
+	if p.Max < p.Base {
+		p.Max = p.Base
+	}
+	return p
+}
+
+// Backoff is the wait before retry number n (1 for the first retry): an
+// exponential backoff with full jitter (a random wait between half the
+// exponential value and the value), capped at Max.
+func (p RetryPolicy) Backoff(n int) time.Duration {
+	p = p.orDefault()
+	d := p.Base
+	for i := 1; i < n && d < p.Max; i++ {
+		d *= 2
+	}
+	d = min(d, p.Max)
+	return d/2 + rand.N(d/2+1)
+}
+
+// RetryAfterError is an error that carries the server's Retry-After delay.
+type RetryAfterError interface {
+	error
+	RetryAfter() time.Duration
+}
+
+// Do calls fn until it succeeds, returns an error that is not transient, or
+// the policy's attempts are used up; it waits between attempts as the error's
+// Retry-After asks, or else with the policy's backoff. It returns fn's last
+// error. fn gets ctx; Do stops early when ctx ends.
+func Do(ctx context.Context, p RetryPolicy, fn func(context.Context) error) error {
+	p = p.orDefault()
+	var err error
+	for attempt := 1; ; attempt++ {
+		if err = fn(ctx); err == nil || !IsTransient(err) || attempt >= p.Attempts {
+			return err
+		}
+		if ctx.Err() != nil {
+			return err
+		}
+		wait := p.Backoff(attempt)
+		var ra RetryAfterError
+		if errors.As(err, &ra) && ra.RetryAfter() > 0 {
+			wait = min(ra.RetryAfter(), 2*p.Max)
+		} else if isTooManyRequests(err) {
+			// containers/image already honoured Retry-After for the
+			// requests it could repeat; wait at least a second more.
+			wait = max(wait, time.Second)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+	}
+}
+
+// statusInMessage finds the HTTP status of registry responses that
+// containers/image reports only in text (bodies it could not parse).
+var statusInMessage = regexp.MustCompile(`(?:HTTP|status:|StatusCode:) (\d{3})\b`)
+
+// IsTransient reports whether a failed registry or HTTP request is worth
+// repeating: 408, 429 and 5xx responses, a reset or refused connection, an
+// unexpected EOF, a TLS failure during transfer, or a per-request timeout
+// (context.DeadlineExceeded of a request context, not the caller's cancel).
+// Authentication failures, "not found" and bad requests are not.
+func IsTransient(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) {
+		return false
+	}
+	if code, ok := httpStatus(err); ok {
+		return code == http.StatusRequestTimeout || code == http.StatusTooManyRequests || code >= 500
+	}
+	var uerr docker.ErrUnauthorizedForCredentials
+	if errors.As(err, &uerr) {
+		return false
+	}
+	var certErr *tls.CertificateVerificationError
+	var unknownAuth x509.UnknownAuthorityError
+	var hostErr x509.HostnameError
+	if errors.As(err, &certErr) || errors.As(err, &unknownAuth) || errors.As(err, &hostErr) {
+		return false // a certificate the user must fix, not a hiccup
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EPIPE) ||
+		errors.Is(err, syscall.ECONNABORTED) || errors.Is(err, net.ErrClosed) || errors.Is(err, http.ErrHandlerTimeout) {
+		return true
+	}
+	var recErr tls.RecordHeaderError
+	var alert tls.AlertError
+	if errors.As(err, &recErr) || errors.As(err, &alert) {
+		return true
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return true
+	}
+	var opErr *net.OpError
+	return errors.As(err, &opErr) // a network operation failed mid-way
+}
+
+func isTooManyRequests(err error) bool {
+	code, ok := httpStatus(err)
+	return ok && code == http.StatusTooManyRequests
+}
+
+// httpStatus digs the HTTP status out of the errors containers/image returns.
+func httpStatus(err error) (int, bool) {
+	if errors.Is(err, docker.ErrTooManyRequests) {
+		return http.StatusTooManyRequests, true
+	}
+	var se docker.UnexpectedHTTPStatusError
+	if errors.As(err, &se) {
+		return se.StatusCode, true
+	}
+	// errcode.ErrorCodeUnknown stands for any code the client does not
+	// know, whatever the status was: it says nothing.
+	var ec errcode.Error
+	if errors.As(err, &ec) && ec.Code != errcode.ErrorCodeUnknown {
+		return ec.Code.Descriptor().HTTPStatusCode, true
+	}
+	var ecs errcode.Errors
+	if errors.As(err, &ecs) && len(ecs) > 0 {
+		if e, ok := ecs[0].(errcode.Error); ok && e.Code != errcode.ErrorCodeUnknown {
+			return e.Code.Descriptor().HTTPStatusCode, true
+		}
+	}
+	var code errcode.ErrorCode
+	if errors.As(err, &code) && code != errcode.ErrorCodeUnknown {
+		return code.Descriptor().HTTPStatusCode, true
+	}
+	if m := statusInMessage.FindStringSubmatch(err.Error()); m != nil {
+		var n int
+		for _, c := range m[1] {
+			n = n*10 + int(c-'0')
+		}
+		return n, true
+	}
+	return 0, false
+}

@@ -1,0 +1,76 @@
+package mirror
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/containers/image/v5/docker"
+)
+
+func TestIsTransient(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"a connection reset is retried", fmt.Errorf("writing: %w", &url.Error{Op: "Patch", URL: "https://r/v2/x", Err: syscall.ECONNRESET}), true},
+		{"an EOF mid-request is retried", fmt.Errorf("writing: %w", &url.Error{Op: "Patch", URL: "https://r/v2/x", Err: io.EOF}), true},
+		{"an unexpected EOF is retried", io.ErrUnexpectedEOF, true},
+		{"429 is retried", docker.ErrTooManyRequests, true},
+		{"429 with an unparsed body is retried", errors.New(`uploading layer chunked: StatusCode: 429, "busy"`), true},
+		{"500 is retried", docker.UnexpectedHTTPStatusError{StatusCode: 500}, true},
+		{"408 is retried", errors.New("error parsing HTTP 408 response body: no error details found"), true},
+		{"404 is final", docker.UnexpectedHTTPStatusError{StatusCode: 404}, false},
+		{"a per-request timeout is retried", fmt.Errorf("reading: %w", context.DeadlineExceeded), true},
+		{"the caller's cancel is final", context.Canceled, false},
+		{"wrong credentials are final", docker.ErrUnauthorizedForCredentials{Err: errors.New("401")}, false},
+		{"an unknown failure is final", errors.New("manifest invalid"), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := IsTransient(tc.err); got != tc.want {
+				t.Errorf("IsTransient(%v) = %v, want %v", tc.err, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestDoRetriesTransientErrorsOnly(t *testing.T) {
+	p := RetryPolicy{Attempts: 4, Base: time.Millisecond, Max: 2 * time.Millisecond}
+	calls := 0
+	err := Do(context.Background(), p, func(context.Context) error {
+		calls++
+		if calls < 3 {
+			return io.ErrUnexpectedEOF
+		}
+		return nil
+	})
+	if err != nil || calls != 3 {
+		t.Errorf("Do: err %v after %d calls, want success on the third", err, calls)
+	}
+	calls = 0
+	final := errors.New("denied")
+	if err := Do(context.Background(), p, func(context.Context) error { calls++; return final }); !errors.Is(err, final) || calls != 1 {
+		t.Errorf("Do with a final error: %v after %d calls, want it after one", err, calls)
+	}
+	calls = 0
+	if err := Do(context.Background(), p, func(context.Context) error { calls++; return io.ErrUnexpectedEOF }); err == nil || calls != 4 {
+		t.Errorf("Do with a lasting transient error: %v after %d calls, want failure after 4", err, calls)
+	}
+}
+
+func TestBackoffGrowsWithJitterUpToMax(t *testing.T) {
+	p := RetryPolicy{Attempts: 10, Base: 100 * time.Millisecond, Max: time.Second}
+	for n, want := range map[int]time.Duration{1: 100 * time.Millisecond, 2: 200 * time.Millisecond, 3: 400 * time.Millisecond, 8: time.Second} {
+		for range 50 {
+			if got := p.Backoff(n); got < want/2 || got > want {
+				t.Fatalf("Backoff(%d) = %v, want within [%v, %v]", n, got, want/2, want)
+			}
+		}
+	}
+}

@@ -1,0 +1,278 @@
+package release
+
+import (
+	"archive/tar"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"sort"
+
+	"github.com/containers/image/v5/docker"
+	"github.com/containers/image/v5/docker/reference"
+	"github.com/containers/image/v5/manifest"
+	"github.com/containers/image/v5/pkg/blobinfocache/none"
+	"github.com/containers/image/v5/pkg/compression"
+	"github.com/containers/image/v5/types"
+	"github.com/opencontainers/go-digest"
+	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
+	imagev1 "github.com/openshift/api/image/v1"
+)
+
+// The files a release image carries, in one of its layers.
+const (
+	ImageReferencesFile = "release-manifests/image-references"
+	ReleaseMetadataFile = "release-manifests/release-metadata"
+)
+
+// maxPayloadFile caps what is read of either file: real ones are a few
+// hundred kilobytes.
+const maxPayloadFile = 16 << 20
+
+// Payload is what a release image says about itself.
+type Payload struct {
+	// Repo is the release image's repository, Digest the digest of its
+	// manifest (of the manifest list, for a multi-arch release).
+	Repo   reference.Named
+	Digest digest.Digest
+	// MultiArch is set when the release image is a manifest list.
+	MultiArch bool
+	// Architecture is that of the image config read (Go's spelling, amd64).
+	Architecture string
+	// Version is image-references' metadata.name.
+	Version string
+	// Components are image-references' tags, sorted by name.
+	Components []Component
+	// Metadata is release-metadata.
+	Metadata Metadata
+	// ImageReferences is the image-references file as read.
+	ImageReferences []byte
+}
+
+// Component is one image of the payload.
+type Component struct {
+	// Name is the image-references tag name, e.g. "cli".
+	Name string
+	// PullSpec is its from.name, e.g. "quay.io/openshift-release-dev/ocp-v4.0-art-dev@sha256:...".
+	PullSpec string
+}
+
+// Metadata is release-metadata (the Cincinnati metadata of the release).
+type Metadata struct {
+	Kind     string            `json:"kind"`
+	Version  string            `json:"version"`
+	Previous []string          `json:"previous,omitempty"`
+	Next     []string          `json:"next,omitempty"`
+	Metadata map[string]string `json:"metadata,omitempty"`
+}
+
+// ErrNotRelease is returned for an image that lacks the release files or
+// holds malformed ones: the user named something that is not a release.
+var ErrNotRelease = errors.New("not a release image")
+
+// ArchExt is the suffix oc adds to the tags of a mirrored release: "-"
+// and the architecture as release tags spell it (amd64 -> x86_64, arm64 ->
+// aarch64, others as they are), or "-multi" for a manifest list.
+func (p *Payload) ArchExt() string {
+	if p.MultiArch {
+		return "-multi"
+	}
+	if a, err := NormalizeArch(p.Architecture); err == nil {
+		return "-" + a
+	}
+	return "-" + p.Architecture
+}
+
+// PullSpec is the release image by digest.
+func (p *Payload) PullSpec() string {
+	return p.Repo.Name() + "@" + p.Digest.String()
+}
+
+// ReadPayload reads image-references and release-metadata from the layers
+// of the release image pullspec (by tag or digest). For a manifest list it
+// reads the linux/amd64 image, or else the first.
+func ReadPayload(ctx context.Context, sys *types.SystemContext, pullspec string) (*Payload, error) {
+	named, err := parse(pullspec)
+	if err != nil {
+		return nil, err
+	}
+	ref, err := docker.NewReference(named)
+	if err != nil {
+		return nil, fmt.Errorf("image %q: %w", pullspec, err)
+	}
+	src, err := ref.NewImageSource(ctx, sys)
+	if err != nil {
+		return nil, fmt.Errorf("reading release image %s: %w", pullspec, err)
+	}
+	defer src.Close()
+	p, err := ReadPayloadFrom(ctx, src)
+	if err != nil {
+		return nil, fmt.Errorf("reading release image %s: %w", pullspec, err)
+	}
+	return p, nil
+}
+
+// ReadPayloadFrom reads the payload of the release image src points at.
+func ReadPayloadFrom(ctx context.Context, src types.ImageSource) (*Payload, error) {
+	p := &Payload{}
+	if named := src.Reference().DockerReference(); named != nil {
+		p.Repo = reference.TrimNamed(named)
+	}
+	raw, mime, err := src.GetManifest(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	if p.Digest, err = manifest.Digest(raw); err != nil {
+		return nil, err
+	}
+	mime = manifest.NormalizedMIMEType(mime)
+	if mime == "" {
+		mime = manifest.GuessMIMEType(raw)
+	}
+	if manifest.MIMETypeIsMultiImage(mime) {
+		p.MultiArch = true
+		list, err := manifest.ListFromBlob(raw, mime)
+		if err != nil {
+			return nil, fmt.Errorf("parsing manifest list: %w", err)
+		}
+		d, err := list.ChooseInstance(&types.SystemContext{OSChoice: "linux", ArchitectureChoice: "amd64"})
+		if err != nil {
+			if len(list.Instances()) == 0 {
+				return nil, fmt.Errorf("%w: empty manifest list", ErrNotRelease)
+			}
+			d = list.Instances()[0]
+		}
+		if raw, mime, err = src.GetManifest(ctx, &d); err != nil {
+			return nil, fmt.Errorf("reading manifest %s: %w", d, err)
+		}
+	}
+	m, err := manifest.FromBlob(raw, mime)
+	if err != nil {
+		return nil, fmt.Errorf("parsing manifest: %w", err)
+	}
+	if cfg := m.ConfigInfo(); cfg.Digest != "" {
+		data, err := readBlob(ctx, src, cfg, 1<<20)
+		if err != nil {
+			return nil, fmt.Errorf("reading image config %s: %w", cfg.Digest, err)
+		}
+		var c imgspecv1.Image
+		if err := json.Unmarshal(data, &c); err != nil {
+			return nil, fmt.Errorf("%w: image config %s: %v", ErrNotRelease, cfg.Digest, err)
+		}
+		p.Architecture = c.Architecture
+	}
+
+	var refs, meta []byte
+	layers := m.LayerInfos()
+	// The release files are in the top layers: read from the last one down.
+	for i := len(layers) - 1; i >= 0 && (refs == nil || meta == nil); i-- {
+		r, m, err := filesInLayer(ctx, src, layers[i].BlobInfo)
+		if err != nil {
+			return nil, fmt.Errorf("reading layer %s: %w", layers[i].Digest, err)
+		}
+		if refs == nil {
+			refs = r
+		}
+		if meta == nil {
+			meta = m
+		}
+	}
+	if refs == nil {
+		return nil, fmt.Errorf("%w: no %s in any layer", ErrNotRelease, ImageReferencesFile)
+	}
+	if err := p.parseImageReferences(refs); err != nil {
+		return nil, err
+	}
+	if meta != nil {
+		if err := json.Unmarshal(meta, &p.Metadata); err != nil {
+			return nil, fmt.Errorf("%w: %s: %v", ErrNotRelease, ReleaseMetadataFile, err)
+		}
+	}
+	return p, nil
+}
+
+func (p *Payload) parseImageReferences(data []byte) error {
+	var is imagev1.ImageStream
+	if err := json.Unmarshal(data, &is); err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrNotRelease, ImageReferencesFile, err)
+	}
+	if is.Kind != "ImageStream" || is.Name == "" {
+		return fmt.Errorf("%w: %s: want an ImageStream with metadata.name, got kind %q name %q", ErrNotRelease, ImageReferencesFile, is.Kind, is.Name)
+	}
+	p.ImageReferences = data
+	p.Version = is.Name
+	seen := map[string]bool{}
+	for i, tag := range is.Spec.Tags {
+		if tag.Name == "" || seen[tag.Name] {
+			return fmt.Errorf("%w: %s: spec.tags[%d].name: empty or repeated %q", ErrNotRelease, ImageReferencesFile, i, tag.Name)
+		}
+		seen[tag.Name] = true
+		if tag.From == nil || tag.From.Kind != "DockerImage" || tag.From.Name == "" {
+			return fmt.Errorf("%w: %s: spec.tags[%d] (%s).from: want kind DockerImage with a name", ErrNotRelease, ImageReferencesFile, i, tag.Name)
+		}
+		p.Components = append(p.Components, Component{Name: tag.Name, PullSpec: tag.From.Name})
+	}
+	sort.Slice(p.Components, func(i, j int) bool { return p.Components[i].Name < p.Components[j].Name })
+	return nil
+}
+
+func readBlob(ctx context.Context, src types.ImageSource, info types.BlobInfo, limit int64) ([]byte, error) {
+	rc, _, err := src.GetBlob(ctx, info, none.NoCache)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	data, err := io.ReadAll(io.LimitReader(rc, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("larger than %d bytes", limit)
+	}
+	return data, nil
+}
+
+// filesInLayer streams one layer and returns the release files it holds.
+func filesInLayer(ctx context.Context, src types.ImageSource, info types.BlobInfo) (refs, meta []byte, err error) {
+	rc, _, err := src.GetBlob(ctx, info, none.NoCache)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer rc.Close()
+	plain, _, err := compression.AutoDecompress(rc)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer plain.Close()
+	tr := tar.NewReader(plain)
+	for refs == nil || meta == nil {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		if hdr.Typeflag != tar.TypeReg {
+			continue
+		}
+		var dst *[]byte
+		switch path.Clean("/" + hdr.Name) {
+		case "/" + ImageReferencesFile:
+			dst = &refs
+		case "/" + ReleaseMetadataFile:
+			dst = &meta
+		default:
+			continue
+		}
+		if hdr.Size > maxPayloadFile {
+			return nil, nil, fmt.Errorf("%w: %s is %d bytes", ErrNotRelease, hdr.Name, hdr.Size)
+		}
+		if *dst, err = io.ReadAll(tr); err != nil {
+			return nil, nil, err
+		}
+	}
+	return refs, meta, nil
+}
