@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"encoding/pem"
+	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -184,10 +186,12 @@ func TestVersionResolvesThroughTheRegistryToTheVerifiedConfigMap(t *testing.T) {
 
 func TestRealRedHatSignatureThroughAnHTTPSStore(t *testing.T) {
 	var requests atomic.Int32
-	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		requests.Add(1)
 		http.FileServer(http.Dir(filepath.Join(fixtures, "store"))).ServeHTTP(w, r)
 	}))
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshake below is expected
+	srv.StartTLS()
 	defer srv.Close()
 	certDir := t.TempDir()
 	writeFile(t, filepath.Join(certDir, "ca.crt"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}))

@@ -28,9 +28,9 @@ const verifyExample = `  # Gate an update: is the cluster holding a signature th
   oc mirror lite release 4.16.3 --to docker://mirror.example:5000/ocp4/openshift4 \
     | oc release sig verify -f - --keyring redhat.asc | oc apply -f -
 
-  # Check the files a previous run wrote, for one release
+  # Check the files 'oc release sig --to-dir' wrote, for one release
   oc release sig verify -f ./release-signatures --keyring redhat.asc \
-    quay.io/openshift-release-dev/ocp-release:4.16.3-x86_64`
+    --digest sha256:e3f12513a4b22a2d7c0e7c9207f52128113758d9d68c7d06b11a0ac7672966f7`
 
 // VerifyOptions is what the verify subcommand was asked to do.
 type VerifyOptions struct {
