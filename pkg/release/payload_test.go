@@ -1,0 +1,121 @@
+package release
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/containers/image/v5/docker/reference"
+	"github.com/opencontainers/go-digest"
+
+	"github.com/airgap-ocp/oc-plugins/internal/testenv"
+)
+
+func TestReadPayloadFromReleaseImageLayers(t *testing.T) {
+	reg := testenv.StartRegistry(t)
+	for _, tc := range []struct {
+		name    string
+		spec    testenv.ReleaseSpec
+		archExt string
+	}{
+		{"x86_64 release", testenv.ReleaseSpec{Version: "4.16.3", Components: 5}, "-x86_64"},
+		{"aarch64 release", testenv.ReleaseSpec{Version: "4.17.1", Components: 4, Arch: "arm64", ReleaseRepo: "arm/release", ComponentRepo: "arm/art"}, "-aarch64"},
+		{"multi-arch release is a manifest list", testenv.ReleaseSpec{Version: "4.18.0", Components: 3, Arches: []string{"amd64", "arm64"}, ReleaseRepo: "multi/release", ComponentRepo: "multi/art"}, "-multi"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rel := reg.PushRelease(t, tc.spec)
+			p, err := ReadPayload(context.Background(), reg.SystemContext(), rel.Tag)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.Version != tc.spec.Version || p.Metadata.Version != tc.spec.Version || p.Metadata.Kind != "cincinnati-metadata-v0" {
+				t.Errorf("version %q, metadata %+v; want %s", p.Version, p.Metadata, tc.spec.Version)
+			}
+			if p.Digest != rel.Digest || p.PullSpec() != rel.PullSpec {
+				t.Errorf("digest %s (%s), want %s", p.Digest, p.PullSpec(), rel.PullSpec)
+			}
+			if got := p.ArchExt(); got != tc.archExt {
+				t.Errorf("ArchExt() = %q, want %q", got, tc.archExt)
+			}
+			if len(p.Components) != tc.spec.Components {
+				t.Fatalf("%d components, want %d", len(p.Components), tc.spec.Components)
+			}
+			for _, c := range p.Components {
+				if c.PullSpec != rel.Components[c.Name] {
+					t.Errorf("component %s is %s, want %s", c.Name, c.PullSpec, rel.Components[c.Name])
+				}
+			}
+		})
+	}
+}
+
+func TestMirrorPlanFollowsOcAdmReleaseMirror(t *testing.T) {
+	repo, _ := reference.ParseNormalizedNamed("quay.io/openshift-release-dev/ocp-release")
+	p := &Payload{
+		Repo: repo, Digest: digest.Digest("sha256:" + strings.Repeat("a", 64)), Architecture: "amd64", Version: "4.16.3",
+		Components: []Component{
+			{Name: "cli", PullSpec: "quay.io/openshift-release-dev/ocp-v4.0-art-dev@sha256:" + strings.Repeat("1", 64)},
+			{Name: "installer", PullSpec: "quay.io/openshift-release-dev/ocp-v4.0-art-dev@sha256:" + strings.Repeat("2", 64)},
+		},
+	}
+	plan, err := p.Mirror("mirror.example.com:5000/ocp/release", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Mapping{
+		{Source: "quay.io/openshift-release-dev/ocp-release@sha256:" + strings.Repeat("a", 64), Dest: "mirror.example.com:5000/ocp/release:4.16.3-x86_64"},
+		{Name: "cli", Source: p.Components[0].PullSpec, Dest: "mirror.example.com:5000/ocp/release:4.16.3-x86_64-cli"},
+		{Name: "installer", Source: p.Components[1].PullSpec, Dest: "mirror.example.com:5000/ocp/release:4.16.3-x86_64-installer"},
+	}
+	got := plan.All()
+	if len(got) != len(want) {
+		t.Fatalf("plan %+v, want %+v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("mapping %d: %+v, want %+v", i, got[i], want[i])
+		}
+	}
+	wantSources := []RepoMapping{
+		{Source: "quay.io/openshift-release-dev/ocp-release", Mirror: "mirror.example.com:5000/ocp/release"},
+		{Source: "quay.io/openshift-release-dev/ocp-v4.0-art-dev", Mirror: "mirror.example.com:5000/ocp/release"},
+	}
+	if len(plan.Sources) != 2 || plan.Sources[0] != wantSources[0] || plan.Sources[1] != wantSources[1] {
+		t.Errorf("sources %+v, want %+v", plan.Sources, wantSources)
+	}
+
+	t.Run("--to-release-image puts the release elsewhere", func(t *testing.T) {
+		plan, err := p.Mirror("mirror.example.com:5000/ocp/release", "mirror.example.com:5000/ocp/release-images:4.16.3")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if plan.Release.Dest != "mirror.example.com:5000/ocp/release-images:4.16.3" {
+			t.Errorf("release goes to %s", plan.Release.Dest)
+		}
+		if plan.Sources[0].Mirror != "mirror.example.com:5000/ocp/release-images" {
+			t.Errorf("the release repository mirrors to %s", plan.Sources[0].Mirror)
+		}
+	})
+	t.Run("a component by tag is refused, as oc refuses it", func(t *testing.T) {
+		bad := *p
+		bad.Components = []Component{{Name: "cli", PullSpec: "quay.io/openshift-release-dev/ocp-v4.0-art-dev:cli"}}
+		if _, err := bad.Mirror("mirror.example.com/ocp", ""); !errors.Is(err, ErrNotRelease) || !strings.Contains(err.Error(), "cli") {
+			t.Errorf("want a not-a-release error naming cli, got %v", err)
+		}
+	})
+	t.Run("a destination with a tag is refused", func(t *testing.T) {
+		if _, err := p.Mirror("mirror.example.com/ocp:latest", ""); err == nil {
+			t.Error("accepted a tagged destination")
+		}
+	})
+}
+
+func TestReadPayloadOfAnOrdinaryImageIsNotARelease(t *testing.T) {
+	reg := testenv.StartRegistry(t)
+	reg.MustPushImage(t, "apps/ubi:9", testenv.Image{Layers: []testenv.Layer{{Files: []testenv.File{{Name: "etc/os-release", Data: []byte("ID=rhel\n")}}}}})
+	_, err := ReadPayload(context.Background(), reg.SystemContext(), reg.Ref("apps/ubi:9"))
+	if !errors.Is(err, ErrNotRelease) || !strings.Contains(err.Error(), ImageReferencesFile) {
+		t.Errorf("want ErrNotRelease naming %s, got %v", ImageReferencesFile, err)
+	}
+}
