@@ -53,7 +53,7 @@ func trustInCluster(t *testing.T, cs kubernetes.Interface, key *testenv.SigningK
 			Annotations: map[string]string{verificationConfigMapAnnotation: ""},
 		},
 		Data: map[string]string{
-			"verifier-public-key-test":  string(key.ArmoredPublicKey(t)),
+			"verifier-public-key-test": string(key.ArmoredPublicKey(t)),
 			"store-openshift-official": "https://mirror.openshift.com/pub/openshift-v4/signatures/openshift/release",
 		},
 	}
