@@ -102,3 +102,35 @@ func TestResolveDigest(t *testing.T) {
 		t.Fatalf("error leaks the password: %v", err)
 	}
 }
+
+// A multi-arch release resolves to its manifest list's digest, the one the
+// cluster pulls (and the one signatures are made for), not one platform's.
+func TestResolveDigestOfAManifestList(t *testing.T) {
+	reg := testenv.StartRegistry(t)
+	ctx := context.Background()
+	var imgs []testenv.Image
+	for _, arch := range []string{"amd64", "arm64"} {
+		imgs = append(imgs, testenv.Image{Architecture: arch, Layers: []testenv.Layer{{Files: []testenv.File{{Name: "arch", Data: []byte(arch)}}}}})
+	}
+	want, err := reg.PushImageList(ctx, "ocp/release:4.16.3-multi", imgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec, err := Target("4.16.3", reg.Ref("ocp/release"), "multi")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ResolveDigest(ctx, reg.SystemContext(), spec)
+	if err != nil || got != want {
+		t.Fatalf("ResolveDigest(%s) = %s, %v; want the list's %s", spec, got, err, want)
+	}
+	for _, img := range imgs {
+		built, err := img.Build()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got == built.Digest {
+			t.Fatalf("resolved to the %s image, not the list", img.Architecture)
+		}
+	}
+}
