@@ -61,7 +61,7 @@ func denied(err error, verb string, gvr schema.GroupVersionResource, namespace s
 	if errors.As(err, &se) {
 		reason = se.Status().Message
 	}
-	return cli.Failed(fmt.Errorf("not allowed to %s %s%s (ask for %q on %s): %s", verb, gvr.GroupResource(), where, verb, gvr.GroupResource(), reason))
+	return cli.Failed(fmt.Errorf("not allowed to %s %s%s: %s", verb, gvr.GroupResource(), where, reason))
 }
 
 // ListSelected lists the objects of a namespaced resource in namespace (""
