@@ -269,6 +269,16 @@ func TestBadSignaturesExit1AndWriteNothing(t *testing.T) {
 			}
 		})
 	}
+	t.Run("--insecure-skip-verify packages what it cannot verify, and says so", func(t *testing.T) {
+		unverifiable := stranger.SignRelease(t, otherDigest, "x")
+		r := run(t, "", "--digest", otherDigest, "--store", store(t, map[string][][]byte{otherDigest: {unverifiable}}), "--insecure-skip-verify")
+		if r.code != 0 || !strings.Contains(r.stderr, "WITHOUT verification") {
+			t.Fatalf("exit %d: %s", r.code, r.stderr)
+		}
+		if cm := decodeConfigMap(t, r.stdout); !bytes.Equal(cm.BinaryData[cm.Name+"-1"], unverifiable) {
+			t.Errorf("binaryData = %v", keys(cm.BinaryData))
+		}
+	})
 	t.Run("one good signature among bad ones is packaged alone", func(t *testing.T) {
 		r := run(t, "", "--digest", otherDigest, "--store", store(t, map[string][][]byte{otherDigest: {stranger.SignRelease(t, otherDigest, "x"), good}}), "--keyring", keyring)
 		if r.code != 0 {
