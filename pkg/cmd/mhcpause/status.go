@@ -175,7 +175,9 @@ func (o *StatusOptions) Run(ctx context.Context) error {
 	}
 
 	var paused, resumed []string
+	theirs := false
 	for _, e := range r.MachineHealthChecks {
+		theirs = theirs || (e.Paused && e.PausedBy != Name)
 		id := e.Namespace + "/" + e.Name
 		if len(apis) > 1 {
 			id += " (" + e.APIVersion + ")"
@@ -194,7 +196,11 @@ func (o *StatusOptions) Run(ctx context.Context) error {
 	}
 	switch {
 	case o.Expect == ExpectResumed && len(paused) > 0:
-		return cli.Differs(fmt.Errorf("%d MachineHealthCheck(s) still paused: %s (resume with: oc mhc resume)", len(paused), strings.Join(paused, ", ")))
+		hint := "resume them with: oc mhc resume"
+		if theirs {
+			hint += "; add --force for those paused by someone else"
+		}
+		return cli.Differs(fmt.Errorf("%d MachineHealthCheck(s) still paused: %s (%s)", len(paused), strings.Join(paused, ", "), hint))
 	case o.Expect == ExpectPaused && len(resumed) > 0:
 		return cli.Differs(fmt.Errorf("%d MachineHealthCheck(s) not paused: %s (pause with: oc mhc pause)", len(resumed), strings.Join(resumed, ", ")))
 	}
