@@ -132,16 +132,83 @@ func clusterKeyring(ctx context.Context, client *cluster.Client) (signature.Keyr
 	return kr, nil
 }
 
-// Options is what the command was asked to do.
-type Options struct {
+// common is what the command and its verify subcommand share: the
+// connection flags, the keys, the release named, and what Complete builds.
+type common struct {
 	genericiooptions.IOStreams
 	ConfigFlags   *genericclioptions.ConfigFlags
 	PrintFlags    *genericclioptions.PrintFlags
 	RegistryFlags *cli.RegistryFlags
 	Keys          KeyOptions
 
-	Target      string // VERSION or PULLSPEC
-	Digest      string
+	Target string // VERSION or PULLSPEC, as given
+	Digest string
+
+	printer *cli.Printer
+	client  *cluster.Client
+}
+
+func newCommon(streams genericiooptions.IOStreams) common {
+	return common{
+		IOStreams:     streams,
+		ConfigFlags:   genericclioptions.NewConfigFlags(true),
+		PrintFlags:    cli.NewPrintFlags(),
+		RegistryFlags: cli.NewRegistryFlags(),
+	}
+}
+
+// addFlags registers the shared flags; the command's own come first in help.
+func (c *common) addFlags(cmd *cobra.Command) {
+	fs := cmd.Flags()
+	fs.StringVar(&c.Digest, "digest", "", "The release image digest (sha256:...), instead of naming the release")
+	c.Keys.addFlags(cmd)
+	c.RegistryFlags.AddFlags(fs)
+	c.PrintFlags.AddFlags(cmd)
+	c.ConfigFlags.AddFlags(fs)
+}
+
+// complete takes the positional argument, builds the printer, and a cluster
+// client when needCluster.
+func (c *common) complete(args []string, needCluster bool) error {
+	if len(args) == 1 {
+		c.Target = args[0]
+	}
+	p, err := cli.NewPrinter(c.PrintFlags)
+	if err != nil {
+		return err
+	}
+	c.printer = p
+	if needCluster && c.client == nil {
+		cl, err := cluster.New(c.ConfigFlags, Name)
+		if err != nil {
+			return err
+		}
+		c.client = cl
+	}
+	return nil
+}
+
+// validate checks the release is named at most once and the keys and
+// registry flags make sense.
+func (c *common) validate() error {
+	if c.Target != "" && c.Digest != "" {
+		return cli.BadInputf("give the release once: by name or --digest")
+	}
+	if c.Digest != "" {
+		if err := signature.ValidateDigest(c.Digest); err != nil {
+			return cli.BadInputf("--digest: %w", err)
+		}
+	}
+	if err := c.Keys.validate(); err != nil {
+		return err
+	}
+	return c.RegistryFlags.Validate()
+}
+
+// Options is what the command was asked to do.
+type Options struct {
+	common
+
 	Arch        string
 	ReleaseRepo string
 	Stores      []string
@@ -149,20 +216,15 @@ type Options struct {
 	Apply       bool
 	Name        string
 
-	printer *cli.Printer
-	client  *cluster.Client
-	stores  []signature.Store
+	stores []signature.Store
 }
 
 // NewOptions returns Options with the defaults.
 func NewOptions(streams genericiooptions.IOStreams) *Options {
 	return &Options{
-		IOStreams:     streams,
-		ConfigFlags:   genericclioptions.NewConfigFlags(true),
-		PrintFlags:    cli.NewPrintFlags(),
-		RegistryFlags: cli.NewRegistryFlags(),
-		Arch:          "x86_64",
-		ReleaseRepo:   release.DefaultRepo,
+		common:      newCommon(streams),
+		Arch:        "x86_64",
+		ReleaseRepo: release.DefaultRepo,
 	}
 }
 
@@ -199,56 +261,32 @@ Exit codes: 0 done; 1 no signature verifies (nothing written); 2 bad usage or in
 		},
 	}
 	fs := cmd.Flags()
-	fs.StringVar(&o.Digest, "digest", "", "The release image digest (sha256:...), instead of VERSION or PULLSPEC")
 	fs.StringVar(&o.Arch, "arch", o.Arch, "Architecture of a VERSION: x86_64, aarch64, ppc64le, s390x or multi (amd64 and arm64 accepted)")
 	fs.StringVar(&o.ReleaseRepo, "release-repo", o.ReleaseRepo, "Repository a VERSION is looked up in")
 	fs.StringArrayVar(&o.Stores, "store", nil, "Signature store URL, https://, http:// or file:///DIR (repeatable; replaces the default stores)")
-	o.Keys.addFlags(cmd)
 	fs.BoolVar(&o.Keys.InsecureSkipVerify, "insecure-skip-verify", false, "Package signatures WITHOUT verifying them (the cluster still verifies them)")
 	fs.StringVar(&o.ToDir, "to-dir", "", "Also write the ConfigMap to DIR/signature-sha256-<first 16 hex>.json, as oc adm release mirror does")
 	fs.BoolVar(&o.Apply, "apply", false, "Server-side apply the ConfigMap to the cluster")
 	fs.StringVar(&o.Name, "name", "", "Name the ConfigMap NAME instead of sha256-<hex> (e.g. release-image-4.16.3)")
-	o.RegistryFlags.AddFlags(fs)
-	o.PrintFlags.AddFlags(cmd)
-	o.ConfigFlags.AddFlags(fs)
+	o.addFlags(cmd)
 	cmd.AddCommand(NewVerifyCmd(streams))
 	cli.Setup(cmd, "oc release sig")
 	return cmd
 }
 
-// Complete takes the positional argument, builds the printer and the stores,
-// and a cluster client when one is needed.
+// Complete takes the positional argument, builds the printer, and a cluster
+// client when one is needed.
 func (o *Options) Complete(args []string) error {
-	if len(args) == 1 {
-		o.Target = args[0]
-	}
-	p, err := cli.NewPrinter(o.PrintFlags)
-	if err != nil {
-		return err
-	}
-	o.printer = p
-	if (o.Apply || o.Keys.KeyringFromCluster) && o.client == nil {
-		c, err := cluster.New(o.ConfigFlags, Name)
-		if err != nil {
-			return err
-		}
-		o.client = c
-	}
-	return nil
+	return o.complete(args, o.Apply || o.Keys.KeyringFromCluster)
 }
 
 // Validate rejects bad combinations before any network access.
 func (o *Options) Validate() error {
-	switch {
-	case o.Target == "" && o.Digest == "":
+	if o.Target == "" && o.Digest == "" {
 		return cli.BadInputf("name the release: VERSION, PULLSPEC or --digest sha256:...")
-	case o.Target != "" && o.Digest != "":
-		return cli.BadInputf("give the release once: VERSION or PULLSPEC, or --digest")
 	}
-	if o.Digest != "" {
-		if err := signature.ValidateDigest(o.Digest); err != nil {
-			return cli.BadInputf("--digest: %w", err)
-		}
+	if err := o.validate(); err != nil {
+		return err
 	}
 	if o.Target != "" {
 		spec, err := release.Target(o.Target, o.ReleaseRepo, o.Arch)
@@ -261,12 +299,6 @@ func (o *Options) Validate() error {
 		if errs := validation.IsDNS1123Subdomain(o.Name); len(errs) > 0 {
 			return cli.BadInputf("--name %q: %s", o.Name, errs[0])
 		}
-	}
-	if err := o.Keys.validate(); err != nil {
-		return err
-	}
-	if err := o.RegistryFlags.Validate(); err != nil {
-		return err
 	}
 	stores, err := openStores(o.Stores, o.RegistryFlags)
 	if err != nil {

@@ -10,11 +10,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/airgap-ocp/oc-plugins/pkg/cli"
-	"github.com/airgap-ocp/oc-plugins/pkg/cluster"
 	"github.com/airgap-ocp/oc-plugins/pkg/manifest"
 	"github.com/airgap-ocp/oc-plugins/pkg/release"
 	"github.com/airgap-ocp/oc-plugins/pkg/signature"
@@ -34,29 +32,14 @@ const verifyExample = `  # Gate an update: is the cluster holding a signature th
 
 // VerifyOptions is what the verify subcommand was asked to do.
 type VerifyOptions struct {
-	genericiooptions.IOStreams
-	ConfigFlags   *genericclioptions.ConfigFlags
-	PrintFlags    *genericclioptions.PrintFlags
-	RegistryFlags *cli.RegistryFlags
-	Input         cli.InputOptions
-	Keys          KeyOptions
-
+	common
+	Input       cli.InputOptions
 	FromCluster bool
-	Digest      string
-	Target      string // PULLSPEC
-
-	printer *cli.Printer
-	client  *cluster.Client
 }
 
 // NewVerifyOptions returns VerifyOptions with the defaults.
 func NewVerifyOptions(streams genericiooptions.IOStreams) *VerifyOptions {
-	return &VerifyOptions{
-		IOStreams:     streams,
-		ConfigFlags:   genericclioptions.NewConfigFlags(true),
-		PrintFlags:    cli.NewPrintFlags(),
-		RegistryFlags: cli.NewRegistryFlags(),
-	}
+	return &VerifyOptions{common: newCommon(streams)}
 }
 
 // NewVerifyCmd builds `oc release sig verify`.
@@ -91,11 +74,7 @@ Exit codes: 0 verified; 1 not verified (nothing printed), with the reason; 2 bad
 	fs := cmd.Flags()
 	o.Input.AddFlags(fs, "signature ConfigMaps to verify, among any other objects")
 	fs.BoolVar(&o.FromCluster, "from-cluster", false, "Also read the signature ConfigMaps the cluster holds (needs --digest or PULLSPEC)")
-	fs.StringVar(&o.Digest, "digest", "", "The release digest (sha256:...) a signature must verify for")
-	o.Keys.addFlags(cmd)
-	o.RegistryFlags.AddFlags(fs)
-	o.PrintFlags.AddFlags(cmd)
-	o.ConfigFlags.AddFlags(fs)
+	o.addFlags(cmd)
 	cmd.SilenceUsage = true
 	cmd.SilenceErrors = true
 	return cmd
@@ -104,33 +83,13 @@ Exit codes: 0 verified; 1 not verified (nothing printed), with the reason; 2 bad
 // Complete takes the positional argument, builds the printer, and a cluster
 // client when one is needed.
 func (o *VerifyOptions) Complete(args []string) error {
-	if len(args) == 1 {
-		o.Target = args[0]
-	}
-	p, err := cli.NewPrinter(o.PrintFlags)
-	if err != nil {
-		return err
-	}
-	o.printer = p
-	if (o.FromCluster || o.Keys.KeyringFromCluster) && o.client == nil {
-		c, err := cluster.New(o.ConfigFlags, Name)
-		if err != nil {
-			return err
-		}
-		o.client = c
-	}
-	return nil
+	return o.complete(args, o.FromCluster || o.Keys.KeyringFromCluster)
 }
 
 // Validate rejects bad combinations before any input is read.
 func (o *VerifyOptions) Validate() error {
-	if o.Target != "" && o.Digest != "" {
-		return cli.BadInputf("give the release once: PULLSPEC or --digest")
-	}
-	if o.Digest != "" {
-		if err := signature.ValidateDigest(o.Digest); err != nil {
-			return cli.BadInputf("--digest: %w", err)
-		}
+	if err := o.validate(); err != nil {
+		return err
 	}
 	if o.Target != "" {
 		if release.IsVersion(o.Target) {
@@ -143,10 +102,7 @@ func (o *VerifyOptions) Validate() error {
 	if o.FromCluster && o.Target == "" && o.Digest == "" {
 		return cli.BadInputf("--from-cluster needs the release to check: --digest or PULLSPEC")
 	}
-	if err := o.Keys.validate(); err != nil {
-		return err
-	}
-	return o.RegistryFlags.Validate()
+	return nil
 }
 
 // verdict is one signature ConfigMap and what became of its signatures.
