@@ -321,7 +321,7 @@ func (o *Options) Run(ctx context.Context) error {
 		if left <= 0 {
 			return o.finish(r, fmt.Sprintf(" after waiting %s", o.Timeout))
 		}
-		fmt.Fprintf(o.ErrOut, "waiting: %s; checking again in %s\n", r.summary(), min(o.Interval, left).Round(time.Second))
+		fmt.Fprintf(o.ErrOut, "waiting: %s; checking again in %s\n", r.summary(), min(o.Interval, left).Round(time.Millisecond))
 		select {
 		case <-ctx.Done():
 			return cli.Failed(fmt.Errorf("interrupted while waiting: %w", ctx.Err()))
