@@ -191,15 +191,15 @@ func (o *StatusOptions) Run(ctx context.Context) error {
 	if len(r.MachineHealthChecks) == 0 {
 		fmt.Fprintln(o.ErrOut, "no MachineHealthChecks found")
 	}
+	hint := "resume them with: oc mhc resume"
+	if theirs {
+		hint += "; add --force for those paused by someone else"
+	}
 	if len(paused) > 0 && o.Expect != ExpectPaused {
-		o.warnIfForgotten(ctx, len(paused))
+		o.warnIfForgotten(ctx, len(paused), hint)
 	}
 	switch {
 	case o.Expect == ExpectResumed && len(paused) > 0:
-		hint := "resume them with: oc mhc resume"
-		if theirs {
-			hint += "; add --force for those paused by someone else"
-		}
 		return cli.Differs(fmt.Errorf("%d MachineHealthCheck(s) still paused: %s (%s)", len(paused), strings.Join(paused, ", "), hint))
 	case o.Expect == ExpectPaused && len(resumed) > 0:
 		return cli.Differs(fmt.Errorf("%d MachineHealthCheck(s) not paused: %s (pause with: oc mhc pause)", len(resumed), strings.Join(resumed, ", ")))
@@ -208,15 +208,14 @@ func (o *StatusOptions) Run(ctx context.Context) error {
 }
 
 // warnIfForgotten warns when MHCs are paused and no update is running.
-func (o *StatusOptions) warnIfForgotten(ctx context.Context, n int) {
+func (o *StatusOptions) warnIfForgotten(ctx context.Context, n int, hint string) {
 	st, err := o.client.Update(ctx)
 	switch {
 	case err != nil:
 		fmt.Fprintf(o.ErrOut, "note: could not tell whether an update is in progress: %s\n", oneLine(err))
 	case st.Known && !st.InProgress:
 		fmt.Fprintf(o.ErrOut, "warning: %d MachineHealthCheck(s) paused while no update is in progress "+
-			"(ClusterVersion Progressing=False, every MachineConfigPool Updated=True): the pause was probably forgotten; "+
-			"resume with: oc mhc resume\n", n)
+			"(ClusterVersion Progressing=False, every MachineConfigPool Updated=True): the pause was probably forgotten; %s\n", n, hint)
 	}
 }
 
