@@ -77,6 +77,9 @@ type Options struct {
 	// SigstoreAttachments also copies the sha256-<hex>.sig tag of every
 	// copied digest, where the source has one (cosign's layout).
 	SigstoreAttachments bool
+	// DryRun reads the sources (manifests, attachments) and stops: no
+	// destination is contacted, every image is left StatusPlanned.
+	DryRun bool
 	// Progress receives progress lines (a bar when it is a terminal);
 	// nil means none.
 	Progress io.Writer
@@ -94,6 +97,8 @@ const (
 	StatusPresent Status = "present"
 	// StatusFailed: see Err.
 	StatusFailed Status = "failed"
+	// StatusPlanned: a dry run read the source; nothing was copied.
+	StatusPlanned Status = "planned"
 )
 
 // ImageResult is the outcome for one image.
@@ -210,19 +215,28 @@ func Mirror(ctx context.Context, images []Image, opts Options) *Result {
 		todo = next
 	}
 
-	// 2. Which blobs each destination repository lacks.
-	r.counters.phase.Store("checking blobs")
-	groups := r.plan(ctx)
+	if opts.DryRun {
+		for _, im := range r.images {
+			if im.Status == "" {
+				im.Status = StatusPlanned
+			}
+		}
+	} else {
+		// 2. Which blobs each destination repository lacks.
+		r.counters.phase.Store("checking blobs")
+		groups := r.plan(ctx)
 
-	// 3. Transfers, largest first; each manifest as soon as its blobs are in.
-	r.counters.phase.Store("copying")
-	r.transfer(ctx, groups)
+		// 3. Transfers, largest first; each manifest as soon as its blobs are in.
+		r.counters.phase.Store("copying")
+		r.transfer(ctx, groups)
+	}
 	r.progress.stop()
 
 	res := &Result{}
 	for _, im := range r.images {
 		res.Images = append(res.Images, im.ImageResult)
 		switch im.Status {
+		case StatusPlanned:
 		case StatusCopied:
 			res.Stats.ImagesCopied++
 		case StatusPresent:
@@ -389,7 +403,7 @@ func (r *run) resolve(ctx context.Context, im *imageState) {
 		r.fail(im, fmt.Errorf("reading %s: %w", transports(im.Source), err))
 		return
 	}
-	if r.destHas(ctx, im) {
+	if !r.opts.DryRun && r.destHas(ctx, im) {
 		r.mu.Lock()
 		im.Status = StatusPresent
 		r.mu.Unlock()

@@ -1,0 +1,17 @@
+// Command oc-mirror-lite is `oc mirror lite`: mirror an OpenShift release or
+// images into a registry, and print the objects that make a cluster use it.
+package main
+
+import (
+	"os"
+
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/airgap-ocp/oc-plugins/pkg/cli"
+	"github.com/airgap-ocp/oc-plugins/pkg/cmd/mirrorlite"
+)
+
+func main() {
+	streams := genericiooptions.IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr}
+	os.Exit(cli.Execute(mirrorlite.NewCmd(streams), streams))
+}
