@@ -180,15 +180,23 @@ func normalised(r sysregistriesv2.Registry) *sysregistriesv2.Registry {
 func compareRegistry(prefix string, e, a *sysregistriesv2.Registry) []Difference {
 	var out []Difference
 	diff := func(field, exp, act string) {
-		if exp != act {
-			out = append(out, Difference{Scope: prefix, Change: Different, Field: field, Expected: exp, Actual: act})
-		}
+		out = append(out, Difference{Scope: prefix, Change: Different, Field: field, Expected: exp, Actual: act})
 	}
-	diff("location", quoteOrNone(e.Location), quoteOrNone(a.Location))
-	diff("blocked", fmt.Sprint(e.Blocked), fmt.Sprint(a.Blocked))
-	diff("insecure", fmt.Sprint(e.Insecure), fmt.Sprint(a.Insecure))
-	diff("mirror-by-digest-only", fmt.Sprint(e.MirrorByDigestOnly), fmt.Sprint(a.MirrorByDigestOnly))
-	diff("mirrors", mirrorsString(e.Mirrors), mirrorsString(a.Mirrors))
+	if e.Location != a.Location {
+		diff("location", quoteOrNone(e.Location), quoteOrNone(a.Location))
+	}
+	if e.Blocked != a.Blocked {
+		diff("blocked", fmt.Sprint(e.Blocked), fmt.Sprint(a.Blocked))
+	}
+	if e.Insecure != a.Insecure {
+		diff("insecure", fmt.Sprint(e.Insecure), fmt.Sprint(a.Insecure))
+	}
+	if e.MirrorByDigestOnly != a.MirrorByDigestOnly {
+		diff("mirror-by-digest-only", fmt.Sprint(e.MirrorByDigestOnly), fmt.Sprint(a.MirrorByDigestOnly))
+	}
+	if !slices.Equal(e.Mirrors, a.Mirrors) { // normalised: Location, Insecure, PullFromMirror
+		diff("mirrors", mirrorsString(e.Mirrors), mirrorsString(a.Mirrors))
+	}
 	return out
 }
 

@@ -83,21 +83,48 @@ func (r *Report) summary() string {
 	return strings.Join(parts, ", ")
 }
 
-// parseCache parses each distinct file once: nodes of a pool have the same file.
+// parseCache parses and compares each distinct file once: the nodes of a pool have the same.
 type parseCache map[string]*parsed
 
 type parsed struct {
-	conf *mirrorset.RegistriesConf
-	err  error
+	conf  *mirrorset.RegistriesConf
+	err   error
+	diffs []mirrorset.Difference
+	done  bool
 }
 
-func (c parseCache) parse(name string, data []byte) (*mirrorset.RegistriesConf, error) {
+func (c parseCache) parse(name string, data []byte) (*parsed, error) {
 	if p, ok := c[string(data)]; ok {
-		return p.conf, p.err
+		return p, p.err
 	}
 	conf, err := mirrorset.ParseRegistriesConf(name, data)
-	c[string(data)] = &parsed{conf, err}
-	return conf, err
+	p := &parsed{conf: conf, err: err}
+	c[string(data)] = p
+	return p, err
+}
+
+// compare returns the differences of the file from exp, computed once.
+func (p *parsed) compare(exp *mirrorset.RegistriesConf) []mirrorset.Difference {
+	if !p.done {
+		p.diffs, p.done = mirrorset.Compare(exp, p.conf), true
+	}
+	return p.diffs
+}
+
+// clusterState is what verification reads of the cluster: pools, nodes, and MachineConfigs
+// by name (fetched when first needed; nil when one does not exist).
+type clusterState struct {
+	pools []cluster.Pool
+	nodes []cluster.Node
+	getMC func(context.Context, string) (*mcfgv1.MachineConfig, error)
+}
+
+// nodeFile is a node's real registries.conf: its bytes, where they came from, and whether the
+// user gave it (a file that does not parse is then bad input).
+type nodeFile struct {
+	data   []byte
+	origin string
+	given  bool
 }
 
 // verify checks once: the expected file, then pools, nodes and node files.
@@ -107,6 +134,58 @@ func (o *Options) verify(ctx context.Context) (*Report, error) {
 		return nil, err
 	}
 	o.warn(exp)
+	var st *clusterState
+	files := map[string]nodeFile{}
+	if o.client != nil && (len(o.nodeFiles) == 0 || o.ReadNodes || o.Wait) {
+		pools, err := o.client.Pools(ctx)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := o.client.Nodes(ctx)
+		if err != nil {
+			return nil, err
+		}
+		mcs := map[string]*mcfgv1.MachineConfig{}
+		st = &clusterState{pools: pools, nodes: nodes, getMC: func(ctx context.Context, name string) (*mcfgv1.MachineConfig, error) {
+			if mc, ok := mcs[name]; ok {
+				return mc, nil
+			}
+			mc, err := o.client.MachineConfig(ctx, name)
+			if err != nil {
+				return nil, err
+			}
+			mcs[name] = mc
+			return mc, nil
+		}}
+		if o.ReadNodes {
+			for _, n := range nodes {
+				if _, given := o.nodeFiles[n.Name]; given {
+					continue
+				}
+				if pool, err := cluster.PoolOf(n, pools); err != nil || pool == "" {
+					continue
+				}
+				data, err := o.podReader.ReadFile(ctx, n.Name, cluster.RegistriesConfPath)
+				if err != nil {
+					return nil, err
+				}
+				files[n.Name] = nodeFile{data: data, origin: "machine-config-daemon pod"}
+			}
+		}
+	}
+	for name, path := range o.nodeFiles {
+		data, err := o.fileReader.ReadFile(ctx, name, path)
+		if err != nil {
+			return nil, err
+		}
+		files[name] = nodeFile{data: data, origin: path, given: true}
+	}
+	return assess(ctx, exp, st, files)
+}
+
+// assess builds the report from what was read: the expected file, the cluster's pools, nodes
+// and MachineConfigs (st, nil when the cluster was not read) and the nodes' real files.
+func assess(ctx context.Context, exp *Expected, st *clusterState, files map[string]nodeFile) (*Report, error) {
 	r := &Report{Expected: exp}
 	cache := parseCache{}
 	nodes := map[string]*NodeReport{}
@@ -119,39 +198,18 @@ func (o *Options) verify(ctx context.Context) (*Report, error) {
 		order = append(order, name)
 		return nodes[name]
 	}
-
-	if o.client != nil && (len(o.nodeFiles) == 0 || o.ReadNodes || o.Wait) {
-		pools, err := o.client.Pools(ctx)
-		if err != nil {
-			return nil, err
-		}
-		mcs := map[string]*mcfgv1.MachineConfig{}
-		getMC := func(ctx context.Context, name string) (*mcfgv1.MachineConfig, error) {
-			if mc, ok := mcs[name]; ok {
-				return mc, nil
-			}
-			mc, err := o.client.MachineConfig(ctx, name)
-			if err != nil {
-				return nil, err
-			}
-			mcs[name] = mc
-			return mc, nil
-		}
+	if st != nil {
 		rendered := map[string]string{}
-		for _, p := range pools {
-			pr, err := checkPool(ctx, p, exp, getMC, cache)
+		for _, p := range st.pools {
+			pr, err := checkPool(ctx, p, exp, st.getMC, cache)
 			if err != nil {
 				return nil, err
 			}
 			rendered[p.Name] = p.Rendered
 			r.Pools = append(r.Pools, pr)
 		}
-		clusterNodes, err := o.client.Nodes(ctx)
-		if err != nil {
-			return nil, err
-		}
-		for _, n := range clusterNodes {
-			pool, err := cluster.PoolOf(n, pools)
+		for _, n := range st.nodes {
+			pool, err := cluster.PoolOf(n, st.pools)
 			if err != nil {
 				nr := nodeReport(n.Name)
 				nr.Problems = append(nr.Problems, err.Error())
@@ -163,31 +221,17 @@ func (o *Options) verify(ctx context.Context) (*Report, error) {
 			nr := nodeReport(n.Name)
 			nr.Pool, nr.CurrentConfig, nr.DesiredConfig, nr.State = pool, n.CurrentConfig, n.DesiredConfig, n.State
 			nr.Problems = append(nr.Problems, rolloutProblems(n, rendered[pool])...)
-			if o.ReadNodes {
-				if _, given := o.nodeFiles[n.Name]; !given {
-					data, err := o.podReader.ReadFile(ctx, n.Name, cluster.RegistriesConfPath)
-					if err != nil {
-						return nil, err
-					}
-					nr.File = "machine-config-daemon pod"
-					o.checkFile(nr, exp, cache, data, false)
-				}
-			}
 		}
 	}
-	names := make([]string, 0, len(o.nodeFiles))
-	for n := range o.nodeFiles {
+	names := make([]string, 0, len(files))
+	for n := range files {
 		names = append(names, n)
 	}
 	sort.Strings(names)
 	for _, name := range names {
-		data, err := o.fileReader.ReadFile(ctx, name, o.nodeFiles[name])
-		if err != nil {
-			return nil, err
-		}
 		nr := nodeReport(name)
-		nr.File = o.nodeFiles[name]
-		if err := o.checkFile(nr, exp, cache, data, true); err != nil {
+		nr.File = files[name].origin
+		if err := checkFile(nr, exp, cache, files[name]); err != nil {
 			return nil, err
 		}
 	}
@@ -207,12 +251,12 @@ func (o *Options) verify(ctx context.Context) (*Report, error) {
 
 // checkFile compares a node's file with the expected one. A file the user gave that does not
 // parse is bad input; one read from the cluster is a problem of the node.
-func (o *Options) checkFile(nr *NodeReport, exp *Expected, cache parseCache, data []byte, given bool) error {
-	name := fmt.Sprintf("node %s's registries.conf (%s)", nr.Name, nr.File)
-	actual, err := cache.parse(name, data)
+func checkFile(nr *NodeReport, exp *Expected, cache parseCache, f nodeFile) error {
+	name := fmt.Sprintf("node %s's registries.conf (%s)", nr.Name, f.origin)
+	actual, err := cache.parse(name, f.data)
 	if err != nil {
-		if given {
-			return cli.BadInput(fmt.Errorf("--node-file %s=%s: %w", nr.Name, nr.File, err))
+		if f.given {
+			return cli.BadInput(fmt.Errorf("--node-file %s=%s: %w", nr.Name, f.origin, err))
 		}
 		nr.Problems = append(nr.Problems, err.Error())
 		return nil
@@ -221,7 +265,7 @@ func (o *Options) checkFile(nr *NodeReport, exp *Expected, cache parseCache, dat
 		nr.Problems = append(nr.Problems, "its registries.conf cannot be checked: there is no expected file")
 		return nil
 	}
-	nr.Differences = append(nr.Differences, mirrorset.Compare(exp.parsed, actual)...)
+	nr.Differences = append(nr.Differences, actual.compare(exp.parsed)...)
 	return nil
 }
 
@@ -270,7 +314,7 @@ func checkPool(ctx context.Context, p cluster.Pool, exp *Expected, getMC func(co
 			pr.Problems = append(pr.Problems, err.Error())
 			break
 		}
-		pr.Differences = mirrorset.Compare(exp.parsed, actual)
+		pr.Differences = actual.compare(exp.parsed)
 	}
 	pr.OK = len(pr.Problems) == 0 && len(pr.Differences) == 0
 	return pr, nil
