@@ -1,0 +1,104 @@
+package mirrorlite
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/airgap-ocp/oc-plugins/internal/testenv"
+)
+
+// TestExamplesRun runs every example of the help as a user would paste it,
+// with quay.io, registry.redhat.io and registry.example.com:5000 standing
+// for the test registries and Red Hat's key for a test key; "| oc apply -f -"
+// goes to kubectl against the test API server.
+func TestExamplesRun(t *testing.T) {
+	c := testenv.SharedCluster(t)
+	bin, err := testenv.TestbinDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kubectl := filepath.Join(bin, "kubectl")
+	e := newEnv(t)
+	rel, keyFile, store := signedRelease(t, e, testenv.ReleaseSpec{Components: 4})
+	e.src.PushRelease(t, testenv.ReleaseSpec{Components: 4, Arch: "arm64"})
+	e.src.PushRelease(t, testenv.ReleaseSpec{Components: 4, Arches: []string{"amd64", "arm64"}})
+	ctx := context.Background()
+	ubi := testenv.Image{Layers: []testenv.Layer{{Files: []testenv.File{{Name: "etc/os-release", Data: []byte("ID=rhel\n")}}}}}
+	e.src.MustPushImage(t, "ubi9/ubi:latest", ubi)
+	var multi []testenv.Image
+	for _, arch := range []string{"amd64", "arm64", "s390x"} {
+		multi = append(multi, testenv.Image{Architecture: arch, Layers: []testenv.Layer{{Files: []testenv.File{{Name: "arch", Data: []byte(arch)}}}}})
+	}
+	if _, err := e.src.PushImageList(ctx, "tools/multi:v1", multi); err != nil {
+		t.Fatal(err)
+	}
+
+	dir := t.TempDir()
+	wd, _ := os.Getwd()
+	if err := os.Chdir(dir); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Chdir(wd)
+	mapping := e.src.Ref("tools/multi:v1") + " " + e.dst.Ref("tools/multi:v1") + "\n"
+	if err := os.WriteFile("mapping.txt", []byte(mapping), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	replacer := strings.NewReplacer(
+		"registry.example.com:5000", e.dst.Host,
+		"quay.io", e.src.Host,
+		"registry.redhat.io", e.src.Host,
+		"/etc/pki/rpm-gpg/RPM-GPG-KEY-redhat-release", keyFile,
+	)
+	extra := []string{"--release-repo", e.src.Ref("openshift-release-dev/ocp-release"), "--signature-store", store}
+	ran := 0
+	for _, ex := range []string{releaseExample, imagesExample} {
+		for _, line := range strings.Split(strings.ReplaceAll(ex, "\\\n", " "), "\n") {
+			line = strings.TrimSpace(line)
+			if line == "" || strings.HasPrefix(line, "#") {
+				continue
+			}
+			line = replacer.Replace(line)
+			stages := strings.Split(line, "|")
+			args := strings.Fields(strings.TrimPrefix(strings.TrimSpace(stages[0]), "oc mirror lite"))
+			if args[0] == "release" {
+				args = append(args, extra...)
+			}
+			stdout, stderr, code := e.run(t, "", args...)
+			if code != 0 {
+				t.Errorf("%s: exit %d: %s", line, code, stderr)
+				continue
+			}
+			ran++
+			if len(stages) > 1 {
+				if strings.TrimSpace(stages[1]) != "oc apply -f -" {
+					t.Fatalf("unexpected pipeline stage %q", stages[1])
+				}
+				apply := exec.Command(kubectl, "--kubeconfig", c.Kubeconfig, "apply", "--server-side", "-f", "-")
+				apply.Stdin = strings.NewReader(stdout)
+				var out bytes.Buffer
+				apply.Stdout, apply.Stderr = &out, &out
+				if err := apply.Run(); err != nil {
+					t.Errorf("%s: oc apply: %v\n%s", line, err, out.String())
+				}
+				if !strings.Contains(out.String(), "configmap/sha256-"+rel.Digest.Encoded()) {
+					t.Errorf("%s: the signature ConfigMap was not applied:\n%s", line, out.String())
+				}
+				cleanup := exec.Command(kubectl, "--kubeconfig", c.Kubeconfig, "delete", "-f", "-")
+				cleanup.Stdin = strings.NewReader(stdout)
+				_ = cleanup.Run()
+			}
+		}
+	}
+	if ran != 5 {
+		t.Errorf("%d examples ran, want 5", ran)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "mirror-resources", "idms-oc-mirror.yaml")); err != nil {
+		t.Errorf("the --resources-dir example wrote no IDMS: %v", err)
+	}
+}
