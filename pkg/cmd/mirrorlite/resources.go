@@ -98,6 +98,9 @@ func BuildIDMS(name string, pairs []RepoMirror) (*configv1.ImageDigestMirrorSet,
 	if len(pairs) == 0 {
 		return nil, nil
 	}
+	if objectName(name) != name || name == "" {
+		return nil, fmt.Errorf("ImageDigestMirrorSet name %q: want a lower-case DNS name", name)
+	}
 	sources, by := group(pairs)
 	idms := &configv1.ImageDigestMirrorSet{
 		TypeMeta:   metav1.TypeMeta{APIVersion: configv1.GroupVersion.String(), Kind: "ImageDigestMirrorSet"},
@@ -120,6 +123,9 @@ func BuildIDMS(name string, pairs []RepoMirror) (*configv1.ImageDigestMirrorSet,
 func BuildITMS(name string, pairs []RepoMirror) (*configv1.ImageTagMirrorSet, error) {
 	if len(pairs) == 0 {
 		return nil, nil
+	}
+	if objectName(name) != name || name == "" {
+		return nil, fmt.Errorf("ImageTagMirrorSet name %q: want a lower-case DNS name", name)
 	}
 	sources, by := group(pairs)
 	itms := &configv1.ImageTagMirrorSet{
