@@ -9,7 +9,9 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -240,4 +242,92 @@ func golden(t *testing.T, name, got string) {
 // rbacRule grants verbs on MachineHealthChecks of an API group.
 func rbacRule(verbs []string, group string) rbacv1.PolicyRule {
 	return rbacv1.PolicyRule{Verbs: verbs, APIGroups: []string{group}, Resources: []string{"machinehealthchecks"}}
+}
+
+// refuse makes the API server refuse every real (not dry-run) change to the
+// MHC name in namespace ns, as a cluster failing half-way through would.
+func refuse(t *testing.T, c *testenv.Cluster, ns, name string) {
+	t.Helper()
+	cs, err := kubernetes.NewForConfig(c.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	policy := &admissionregistrationv1.ValidatingAdmissionPolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: ns},
+		Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
+			MatchConstraints: &admissionregistrationv1.MatchResources{
+				ResourceRules: []admissionregistrationv1.NamedRuleWithOperations{{
+					RuleWithOperations: admissionregistrationv1.RuleWithOperations{
+						Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Update},
+						Rule:       admissionregistrationv1.Rule{APIGroups: []string{"machine.openshift.io"}, APIVersions: []string{"*"}, Resources: []string{"machinehealthchecks"}},
+					},
+				}},
+			},
+			Validations: []admissionregistrationv1.Validation{{
+				Expression: "request.dryRun || object.metadata.namespace != '" + ns + "' || object.metadata.name != '" + name + "'",
+				Message:    "refused by the test",
+			}},
+		},
+	}
+	if _, err := cs.AdmissionregistrationV1().ValidatingAdmissionPolicies().Create(ctx, policy, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	binding := &admissionregistrationv1.ValidatingAdmissionPolicyBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: ns},
+		Spec: admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec{
+			PolicyName:        ns,
+			ValidationActions: []admissionregistrationv1.ValidationAction{admissionregistrationv1.Deny},
+		},
+	}
+	if _, err := cs.AdmissionregistrationV1().ValidatingAdmissionPolicyBindings().Create(ctx, binding, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { deleteRefusal(t, c, ns) })
+
+	// The policy takes effect asynchronously: wait until a real change is refused.
+	probe := mhc(mapi, ns, name, nil, nil)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, err := dyn(t, c).Resource(mapi).Namespace(ns).Patch(ctx, name, "application/merge-patch+json",
+			[]byte(`{"metadata":{"labels":{"probe":"x"}}}`), metav1.PatchOptions{})
+		if err != nil && strings.Contains(err.Error(), "refused by the test") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the admission policy for %s/%s never took effect (last: %v)", ns, probe.GetName(), err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func deleteRefusal(t *testing.T, c *testenv.Cluster, ns string) {
+	t.Helper()
+	cs, err := kubernetes.NewForConfig(c.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	_ = cs.AdmissionregistrationV1().ValidatingAdmissionPolicyBindings().Delete(ctx, ns, metav1.DeleteOptions{})
+	_ = cs.AdmissionregistrationV1().ValidatingAdmissionPolicies().Delete(ctx, ns, metav1.DeleteOptions{})
+	// Wait until the policy no longer applies: a dry-run-free no-op change passes.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		list, err := dyn(t, c).Resource(mapi).Namespace(ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		blocked := false
+		for _, u := range list.Items {
+			_, err := dyn(t, c).Resource(mapi).Namespace(ns).Patch(ctx, u.GetName(), "application/merge-patch+json", []byte(`{"metadata":{"labels":{"probe":null}}}`), metav1.PatchOptions{})
+			blocked = blocked || (err != nil && strings.Contains(err.Error(), "refused by the test"))
+		}
+		if !blocked {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the admission policy for %s stayed in effect", ns)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }

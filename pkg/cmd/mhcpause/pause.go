@@ -597,7 +597,10 @@ func (o *Options) change(ctx context.Context, targets []*target) (int, error) {
 		seen, out, err := o.client.MergePatch(ctx, t.api.gvr, t.live, serverDry, decide(t))
 		t.live = seen
 		if err != nil {
-			return changed, err
+			// The server accepted the dry run and refused now (or failed):
+			// a failed cluster operation, whatever the refusal says, and
+			// never "nothing changed" (exit 2).
+			return changed, cli.Failed(err)
 		}
 		t.out = out
 		if out != nil && !serverDry {

@@ -413,3 +413,40 @@ func TestBadUsageIsExit2(t *testing.T) {
 		}
 	}
 }
+
+// TestAFailureHalfWayReportsWhatChanged makes the API server refuse the real
+// (not the dry-run) patch of one MHC, with a ValidatingAdmissionPolicy: the
+// MHCs changed before it are printed and listed, and a second run, once the
+// cluster lets it, finishes the job.
+func TestAFailureHalfWayReportsWhatChanged(t *testing.T) {
+	c := testenv.SharedCluster(t)
+	ns := namespace(t, c)
+	for _, n := range []string{"a", "b", "c"} {
+		create(t, c, mapi, mhc(mapi, ns, n, nil, nil))
+	}
+	refuse(t, c, ns, "b")
+
+	r := run(t, c, false, "", "-n", ns, "--all", "-o", "name")
+	if r.code != cli.ExitFailed {
+		t.Fatalf("exit %d, want 3: %s", r.code, r.stderr)
+	}
+	if got := states(t, c, mapi, ns, "a", "b", "c"); got != "a=ours b=- c=-" {
+		t.Errorf("after the failure: %s", got)
+	}
+	if r.stdout != "machinehealthcheck.machine.openshift.io/a\n" {
+		t.Errorf("stdout %q: the changed MHC is not printed", r.stdout)
+	}
+	last := r.stderr[strings.LastIndex(strings.TrimSuffix(r.stderr, "\n"), "\n")+1:]
+	if !strings.Contains(r.stderr, "a in "+ns+": paused\n") || !strings.HasPrefix(last, "error: ") ||
+		!strings.Contains(last, "refused by the test") || !strings.Contains(last, "1 MachineHealthChecks were paused before this, listed above; run the command again to finish") {
+		t.Errorf("stderr:\n%s", r.stderr)
+	}
+
+	deleteRefusal(t, c, ns)
+	if r := run(t, c, false, "", "-n", ns, "--all"); r.code != 0 {
+		t.Fatalf("second run: exit %d: %s", r.code, r.stderr)
+	}
+	if got := states(t, c, mapi, ns, "a", "b", "c"); got != "a=ours b=ours c=ours" {
+		t.Errorf("after the second run: %s", got)
+	}
+}
