@@ -346,9 +346,10 @@ func (o *Options) Run(ctx context.Context) error {
 			case !ok && !isMHC(obj.Unstructured):
 				out = append(out, obj.Unstructured)
 			case !ok:
-				// A duplicate of an MHC earlier in the stream, or one of
-				// an API not selected with --api: passed through.
-				if _, dup := o.targetKey(apis, obj.Unstructured); !dup {
+				// An MHC of an API --api did not select passes through; a
+				// repeat of one earlier in the stream is dropped (the first
+				// stands for both).
+				if _, acted := o.targetKey(obj.Unstructured); !acted {
 					out = append(out, obj.Unstructured)
 				}
 			case t.out != nil:
@@ -361,9 +362,6 @@ func (o *Options) Run(ctx context.Context) error {
 				out = append(out, t.out)
 			}
 		}
-	}
-	for _, u := range out {
-		unstructured.RemoveNestedField(u.Object, "metadata", "managedFields")
 	}
 	if err := o.printer.Print(o.Out, out); err != nil {
 		return errors.Join(runErr, err)
@@ -479,7 +477,7 @@ func apiOf(u *unstructured.Unstructured) mhcAPI {
 
 // targetKey is how a stream MHC is told apart, and whether it is one to act
 // on (of an API --api selected). Objects passed through have no key.
-func (o *Options) targetKey(apis []mhcAPI, u *unstructured.Unstructured) (string, bool) {
+func (o *Options) targetKey(u *unstructured.Unstructured) (string, bool) {
 	if !isMHC(u) {
 		return "", false
 	}
@@ -504,7 +502,7 @@ func (o *Options) streamTargets(ctx context.Context, apis []mhcAPI, objs []manif
 	seen := map[string]bool{}
 	var targets []*target
 	for i, obj := range objs {
-		key, ok := o.targetKey(apis, obj.Unstructured)
+		key, ok := o.targetKey(obj.Unstructured)
 		if !ok || seen[key] {
 			continue
 		}
@@ -574,7 +572,7 @@ func (o *Options) change(ctx context.Context, targets []*target) (int, error) {
 	if o.DryRun == cmdutil.DryRunClient {
 		for _, t := range targets {
 			if t.action != Leave {
-				t.out = applyPatch(t.live, Patch(t.action, at, user))
+				t.out = withoutManagedFields(applyPatch(t.live, Patch(t.action, at, user)))
 			}
 			o.report(t)
 		}
@@ -602,13 +600,22 @@ func (o *Options) change(ctx context.Context, targets []*target) (int, error) {
 			// never "nothing changed" (exit 2).
 			return changed, cli.Failed(err)
 		}
-		t.out = out
+		t.out = withoutManagedFields(out)
 		if out != nil && !serverDry {
 			changed++
 		}
 		o.report(t)
 	}
 	return changed, nil
+}
+
+// withoutManagedFields drops managedFields from a changed MHC before it is
+// printed, as kubectl does.
+func withoutManagedFields(u *unstructured.Unstructured) *unstructured.Unstructured {
+	if u != nil {
+		unstructured.RemoveNestedField(u.Object, "metadata", "managedFields")
+	}
+	return u
 }
 
 // report writes the one line about an MHC on stderr.
