@@ -81,6 +81,11 @@ func (r *DaemonReader) Pod(ctx context.Context, node string) (string, error) {
 	return pod, nil
 }
 
+// ReadRegistriesConf returns /etc/containers/registries.conf of node.
+func (r *DaemonReader) ReadRegistriesConf(ctx context.Context, node string) ([]byte, error) {
+	return r.ReadFile(ctx, node, RegistriesConfPath)
+}
+
 // maxExecOutput bounds what one read returns.
 const maxExecOutput = 4 << 20
 

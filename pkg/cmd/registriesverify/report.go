@@ -165,7 +165,7 @@ func (o *Options) verify(ctx context.Context) (*Report, error) {
 				if pool, err := cluster.PoolOf(n, pools); err != nil || pool == "" {
 					continue
 				}
-				data, err := o.podReader.ReadFile(ctx, n.Name, cluster.RegistriesConfPath)
+				data, err := o.podReader.ReadRegistriesConf(ctx, n.Name)
 				if err != nil {
 					return nil, err
 				}
@@ -174,7 +174,7 @@ func (o *Options) verify(ctx context.Context) (*Report, error) {
 		}
 	}
 	for name, path := range o.nodeFiles {
-		data, err := o.fileReader.ReadFile(ctx, name, path)
+		data, err := o.fileReader.ReadRegistriesConf(ctx, name)
 		if err != nil {
 			return nil, err
 		}
@@ -357,9 +357,17 @@ func (o *Options) printReport(r *Report) error {
 	}
 	w := tabwriter.NewWriter(o.Out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "KIND\tNAME\tSTATUS\tDETAILS")
-	fmt.Fprintf(w, "expected\tregistries.conf\t%s\t%s\n", status(r.Expected.Problem == ""), expectedDetails(r.Expected))
+	expStatus := "ok"
+	if r.Expected.Problem != "" {
+		expStatus = "none"
+	}
+	fmt.Fprintf(w, "expected\tregistries.conf\t%s\t%s\n", expStatus, expectedDetails(r.Expected))
 	for _, p := range r.Pools {
-		fmt.Fprintf(w, "pool\t%s\t%s\t%s\n", p.Name, status(p.OK), details(p.RenderedConfig, p.Problems, p.Differences))
+		config := p.RenderedConfig
+		if p.SuppliedBy != "" {
+			config += " (registries.conf from " + p.SuppliedBy + ")"
+		}
+		fmt.Fprintf(w, "pool\t%s\t%s\t%s\n", p.Name, status(p.OK), details(config, p.Problems, p.Differences))
 	}
 	for _, n := range r.Nodes {
 		fmt.Fprintf(w, "node\t%s\t%s\t%s\n", n.Name, status(n.OK), details(n.CurrentConfig, n.Problems, n.Differences))

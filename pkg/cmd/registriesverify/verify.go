@@ -76,16 +76,18 @@ type Options struct {
 	Image string
 
 	client *cluster.Client
-	// reader reads nodes' files: the --node-file files, or the machine-config-daemon pods.
+	// fileReader reads the --node-file files, podReader nodes' files through the
+	// machine-config-daemon pods (--read-nodes).
 	fileReader NodeFileReader
 	podReader  NodeFileReader
 	nodeFiles  map[string]string // node -> path
 	objs       []manifest.Object
 }
 
-// NodeFileReader reads a node's /etc/containers/registries.conf.
+// NodeFileReader reads a node's /etc/containers/registries.conf: from a file or standard input
+// the user names (--node-file), or from the node itself (--read-nodes, cluster.DaemonReader).
 type NodeFileReader interface {
-	ReadFile(ctx context.Context, node, path string) ([]byte, error)
+	ReadRegistriesConf(ctx context.Context, node string) ([]byte, error)
 }
 
 // NewOptions returns Options with the defaults.
@@ -358,7 +360,7 @@ func (o *Options) runResolve(ctx context.Context) error {
 	var name string
 	var data []byte
 	for node, path := range o.nodeFiles {
-		b, err := o.fileReader.ReadFile(ctx, node, path)
+		b, err := o.fileReader.ReadRegistriesConf(ctx, node)
 		if err != nil {
 			return err
 		}
@@ -399,7 +401,7 @@ type fileReader struct {
 	stdinRead bool
 }
 
-func (r *fileReader) ReadFile(_ context.Context, node, _ string) ([]byte, error) {
+func (r *fileReader) ReadRegistriesConf(_ context.Context, node string) ([]byte, error) {
 	path := r.paths[node]
 	if path == manifest.Stdin {
 		if !r.stdinRead {

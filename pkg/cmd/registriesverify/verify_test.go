@@ -378,7 +378,7 @@ spec:
 	r := run(t, "", "--kubeconfig", e.kc)
 	r.want(t, 1, "pool worker: [[registry]] registry.redhat.io/rhel9 missing (expected location registry.redhat.io/rhel9, mirrors [mirror.example.com:5000/rhel9 (digest-only)])",
 		"error: registries.conf drift: 1 of 1 pools not ok")
-	if got := r.row("pool", "worker"); got != "drift rendered-worker-1, 1 difference" {
+	if got := r.row("pool", "worker"); got != "drift rendered-worker-1 (registries.conf from 99-worker-generated-registries), 1 difference" {
 		t.Errorf("pool row %q", got)
 	}
 	// The node runs the pool's rendered config: the rollout itself is fine.
@@ -493,8 +493,15 @@ func TestNoImageConfigMeansNoExpectation(t *testing.T) {
 	e := newEnv(t)
 	e.apply(strings.Split(mirrorObjects, "---\napiVersion: config.openshift.io/v1\nkind: Image\n")[0])
 	e.mco(pool{name: "worker", nodes: []node{{name: "w0"}}})
-	run(t, "", "--kubeconfig", e.kc).want(t, 1, "the cluster has no images.config.openshift.io/cluster: the Machine Config Operator renders no registries.conf")
-	r := run(t, "", "render", "--kubeconfig", e.kc)
+	r := run(t, "", "--kubeconfig", e.kc)
+	r.want(t, 1, "the cluster has no images.config.openshift.io/cluster: the Machine Config Operator renders no registries.conf")
+	if got := r.row("expected", "registries.conf"); !strings.HasPrefix(got, "none ") {
+		t.Errorf("expected row %q", got)
+	}
+	if got := r.row("pool", "worker"); !strings.HasPrefix(got, "ok ") {
+		t.Errorf("the pool itself is fine: %q", got)
+	}
+	r = run(t, "", "render", "--kubeconfig", e.kc)
 	r.want(t, 1, "renders no registries.conf")
 	if r.stdout != "" {
 		t.Errorf("render printed %q", r.stdout)
