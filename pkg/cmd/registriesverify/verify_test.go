@@ -764,3 +764,19 @@ func TestExamplesRun(t *testing.T) {
 		t.Errorf("ran %d examples, want 7", ran)
 	}
 }
+
+func TestAnUnreachableClusterIsExit3WithoutTheCredentials(t *testing.T) {
+	kc := filepath.Join(t.TempDir(), "kubeconfig")
+	os.WriteFile(kc, []byte(`apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]
+users: [{name: u, user: {token: s3cret-t0ken}}]
+contexts: [{name: c, context: {cluster: c, user: u}}]
+current-context: c
+`), 0o600)
+	r := run(t, "", "--kubeconfig", kc)
+	r.want(t, 3, "error: listing imagedigestmirrorsets.config.openshift.io")
+	if strings.Contains(r.stdout+r.stderr, "s3cret") {
+		t.Errorf("the token is in the output:\n%s%s", r.stdout, r.stderr)
+	}
+}
