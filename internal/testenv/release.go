@@ -384,3 +384,28 @@ func (r *Registry) pushImages(ctx context.Context, name string, imgs []Image, as
 	}
 	return d, nil
 }
+
+// OpenRegistry returns a client's view of a registry served elsewhere (the
+// demo sandbox's): enough for Ref, SystemContext, PushImage, PushImageList
+// and PushRelease. It has no server: do not Close it, and it counts no
+// Traffic.
+func OpenRegistry(host, authFile, certDir string) (*Registry, error) {
+	dir, err := os.MkdirTemp("", "testenv-client-")
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range []string{"containers/registries.conf.d", "containers/registries.d"} {
+		if err := os.MkdirAll(filepath.Join(dir, filepath.FromSlash(d)), 0o755); err != nil {
+			return nil, err
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "containers", "registries.conf"), nil, 0o644); err != nil {
+		return nil, err
+	}
+	return &Registry{Host: host, Dir: dir, AuthFile: authFile, CertDir: certDir, CACertFile: filepath.Join(certDir, "ca.crt")}, nil
+}
+
+// PushReleaseTo is PushRelease for programs (the demo): it returns the error.
+func (r *Registry) PushReleaseTo(ctx context.Context, spec ReleaseSpec) (*Release, error) {
+	return r.pushRelease(ctx, spec)
+}

@@ -704,6 +704,15 @@ func (r *run) recordLocation(ref types.ImageReference, d digest.Digest) {
 		types.BICLocationReference{Opaque: named.Name()})
 }
 
+// sameRegistry reports whether a and b are docker references to one registry.
+func sameRegistry(a, b types.ImageReference) bool {
+	if a.Transport().Name() != docker.Transport.Name() || b.Transport().Name() != docker.Transport.Name() ||
+		a.DockerReference() == nil || b.DockerReference() == nil {
+		return false
+	}
+	return reference.Domain(a.DockerReference()) == reference.Domain(b.DockerReference())
+}
+
 // recordCompressor tells the blob info cache how blob d is compressed.
 // containers/image offers a location as a mount source only when it knows
 // that (it learns it inside its copy package, through a method whose
@@ -868,6 +877,12 @@ func (q *queue) done(ready []*imageState) {
 func (r *run) copyBlob(ctx context.Context, g *blobGroup) []*imageState {
 	var ready []*imageState
 	have := len(g.present) > 0
+	if !have && sameRegistry(g.src.Source, g.waiters[g.missing[0]][0].Dest) {
+		// Mirroring within one registry: mount from the source repository.
+		r.recordLocation(g.src.Source, g.info.Digest)
+		recordCompressor(r.cache, g.info.Digest, g.info.MediaType)
+		have = true
+	}
 	for _, repo := range g.missing {
 		err := ctx.Err()
 		var dest types.ImageDestination

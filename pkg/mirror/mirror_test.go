@@ -327,3 +327,24 @@ func TestMirrorCopiesSigstoreAttachments(t *testing.T) {
 		t.Errorf("%d attachments copied, want the release's one", attached)
 	}
 }
+
+func TestMirrorWithinOneRegistryMountsInsteadOfUploading(t *testing.T) {
+	reg := testenv.StartRegistry(t)
+	rel := reg.PushRelease(t, testenv.ReleaseSpec{Components: 6})
+	sys := testenv.CombinedSystemContext(t, reg)
+	images, plan := releaseImages(t, sys, rel, reg.Ref("enclave/ocp"))
+	reg.Traffic().Reset()
+	res := mirror.Mirror(context.Background(), images, mirror.Options{SourceCtx: sys, DestCtx: sys})
+	checkAllCopied(t, res, mirror.StatusCopied)
+	if n := reg.Traffic().TotalUploads(); n != 0 {
+		t.Errorf("%d blobs uploaded within one registry, want all mounted", n)
+	}
+	if res.Stats.BlobsMounted == 0 {
+		t.Error("no blob was mounted")
+	}
+	for _, m := range plan.All() {
+		if got, want := destDigest(t, reg.SystemContext(), m.Dest), sourceDigest(t, m.Source); got != want {
+			t.Errorf("%s serves %s, want %s", m.Dest, got, want)
+		}
+	}
+}
