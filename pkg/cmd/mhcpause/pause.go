@@ -580,8 +580,10 @@ func (o *Options) change(ctx context.Context, targets []*target) (int, error) {
 	}
 
 	// The server checks every change first; nothing is changed on a denial.
+	// (A server dry run is that check, once.)
+	serverDry := o.DryRun == cmdutil.DryRunServer
 	for _, t := range targets {
-		if t.action == Leave {
+		if t.action == Leave || serverDry {
 			continue
 		}
 		if _, _, err := o.client.MergePatch(ctx, t.api.gvr, t.live, true, decide(t)); err != nil {
@@ -590,7 +592,6 @@ func (o *Options) change(ctx context.Context, targets []*target) (int, error) {
 	}
 
 	changed := 0
-	serverDry := o.DryRun == cmdutil.DryRunServer
 	for _, t := range targets {
 		seen, out, err := o.client.MergePatch(ctx, t.api.gvr, t.live, serverDry, decide(t))
 		t.live = seen
