@@ -10,7 +10,6 @@ import (
 	"sort"
 	"strings"
 
-	configv1 "github.com/openshift/api/config/v1"
 	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
 	"github.com/vincent-petithory/dataurl"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -22,18 +21,11 @@ import (
 	"github.com/airgap-ocp/oc-plugins/pkg/cli"
 )
 
-// Resources of the Machine Config Operator and the cluster version, and nodes.
+// MachineConfigs and nodes (the pools and the ClusterVersion are in mhc.go).
 var (
 	MachineConfigResource = mcfgv1.GroupVersion.WithResource("machineconfigs")
 	NodeResource          = schema.GroupVersionResource{Version: "v1", Resource: "nodes"}
-
-	// Private here: the exported names belong to the MachineHealthCheck code.
-	poolsResource          = mcfgv1.GroupVersion.WithResource("machineconfigpools")
-	clusterVersionResource = configv1.GroupVersion.WithResource("clusterversions")
 )
-
-// clusterVersionName is the name of the cluster's one ClusterVersion.
-const clusterVersionName = "version"
 
 // RegistriesConfPath is where nodes keep the container registries configuration.
 const RegistriesConfPath = "/etc/containers/registries.conf"
@@ -74,7 +66,7 @@ type Node struct {
 
 // Pools returns the cluster's MachineConfigPools sorted by name.
 func (c *Client) Pools(ctx context.Context) ([]Pool, error) {
-	list, err := c.List(ctx, poolsResource, "")
+	list, err := c.List(ctx, MachineConfigPoolResource, "")
 	if err != nil {
 		return nil, err
 	}
@@ -185,17 +177,6 @@ func (c *Client) MachineConfig(ctx context.Context, name string) (*mcfgv1.Machin
 		return nil, cli.Failed(fmt.Errorf("reading machineconfig/%s: %w", name, err))
 	}
 	return &mc, nil
-}
-
-// ReleaseImage returns status.desired.image of the cluster's ClusterVersion, or "" when there
-// is none.
-func (c *Client) ReleaseImage(ctx context.Context) (string, error) {
-	u, err := c.Get(ctx, clusterVersionResource, "", clusterVersionName)
-	if err != nil || u == nil {
-		return "", err
-	}
-	image, _, _ := unstructured.NestedString(u.Object, "status", "desired", "image")
-	return image, nil
 }
 
 // ignitionConfig is the part of an Ignition config (spec 2.x or 3.x) that holds file contents.

@@ -120,7 +120,7 @@ func (o *Options) clusterObjects(ctx context.Context) ([]manifest.Object, error)
 	for _, get := range []struct {
 		gvr  schema.GroupVersionResource
 		name string
-	}{{cluster.ImageResource, mirrorset.ImageConfigName}, {mirrorset.ClusterVersionKind.GroupVersion().WithResource("clusterversions"), mirrorset.ClusterVersionName}} {
+	}{{cluster.ImageResource, mirrorset.ImageConfigName}, {cluster.ClusterVersionResource, cluster.ClusterVersionName}} {
 		u, err := o.client.Get(ctx, get.gvr, "", get.name)
 		if err != nil {
 			return nil, err
