@@ -57,6 +57,10 @@ type ReleaseSpec struct {
 	// of each component's own layer. Defaults 64 KiB and 8 KiB. The data is
 	// pseudo-random, so the compressed blobs are about that size too.
 	BaseLayerSize, OwnLayerSize int
+	// ReferenceHost, when set, is the registry host image-references names
+	// the components with, instead of this registry's: a payload as built
+	// for quay.io, served here as a mirror (for registries.conf tests).
+	ReferenceHost string
 	// SigstoreSignature also pushes a cosign-style "sha256-<hex>.sig" tag
 	// for the release digest.
 	SigstoreSignature bool
@@ -65,8 +69,9 @@ type ReleaseSpec struct {
 // Release is a synthetic release payload pushed to a registry.
 type Release struct {
 	Version string
-	// Repo is the release repository (host/path), PullSpec the release by
-	// digest, Tag by tag (<version>-<arch> as quay.io names them).
+	// Repo is the release repository (host/path, the host ReferenceHost
+	// if set), PullSpec the release by digest, Tag by tag (<version>-<arch>
+	// as quay.io names them).
 	Repo, PullSpec, Tag string
 	Digest              digest.Digest
 	// ComponentRepo is where the components are; Components maps each
@@ -147,10 +152,14 @@ func (r *Registry) pushRelease(ctx context.Context, spec ReleaseSpec) (*Release,
 	if len(arches) == 0 {
 		arches = []string{spec.Arch}
 	}
+	refHost := r.Host
+	if spec.ReferenceHost != "" {
+		refHost = spec.ReferenceHost
+	}
 	rel := &Release{
 		Version:       spec.Version,
-		Repo:          r.Ref(spec.ReleaseRepo),
-		ComponentRepo: r.Ref(spec.ComponentRepo),
+		Repo:          refHost + "/" + spec.ReleaseRepo,
+		ComponentRepo: refHost + "/" + spec.ComponentRepo,
 		Components:    map[string]string{},
 	}
 	base := func(arch string, i int) []Layer {

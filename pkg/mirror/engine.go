@@ -564,9 +564,14 @@ func (r *run) attachments(ctx context.Context, ims []*imageState) []*imageState 
 		if err1 != nil || err2 != nil {
 			return
 		}
+		// Through an image source, so that registries.conf mirrors apply
+		// as they do to the image itself.
 		err := r.retry(ctx, 0, func(ctx context.Context) error {
-			_, err := docker.GetDigest(ctx, r.opts.SourceCtx, src)
-			return err
+			s, err := src.NewImageSource(ctx, r.opts.SourceCtx)
+			if err != nil {
+				return err
+			}
+			return s.Close()
 		})
 		if err != nil {
 			return // no attachment (or none readable): nothing to copy

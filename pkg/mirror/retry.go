@@ -128,6 +128,10 @@ func IsTransient(err error) bool {
 		errors.Is(err, syscall.ECONNABORTED) || errors.Is(err, net.ErrClosed) || errors.Is(err, http.ErrHandlerTimeout) {
 		return true
 	}
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) {
+		return dnsErr.IsTimeout || dnsErr.IsTemporary // not an unknown host
+	}
 	var recErr tls.RecordHeaderError
 	var alert tls.AlertError
 	if errors.As(err, &recErr) || errors.As(err, &alert) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/url"
 	"syscall"
 	"testing"
@@ -31,6 +32,8 @@ func TestIsTransient(t *testing.T) {
 		{"the caller's cancel is final", context.Canceled, false},
 		{"wrong credentials are final", docker.ErrUnauthorizedForCredentials{Err: errors.New("401")}, false},
 		{"an unknown failure is final", errors.New("manifest invalid"), false},
+		{"an unknown host is final", &url.Error{Op: "Get", URL: "https://nowhere.example/v2/", Err: &net.OpError{Op: "dial", Err: &net.DNSError{Err: "no such host", Name: "nowhere.example", IsNotFound: true}}}, false},
+		{"a DNS timeout is retried", &net.DNSError{Err: "timeout", Name: "r.example", IsTimeout: true}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := IsTransient(tc.err); got != tc.want {

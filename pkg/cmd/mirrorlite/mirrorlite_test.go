@@ -388,3 +388,39 @@ func applyAndGet(t *testing.T, c *testenv.Cluster, obj *unstructured.Unstructure
 	t.Helper()
 	return applyObject(t, c, obj)
 }
+
+// TestReleaseFromAMirrorThroughRegistriesConf re-mirrors a payload built
+// for quay.example.com (which does not exist) from the registry that
+// mirrors it, as registries.conf says: the way a mirror is carried into an
+// enclave. The objects still name the payload's own sources.
+func TestReleaseFromAMirrorThroughRegistriesConf(t *testing.T) {
+	e := newEnv(t)
+	const upstream = "quay.example.com"
+	rel := e.src.PushRelease(t, testenv.ReleaseSpec{Components: 5, ReferenceHost: upstream})
+	conf := filepath.Join(e.dir, "registries.conf")
+	if err := os.WriteFile(conf, []byte(`
+[[registry]]
+location = "`+upstream+`/openshift-release-dev"
+[[registry.mirror]]
+location = "`+e.src.Ref("openshift-release-dev")+`"
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	to := e.dst.Ref("enclave/ocp")
+	stdout, stderr, code := e.run(t, "", "release", rel.PullSpec, "--to", "docker://"+to, "--registries-conf", conf)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	idms, err := mirrorset.DecodeIDMS(decodeStream(t, stdout)[0].Unstructured)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []string{upstream + "/openshift-release-dev/ocp-release", upstream + "/openshift-release-dev/ocp-v4.0-art-dev"} {
+		if got := idms.Spec.ImageDigestMirrors[i].Source; got != want {
+			t.Errorf("IDMS source %d is %s, want %s", i, got, want)
+		}
+	}
+	if got := digestAt(t, e.sys(), to+":4.16.3-x86_64"); got != rel.Digest {
+		t.Errorf("the enclave's release is %s, want %s", got, rel.Digest)
+	}
+}
