@@ -396,9 +396,8 @@ func (o *Options) runRelease(ctx context.Context) error {
 	if o.ICSP {
 		res2.ICSP = BuildICSP(name, pairs)
 	}
-	if err := res.Err(); err != nil && !o.DryRun {
-		o.summary(res)
-		return cli.Failed(err)
+	if err := o.failed(res); err != nil {
+		return err
 	}
 	sigs, err := o.signatures(ctx, payload)
 	if err != nil {
@@ -521,9 +520,8 @@ func (o *Options) runImages(ctx context.Context) error {
 	if o.ICSP {
 		out.ICSP = BuildICSP(name, append(append([]RepoMirror(nil), digestPairs...), tagPairs...))
 	}
-	if err := res.Err(); err != nil && !o.DryRun {
-		o.summary(res)
-		return cli.Failed(err)
+	if err := o.failed(res); err != nil {
+		return err
 	}
 	if err := o.emit(res, out); err != nil {
 		return err
@@ -613,6 +611,17 @@ func (o *Options) writeResources(res *mirror.Result, r *Resources) error {
 		}
 	}
 	return manifest.WriteFileAtomic(filepath.Join(o.ResourcesDir, "mapping.txt"), []byte(mappingText(res)), 0o644)
+}
+
+// failed prints the summary and every failure, and returns the error line,
+// when images could not be copied.
+func (o *Options) failed(res *mirror.Result) error {
+	if res.Err() == nil || o.DryRun {
+		return nil
+	}
+	o.summary(res)
+	return cli.Failed(fmt.Errorf("%d of %d images could not be copied (each is listed above); nothing was printed; a re-run copies only what is missing",
+		res.Stats.ImagesFailed, res.Stats.Images))
 }
 
 func (o *Options) summary(res *mirror.Result) {

@@ -222,7 +222,7 @@ func TestReleaseDryRunPrintsMappingAndWritesNothing(t *testing.T) {
 	if want := "docker://" + rel.PullSpec + "=docker://" + to + ":4.16.3-x86_64"; lines[0] != want {
 		t.Errorf("first line %q, want %q", lines[0], want)
 	}
-	if want := "=docker://" + to + ":4.16.3-x86_64-" + "agent-installer-api-server"; !strings.HasSuffix(lines[1], want) {
+	if want := "=docker://" + to + ":4.16.3-x86_64-agent-installer-api-server"; !strings.HasSuffix(lines[1], want) {
 		t.Errorf("second line %q, want suffix %q", lines[1], want)
 	}
 	if !strings.Contains(stdout, "=docker://"+to+":sha256-"+rel.Digest.Encoded()+".sig\n") {
@@ -233,6 +233,15 @@ func TestReleaseDryRunPrintsMappingAndWritesNothing(t *testing.T) {
 	}
 	if n := e.dst.Traffic().TotalUploads() + e.dst.Traffic().ManifestPuts(); n != 0 {
 		t.Errorf("a dry run wrote %d blobs and manifests", n)
+	}
+
+	// --max-nested-paths flattens the destination for registries that refuse deep paths.
+	stdout, stderr, code = e.run(t, "", "release", rel.PullSpec, "--to", "docker://"+e.dst.Ref("org/ocp/release"), "--dry-run", "--max-nested-paths", "2")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if want := "=docker://" + e.dst.Ref("org/ocp-release") + ":4.16.3-x86_64\n"; !strings.Contains(stdout, want) {
+		t.Errorf("--max-nested-paths 2: no %q in\n%s", want, stdout)
 	}
 }
 
