@@ -8,6 +8,8 @@
 // /etc/containers/registries.conf the MCO writes to every node, by calling the same function
 // the MCO calls (github.com/openshift/runtime-utils/pkg/registries.EditRegistriesConfig).
 //
-// The package is pure: values in, values out. It reads no files, talks to no cluster or
-// registry and knows no flags.
+// The package is pure: values in, values out. It talks to no cluster or registry, knows no
+// flags and reads no file of the caller's. One exception is internal: containers/image parses a
+// registries.conf only from a path, so ParseRegistriesConf writes the bytes it is given to a private
+// temporary file, parses it and removes it, to compare files with the rules CRI-O applies.
 package mirrorset
