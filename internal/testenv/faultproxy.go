@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -39,6 +40,7 @@ type FaultProxy struct {
 
 	faults                 Faults
 	reg                    *Registry
+	authFile               string
 	server                 *http.Server
 	n, nBlob               atomic.Int64
 	Resets, Errors, Busies atomic.Int64
@@ -53,7 +55,10 @@ func (r *Registry) StartFaultProxy(t testing.TB, f Faults) *FaultProxy {
 	if err != nil {
 		t.Fatalf("listening for the fault proxy: %v", err)
 	}
-	p := &FaultProxy{Host: ln.Addr().String(), faults: f, reg: r}
+	p := &FaultProxy{Host: ln.Addr().String(), faults: f, reg: r, authFile: filepath.Join(t.TempDir(), "auth.json")}
+	if err := writeAuthFile(p.authFile, r.Username, r.Password, p.Host); err != nil {
+		t.Fatal(err)
+	}
 	target := &url.URL{Scheme: "https", Host: r.Host}
 	rp := &httputil.ReverseProxy{
 		Director: func(req *http.Request) {
@@ -86,14 +91,13 @@ func (p *FaultProxy) Close() {
 func (p *FaultProxy) Ref(name string) string { return p.Host + "/" + name }
 
 // Registry returns a view of the proxied registry as reached through the
-// proxy (Host is the proxy's), for Ref and CombinedSystemContext. Do not
-// Close it.
+// proxy (Host and AuthFile are the proxy's), for Ref, SystemContext,
+// PushImage and CombinedSystemContext. Do not Close it.
 func (p *FaultProxy) Registry() *Registry {
-	v := &Registry{
+	return &Registry{
 		Host: p.Host, Username: p.reg.Username, Password: p.reg.Password, Dir: p.reg.Dir,
-		CACertFile: p.reg.CACertFile, CertDir: p.reg.CertDir, certs: p.reg.certs,
+		CACertFile: p.reg.CACertFile, CertDir: p.reg.CertDir, AuthFile: p.authFile, certs: p.reg.certs,
 	}
-	return v
 }
 
 func every(n int, count int64) bool { return n > 0 && count%int64(n) == 0 }
