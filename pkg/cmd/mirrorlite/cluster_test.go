@@ -3,7 +3,9 @@ package mirrorlite
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/containers/image/v5/docker/reference"
@@ -41,6 +43,21 @@ func applyObject(t *testing.T, c *testenv.Cluster, obj *unstructured.Unstructure
 		t.Errorf("the server stored %d entries, the command printed %d", len(stored), len(want))
 	}
 	return nil
+}
+
+// serverDryRun sends stream to the API server as `oc apply --server-side
+// --dry-run=server -f -` does, so the real schemas validate every object.
+func serverDryRun(t *testing.T, c *testenv.Cluster, stream string) {
+	t.Helper()
+	bin, err := testenv.TestbinDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(filepath.Join(bin, "kubectl"), "--kubeconfig", c.Kubeconfig, "apply", "--server-side", "--dry-run=server", "-f", "-")
+	cmd.Stdin = strings.NewReader(stream)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("the API server refused the objects: %v\n%s", err, out)
+	}
 }
 
 // checkPullsGoToMirror loads conf (a rendered registries.conf) with

@@ -304,6 +304,7 @@ func TestBadInputExitsTwoAndCopiesNothing(t *testing.T) {
 }
 
 func TestImagesByTagAndDigestWithOneUnreachable(t *testing.T) {
+	c := testenv.SharedCluster(t)
 	e := newEnv(t)
 	layer := func(s string) testenv.Image {
 		return testenv.Image{Layers: []testenv.Layer{{Files: []testenv.File{{Name: s, Data: []byte(s)}}}}}
@@ -323,6 +324,7 @@ func TestImagesByTagAndDigestWithOneUnreachable(t *testing.T) {
 	if got := strings.Join(kinds(objs), ","); got != "ImageDigestMirrorSet,ImageTagMirrorSet" {
 		t.Fatalf("printed %s", got)
 	}
+	serverDryRun(t, c, stdout)
 	itms, err := mirrorset.DecodeITMS(objs[1].Unstructured)
 	if err != nil {
 		t.Fatal(err)
@@ -369,10 +371,11 @@ func TestIDMSSendsEveryComponentToTheMirror(t *testing.T) {
 	c := testenv.SharedCluster(t)
 	rel := e.src.PushRelease(t, testenv.ReleaseSpec{Components: 8, Version: "4.17.2"})
 	to := e.dst.Ref("ocp4/release")
-	stdout, stderr, code := e.run(t, "", "release", rel.Tag, "--to", "docker://"+to, "--name", testenv.UniqueName("release"))
+	stdout, stderr, code := e.run(t, "", "release", rel.Tag, "--to", "docker://"+to, "--name", testenv.UniqueName("release"), "--icsp")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
+	serverDryRun(t, c, stdout) // the ICSP too passes the real schema
 	objs := decodeStream(t, stdout)
 	idmsObj := objs[0].Unstructured
 	if err := applyAndGet(t, c, idmsObj); err != nil {

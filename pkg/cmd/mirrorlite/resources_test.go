@@ -1,7 +1,13 @@
 package mirrorlite
 
 import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
 	"testing"
+
+	"github.com/airgap-ocp/oc-plugins/pkg/cli"
 )
 
 func TestBuildIDMSSortsSourcesAndTheirMirrors(t *testing.T) {
@@ -38,5 +44,73 @@ func TestObjectNamesAreValidAndStable(t *testing.T) {
 	c := imagesName([]RepoMirror{{"quay.io/a", "m/a"}})
 	if a != b || a == c {
 		t.Errorf("imagesName: %q and %q for the same set, %q for another", a, b, c)
+	}
+}
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
+
+// TestObjectsGolden renders the objects of a release mirror with --icsp
+// and of an images mirror, as printed on stdout.
+func TestObjectsGolden(t *testing.T) {
+	release := []RepoMirror{
+		{Source: "quay.io/openshift-release-dev/ocp-v4.0-art-dev", Mirror: "registry.example.com:5000/ocp/release"},
+		{Source: "quay.io/openshift-release-dev/ocp-release", Mirror: "registry.example.com:5000/ocp/release"},
+	}
+	images := []RepoMirror{
+		{Source: "registry.redhat.io/ubi9/ubi", Mirror: "registry.example.com:5000/ubi9/ubi"},
+		{Source: "quay.io/prometheus/node-exporter", Mirror: "registry.example.com:5000/prometheus/node-exporter"},
+	}
+	for _, tc := range []struct {
+		file string
+		res  func() (*Resources, error)
+	}{
+		{"release-objects.golden.yaml", func() (*Resources, error) {
+			idms, err := BuildIDMS("release-4.16.3-x86-64", release)
+			return &Resources{IDMS: idms, ICSP: BuildICSP("release-4.16.3-x86-64", release)}, err
+		}},
+		{"images-objects.golden.yaml", func() (*Resources, error) {
+			name := imagesName(images)
+			idms, err := BuildIDMS(name, images)
+			if err != nil {
+				return nil, err
+			}
+			itms, err := BuildITMS(name, images[:1])
+			return &Resources{IDMS: idms, ITMS: itms}, err
+		}},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			res, err := tc.res()
+			if err != nil {
+				t.Fatal(err)
+			}
+			objs, err := res.Objects()
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := cli.NewPrinter(cli.NewPrintFlags())
+			if err != nil {
+				t.Fatal(err)
+			}
+			var buf bytes.Buffer
+			if err := p.Print(&buf, objs); err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join("testdata", tc.file)
+			if *update {
+				if err := os.MkdirAll("testdata", 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run with -update to create it)", err)
+			}
+			if buf.String() != string(want) {
+				t.Errorf("objects differ from %s (run with -update and review the diff):\n%s", path, buf.String())
+			}
+		})
 	}
 }
