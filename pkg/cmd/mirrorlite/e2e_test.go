@@ -14,9 +14,15 @@ import (
 	"github.com/airgap-ocp/oc-plugins/internal/testenv"
 )
 
-// buildBinary builds cmd/oc-mirror-lite into a temporary folder.
+// buildBinary returns the plugin binary: the one `make test` built into
+// $OC_PLUGINS_BIN, or else one built from cmd/oc-mirror-lite now.
 func buildBinary(t *testing.T) string {
 	t.Helper()
+	if dir := os.Getenv("OC_PLUGINS_BIN"); dir != "" {
+		if bin := filepath.Join(dir, Name); fileExists(bin) {
+			return bin
+		}
+	}
 	root, err := testenv.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
@@ -28,6 +34,11 @@ func buildBinary(t *testing.T) string {
 		t.Fatalf("building %s: %v\n%s", Name, err, out)
 	}
 	return bin
+}
+
+func fileExists(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && st.Mode().IsRegular()
 }
 
 // TestEndToEndSkopeoPullsMirroredComponentByDigest runs the built binary
