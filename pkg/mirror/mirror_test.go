@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -346,5 +348,45 @@ func TestMirrorWithinOneRegistryMountsInsteadOfUploading(t *testing.T) {
 		if got, want := destDigest(t, reg.SystemContext(), m.Dest), sourceDigest(t, m.Source); got != want {
 			t.Errorf("%s serves %s, want %s", m.Dest, got, want)
 		}
+	}
+}
+
+// TestMirrorStreamsBlobs copies a 64 MiB layer and watches the heap: a
+// blob held whole in memory would add at least its size.
+func TestMirrorStreamsBlobs(t *testing.T) {
+	src := testenv.StartRegistry(t)
+	dst := testenv.StartRegistry(t)
+	const size = 64 << 20
+	src.MustPushImage(t, "big/layer:1", testenv.Image{Layers: []testenv.Layer{{Files: []testenv.File{{Name: "big", Data: testenv.PseudoRandom("big", size)}}}}})
+	sys := testenv.CombinedSystemContext(t, src, dst)
+	images := []mirror.Image{{Source: ref(t, src.Ref("big/layer:1")), Dest: ref(t, dst.Ref("big/layer:1"))}}
+
+	runtime.GC()
+	var base runtime.MemStats
+	runtime.ReadMemStats(&base)
+	var peak atomic.Uint64
+	done := make(chan struct{})
+	go func() {
+		var m runtime.MemStats
+		for {
+			select {
+			case <-done:
+				return
+			case <-time.After(5 * time.Millisecond):
+				runtime.ReadMemStats(&m)
+				if m.HeapInuse > peak.Load() {
+					peak.Store(m.HeapInuse)
+				}
+			}
+		}
+	}()
+	res := mirror.Mirror(context.Background(), images, mirror.Options{SourceCtx: sys, DestCtx: sys})
+	close(done)
+	checkAllCopied(t, res, mirror.StatusCopied)
+	if res.Stats.BytesCopied < size {
+		t.Fatalf("copied %d bytes, want the %d-byte layer", res.Stats.BytesCopied, size)
+	}
+	if grew := int64(peak.Load()) - int64(base.HeapInuse); grew > size/2 {
+		t.Errorf("the heap grew by %d MiB while copying a %d MiB blob: it is buffered, not streamed", grew>>20, size>>20)
 	}
 }
