@@ -192,8 +192,8 @@ ImageDigestMirrorSet, images by tag by the ImageTagMirrorSet.`,
 func (o *Options) addCommonFlags(cmd *cobra.Command) {
 	fs := cmd.Flags()
 	o.Registry.AddFlags(fs)
-	fs.Bool("src-tls-verify", true, "Verify the source registries' TLS certificates (default: --tls-verify)")
-	fs.Bool("dest-tls-verify", true, "Verify the destination registry's TLS certificate (default: --tls-verify)")
+	fs.Bool("src-tls-verify", true, "Verify the source registries' TLS certificates (when not given: as --tls-verify)")
+	fs.Bool("dest-tls-verify", true, "Verify the destination registry's TLS certificate (when not given: as --tls-verify)")
 	fs.IntVar(&o.Parallel, "parallel", mirror.DefaultParallel, "Requests in flight at once")
 	fs.BoolVar(&o.DryRun, "dry-run", false, "Print the mapping (docker://SRC=docker://DST per line) and, on stderr, the objects; read the sources only, write nothing")
 	fs.IntVar(&o.MaxNestedPaths, "max-nested-paths", 0, "Flatten destination repository paths to at most N components (for registries that refuse deeper paths)")

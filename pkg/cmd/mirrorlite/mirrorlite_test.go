@@ -436,3 +436,23 @@ location = "`+e.src.Ref("openshift-release-dev")+`"
 		t.Errorf("the enclave's release is %s, want %s", got, rel.Digest)
 	}
 }
+
+func TestDestTLSVerifyIsSeparateFromTheSource(t *testing.T) {
+	e := newEnv(t)
+	e.src.MustPushImage(t, "apps/a:1", testenv.Image{Layers: []testenv.Layer{{Files: []testenv.File{{Name: "a", Data: []byte("a")}}}}})
+	// Trust only the source's CA.
+	e.flags = []string{"--authfile", e.flags[1], "--cert-dir", e.src.CertDir}
+	mapping := e.src.Ref("apps/a:1") + "=" + e.dst.Ref("apps/a:1")
+	_, stderr, code := e.run(t, "", "images", mapping, "--parallel", "2")
+	if code != cli.ExitFailed || !strings.Contains(stderr, "certificate") {
+		t.Errorf("an untrusted destination: exit %d, want 3 naming the certificate: %s", code, stderr)
+	}
+	_, stderr, code = e.run(t, "", "images", mapping, "--dest-tls-verify=false")
+	if code != 0 {
+		t.Errorf("--dest-tls-verify=false: exit %d: %s", code, stderr)
+	}
+	_, stderr, code = e.run(t, "", "images", mapping, "--src-tls-verify=false")
+	if code != cli.ExitFailed {
+		t.Errorf("--src-tls-verify=false leaves the destination verified: exit %d, want 3: %s", code, stderr)
+	}
+}
