@@ -396,7 +396,7 @@ func (o *Options) runRelease(ctx context.Context) error {
 	if o.ICSP {
 		res2.ICSP = BuildICSP(name, pairs)
 	}
-	if err := o.failed(res); err != nil {
+	if err := o.failed(ctx, res); err != nil {
 		return err
 	}
 	sigs, err := o.signatures(ctx, payload)
@@ -520,7 +520,7 @@ func (o *Options) runImages(ctx context.Context) error {
 	if o.ICSP {
 		out.ICSP = BuildICSP(name, append(append([]RepoMirror(nil), digestPairs...), tagPairs...))
 	}
-	if err := o.failed(res); err != nil {
+	if err := o.failed(ctx, res); err != nil {
 		return err
 	}
 	if err := o.emit(res, out); err != nil {
@@ -615,9 +615,13 @@ func (o *Options) writeResources(res *mirror.Result, r *Resources) error {
 
 // failed prints the summary and every failure, and returns the error line,
 // when images could not be copied.
-func (o *Options) failed(res *mirror.Result) error {
+func (o *Options) failed(ctx context.Context, res *mirror.Result) error {
 	if res.Err() == nil || o.DryRun {
 		return nil
+	}
+	if ctx.Err() != nil {
+		return cli.Failed(fmt.Errorf("interrupted after copying %d of %d images; nothing was printed; a re-run continues where this one stopped",
+			res.Stats.ImagesCopied+res.Stats.ImagesPresent, res.Stats.Images))
 	}
 	o.summary(res)
 	return cli.Failed(fmt.Errorf("%d of %d images could not be copied (each is listed above); nothing was printed; a re-run copies only what is missing",

@@ -456,3 +456,28 @@ func TestDestTLSVerifyIsSeparateFromTheSource(t *testing.T) {
 		t.Errorf("--src-tls-verify=false leaves the destination verified: exit %d, want 3: %s", code, stderr)
 	}
 }
+
+func TestInterruptedRunSaysARerunContinues(t *testing.T) {
+	e := newEnv(t)
+	e.src.MustPushImage(t, "apps/a:1", testenv.Image{Layers: []testenv.Layer{{Files: []testenv.File{{Name: "a", Data: []byte("a")}}}}})
+	var out, errOut bytes.Buffer
+	o := NewOptions(genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
+	o.images = true
+	o.Registry.AuthFile, o.Registry.CertDir = e.flags[1], e.flags[3]
+	o.Parallel = 2
+	if err := o.Complete(nil, []string{e.src.Ref("apps/a:1") + "=" + e.dst.Ref("apps/a:1")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // as SIGINT does
+	err := o.Run(ctx)
+	if cli.ExitCode(err) != cli.ExitFailed || !strings.Contains(err.Error(), "a re-run continues") {
+		t.Errorf("interrupted run: %v (exit %d)", err, cli.ExitCode(err))
+	}
+	if out.Len() != 0 {
+		t.Errorf("an interrupted run printed objects: %s", out.String())
+	}
+}
