@@ -16,6 +16,8 @@ type Traffic struct {
 	uploads   map[digest.Digest]int
 	mounts    map[digest.Digest]int
 	manifests int
+	requests  int
+	pings     int
 }
 
 func newTraffic() *Traffic {
@@ -34,6 +36,16 @@ func (t *Traffic) Reset() {
 	t.uploads = map[digest.Digest]int{}
 	t.mounts = map[digest.Digest]int{}
 	t.manifests = 0
+	t.requests, t.pings = 0, 0
+}
+
+// Requests is the number of requests served, whatever their outcome, and
+// Pings how many of them were the API version check (GET /v2/) a client
+// makes when it sets up.
+func (t *Traffic) Requests() (requests, pings int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.requests, t.pings
 }
 
 // Uploads returns how many times each blob was uploaded (completed with 201).
@@ -86,12 +98,16 @@ func (t *Traffic) wrap(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		h.ServeHTTP(rec, req)
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		t.requests++
+		if req.URL.Path == "/v2/" || req.URL.Path == "/v2" {
+			t.pings++
+		}
 		if rec.status != http.StatusCreated {
 			return
 		}
 		q := req.URL.Query()
-		t.mu.Lock()
-		defer t.mu.Unlock()
 		switch {
 		case req.Method == http.MethodPost && uploadPath.MatchString(req.URL.Path) && q.Get("mount") != "":
 			t.mounts[digest.Digest(q.Get("mount"))]++

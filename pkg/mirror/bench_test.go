@@ -20,11 +20,13 @@ func BenchmarkMirror(b *testing.B) {
 	for _, parallel := range []int{1, 4, mirror.DefaultParallel, 16} {
 		b.Run(fmt.Sprintf("parallel=%d", parallel), func(b *testing.B) {
 			var bytes int64
+			var requests, pings, srcRequests, srcPings int
 			for range b.N {
 				b.StopTimer()
 				dst := testenv.StartRegistry(b)
 				sys := testenv.CombinedSystemContext(b, src, dst)
 				images, _ := releaseImages(b, sys, rel, dst.Ref("mirror/ocp"))
+				src.Traffic().Reset()
 				b.StartTimer()
 				res := mirror.Mirror(context.Background(), images, mirror.Options{SourceCtx: sys, DestCtx: sys, Parallel: parallel})
 				b.StopTimer()
@@ -32,12 +34,20 @@ func BenchmarkMirror(b *testing.B) {
 					b.Fatal(err)
 				}
 				bytes = res.Stats.BytesCopied
+				r, p := dst.Traffic().Requests()
+				sr, sp := src.Traffic().Requests()
+				requests, pings, srcRequests, srcPings = requests+r, pings+p, srcRequests+sr, srcPings+sp
 				if err := dst.Close(); err != nil {
 					b.Fatal(err)
 				}
 				b.StartTimer()
 			}
 			b.SetBytes(bytes)
+			// What each run asks of the registries, for issue-8 tuning.
+			b.ReportMetric(float64(requests)/float64(b.N), "dest-requests/op")
+			b.ReportMetric(float64(pings)/float64(b.N), "dest-pings/op")
+			b.ReportMetric(float64(srcRequests)/float64(b.N), "src-requests/op")
+			b.ReportMetric(float64(srcPings)/float64(b.N), "src-pings/op")
 		})
 	}
 }
