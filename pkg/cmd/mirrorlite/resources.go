@@ -33,22 +33,18 @@ type Resources struct {
 // Objects returns the resources in the order they are printed: IDMS, ITMS,
 // ICSP, then the signature ConfigMaps.
 func (r *Resources) Objects() ([]*unstructured.Unstructured, error) {
+	var typed []runtime.Object
+	if r.IDMS != nil {
+		typed = append(typed, r.IDMS)
+	}
+	if r.ITMS != nil {
+		typed = append(typed, r.ITMS)
+	}
+	if r.ICSP != nil {
+		typed = append(typed, r.ICSP)
+	}
 	var out []*unstructured.Unstructured
-	for _, obj := range []runtime.Object{r.IDMS, r.ITMS, r.ICSP} {
-		switch o := obj.(type) {
-		case *configv1.ImageDigestMirrorSet:
-			if o == nil {
-				continue
-			}
-		case *configv1.ImageTagMirrorSet:
-			if o == nil {
-				continue
-			}
-		case *operatorv1alpha1.ImageContentSourcePolicy:
-			if o == nil {
-				continue
-			}
-		}
+	for _, obj := range typed {
 		u, err := toUnstructured(obj)
 		if err != nil {
 			return nil, err
