@@ -88,6 +88,7 @@ type Options struct {
 	destCtx  *types.SystemContext
 	printer  *cli.Printer
 	retry    mirror.RetryPolicy
+	keys     signature.Keyring
 }
 
 // NewOptions returns Options with the defaults.
@@ -380,7 +381,7 @@ func (o *Options) runRelease(ctx context.Context) error {
 		}
 		images = append(images, mirror.Image{Source: src, Dest: dst})
 	}
-	res := mirror.Mirror(ctx, images, o.engineOptions())
+	// Everything that can be bad input is checked before anything is copied.
 	var pairs []RepoMirror
 	for _, s := range plan.Sources {
 		pairs = append(pairs, RepoMirror{Source: s.Source, Mirror: s.Mirror})
@@ -396,6 +397,10 @@ func (o *Options) runRelease(ctx context.Context) error {
 	if o.ICSP {
 		res2.ICSP = BuildICSP(name, pairs)
 	}
+	if o.keys, err = o.keyring(); err != nil {
+		return err
+	}
+	res := mirror.Mirror(ctx, images, o.engineOptions())
 	if err := o.failed(ctx, res); err != nil {
 		return err
 	}
@@ -502,7 +507,6 @@ func (o *Options) runImages(ctx context.Context) error {
 			tagPairs = append(tagPairs, pair)
 		}
 	}
-	res := mirror.Mirror(ctx, images, o.engineOptions())
 	name := o.ObjectName
 	if name == "" {
 		name = imagesName(append(append([]RepoMirror(nil), digestPairs...), tagPairs...))
@@ -520,6 +524,7 @@ func (o *Options) runImages(ctx context.Context) error {
 	if o.ICSP {
 		out.ICSP = BuildICSP(name, append(append([]RepoMirror(nil), digestPairs...), tagPairs...))
 	}
+	res := mirror.Mirror(ctx, images, o.engineOptions())
 	if err := o.failed(ctx, res); err != nil {
 		return err
 	}
@@ -654,10 +659,7 @@ func (o *Options) signatures(ctx context.Context, p *release.Payload) ([]*unstru
 		fmt.Fprintf(o.ErrOut, "warning: no --keyring, so no release signature ConfigMap; on a machine with access to the signature stores, run:\n  %s\n", later)
 		return nil, nil
 	}
-	kr, err := o.keyring()
-	if err != nil {
-		return nil, err
-	}
+	kr := o.keys
 	client, err := o.Registry.HTTPClient()
 	if err != nil {
 		return nil, err

@@ -270,6 +270,11 @@ func TestReleaseWithoutReachableStoreWarnsWithTheCommand(t *testing.T) {
 func TestBadInputExitsTwoAndCopiesNothing(t *testing.T) {
 	e := newEnv(t)
 	e.src.MustPushImage(t, "apps/ubi:9", testenv.Image{Layers: []testenv.Layer{{Files: []testenv.File{{Name: "a", Data: []byte("a")}}}}})
+	rel := e.src.PushRelease(t, testenv.ReleaseSpec{Components: 2})
+	garbage := filepath.Join(e.dir, "not-a-key.asc")
+	if err := os.WriteFile(garbage, []byte("not a key\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	mapping := filepath.Join(e.dir, "bad-mapping.txt")
 	if err := os.WriteFile(mapping, []byte("# images\n"+e.src.Ref("apps/ubi:9")+" "+e.dst.Ref("apps/ubi@sha256:"+strings.Repeat("0", 64))+"\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -287,6 +292,8 @@ func TestBadInputExitsTwoAndCopiesNothing(t *testing.T) {
 		{"a malformed argument", []string{"images", "just-one-image"}, "want SRC=DST"},
 		{"a bad platform", []string{"images", "a=b", "--filter-by-os", "linux"}, "--filter-by-os"},
 		{"no subcommand", []string{}, "subcommand"},
+		{"a keyring that is not a key", []string{"release", rel.Tag, "--to", "docker://" + e.dst.Ref("x"), "--keyring", garbage}, "--keyring"},
+		{"an invalid --name", []string{"release", rel.Tag, "--to", "docker://" + e.dst.Ref("x"), "--name", "Bad_Name"}, "--name"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			stdout, stderr, code := e.run(t, "", tc.args...)
