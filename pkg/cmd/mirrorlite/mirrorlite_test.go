@@ -346,6 +346,14 @@ func TestImagesByTagAndDigestWithOneUnreachable(t *testing.T) {
 		t.Errorf("mirror/tools@%s is %s", d, got)
 	}
 
+	// A mapping on standard input, as `-f -`.
+	if _, stderr, code := e.run(t, e.src.Ref("apps/ubi:9")+" "+e.dst.Ref("piped/ubi:9")+"\n", "images", "-f", "-"); code != 0 {
+		t.Fatalf("-f -: exit %d: %s", code, stderr)
+	}
+	if got := digestAt(t, e.sys(), e.dst.Ref("piped/ubi:9")); got != digestAt(t, e.src.SystemContext(), e.src.Ref("apps/ubi:9")) {
+		t.Errorf("piped/ubi:9 is %s", got)
+	}
+
 	// One image that cannot be read fails alone; the others are copied.
 	gone := e.src.Ref("apps/gone@" + digest.FromString("gone").String())
 	stdout, stderr, code = e.run(t, "", "images", gone+"="+e.dst.Ref("mirror/gone"),
