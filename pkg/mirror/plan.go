@@ -24,7 +24,8 @@ func ReadMappings(r io.Reader, name string) ([]Mapping, error) {
 	var out []Mapping
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for n := 1; sc.Scan(); n++ {
+	n := 1
+	for ; sc.Scan(); n++ {
 		line := sc.Text()
 		if i := strings.Index(line, "#"); i >= 0 {
 			line = line[:i]
@@ -41,7 +42,7 @@ func ReadMappings(r io.Reader, name string) ([]Mapping, error) {
 		out = append(out, m)
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+		return nil, fmt.Errorf("%s: line %d: %w", name, n, err)
 	}
 	return out, nil
 }
