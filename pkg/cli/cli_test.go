@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/spf13/cobra"
@@ -45,26 +44,6 @@ func TestExitCode(t *testing.T) {
 				t.Errorf("ExitCode(%v) = %d, want %d", tt.err, got, tt.want)
 			}
 		})
-	}
-}
-
-func TestIsTransient(t *testing.T) {
-	gr := schema.GroupResource{Resource: "x"}
-	for _, err := range []error{
-		apierrors.NewServiceUnavailable("x"), apierrors.NewTooManyRequests("x", 1), apierrors.NewServerTimeout(gr, "get", 1),
-		apierrors.NewInternalError(errors.New("x")), io.ErrUnexpectedEOF, fmt.Errorf("read: %w", syscall.ECONNRESET),
-	} {
-		if !IsTransient(err) {
-			t.Errorf("IsTransient(%v) = false", err)
-		}
-	}
-	for _, err := range []error{
-		nil, apierrors.NewNotFound(gr, "x"), apierrors.NewConflict(gr, "x", errors.New("x")), apierrors.NewForbidden(gr, "x", errors.New("x")),
-		apierrors.NewBadRequest("x"), errors.New("plain"),
-	} {
-		if IsTransient(err) {
-			t.Errorf("IsTransient(%v) = true", err)
-		}
 	}
 }
 

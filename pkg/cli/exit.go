@@ -7,9 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"strings"
-	"syscall"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
@@ -80,24 +78,6 @@ func ExitCode(err error) int {
 		return ExitBadInput
 	}
 	return ExitFailed
-}
-
-// IsTransient reports whether err is worth retrying: a timeout, a dropped
-// connection, or a server that said it is busy or unavailable.
-func IsTransient(err error) bool {
-	if err == nil {
-		return false
-	}
-	if apierrors.IsServerTimeout(err) || apierrors.IsTimeout(err) || apierrors.IsTooManyRequests(err) ||
-		apierrors.IsServiceUnavailable(err) || apierrors.IsInternalError(err) {
-		return true
-	}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		return true
-	}
-	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EPIPE)
 }
 
 // PrintError writes err to w as the one line every plugin prints:

@@ -13,12 +13,11 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/util/retry"
 
 	"github.com/airgap-ocp/oc-plugins/pkg/cli"
+	"github.com/airgap-ocp/oc-plugins/pkg/retry"
 )
 
 // Resources the plugins read and write.
@@ -32,9 +31,9 @@ var (
 // ImageConfigName is the name of the cluster's one image.config.openshift.io object.
 const ImageConfigName = "cluster"
 
-// Backoff is how cluster calls are retried on transient failures: five tries
+// Retry is how cluster calls are retried on transient failures: five tries
 // over about eight seconds.
-var Backoff = wait.Backoff{Steps: 5, Duration: 500 * time.Millisecond, Factor: 2, Jitter: 0.2}
+var Retry = retry.Policy{Attempts: 5, Base: 500 * time.Millisecond, Max: 8 * time.Second}
 
 // Client is a connection to one cluster.
 type Client struct {
@@ -64,11 +63,7 @@ func New(getter genericclioptions.RESTClientGetter, fieldManager string) (*Clien
 // do runs fn, retrying transient failures, and wraps a final error with what
 // was being done.
 func do(ctx context.Context, what string, fn func(context.Context) error) error {
-	// OnError returns fn's last error when the tries run out.
-	err := retry.OnError(Backoff, func(err error) bool { return ctx.Err() == nil && cli.IsTransient(err) }, func() error {
-		return fn(ctx)
-	})
-	if err != nil {
+	if err := retry.Do(ctx, Retry, fn); err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	return nil

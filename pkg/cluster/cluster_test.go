@@ -4,12 +4,14 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 
 	"github.com/airgap-ocp/oc-plugins/internal/testenv"
 	"github.com/airgap-ocp/oc-plugins/pkg/cli"
+	"github.com/airgap-ocp/oc-plugins/pkg/retry"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -128,9 +130,9 @@ func TestUnreachableClusterFailsWithExit3(t *testing.T) {
 		}
 		return
 	}
-	saved := Backoff
-	Backoff.Steps, Backoff.Duration = 2, 1
-	defer func() { Backoff = saved }()
+	saved := Retry
+	Retry = retry.Policy{Attempts: 2, Base: time.Millisecond}
+	defer func() { Retry = saved }()
 	_, err = c.List(context.Background(), ICSPResource, "")
 	if cli.ExitCode(err) != cli.ExitFailed || !strings.Contains(err.Error(), "listing imagecontentsourcepolicies.operator.openshift.io") {
 		t.Errorf("List: %v (exit %d)", err, cli.ExitCode(err))

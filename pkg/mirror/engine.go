@@ -29,6 +29,8 @@ import (
 	"github.com/containers/image/v5/pkg/blobinfocache/none"
 	"github.com/containers/image/v5/types"
 	digest "github.com/opencontainers/go-digest"
+
+	"github.com/airgap-ocp/oc-plugins/pkg/retry"
 )
 
 // DefaultParallel is the number of requests in flight at once when Options
@@ -71,8 +73,8 @@ type Options struct {
 	SourceCtx, DestCtx *types.SystemContext
 	// Parallel is the number of requests in flight; DefaultParallel if zero.
 	Parallel int
-	// Retry is the policy for every request; DefaultRetry if zero.
-	Retry RetryPolicy
+	// Retry is the policy for every request; retry.Default if zero.
+	Retry retry.Policy
 	// RequestTimeout is the time a request may take on top of moving its
 	// bytes at MinRate bytes per second: a blob's timeout grows with its
 	// size, and no timeout spans more than one request. Defaults: 1 minute
@@ -379,7 +381,7 @@ func (r *run) timeout(size int64) time.Duration {
 
 // retry runs fn under the retry policy, each attempt with its own timeout.
 func (r *run) retry(ctx context.Context, size int64, fn func(context.Context) error) error {
-	return Do(ctx, r.opts.Retry, func(ctx context.Context) error {
+	return retry.Do(ctx, r.opts.Retry, func(ctx context.Context) error {
 		rctx, cancel := context.WithTimeout(ctx, r.timeout(size))
 		defer cancel()
 		err := fn(rctx)

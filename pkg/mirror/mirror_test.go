@@ -20,6 +20,7 @@ import (
 	"github.com/airgap-ocp/oc-plugins/internal/testenv"
 	"github.com/airgap-ocp/oc-plugins/pkg/mirror"
 	"github.com/airgap-ocp/oc-plugins/pkg/release"
+	"github.com/airgap-ocp/oc-plugins/pkg/retry"
 )
 
 func ref(t testing.TB, s string) types.ImageReference {
@@ -229,7 +230,7 @@ func TestMirrorThroughFaultsYieldsCompleteMirror(t *testing.T) {
 	images, plan := releaseImages(t, sys, rel, proxy.Ref("mirror/ocp"))
 	res := mirror.Mirror(context.Background(), images, mirror.Options{
 		SourceCtx: sys, DestCtx: sys,
-		Retry: mirror.RetryPolicy{Attempts: 12, Base: 20 * time.Millisecond, Max: 100 * time.Millisecond},
+		Retry: retry.Policy{Attempts: 12, Base: 20 * time.Millisecond, Max: 100 * time.Millisecond},
 	})
 	checkAllCopied(t, res, mirror.StatusCopied)
 	if proxy.Resets.Load() == 0 || proxy.Errors.Load() == 0 || proxy.Busies.Load() == 0 {
@@ -257,7 +258,7 @@ func TestMirrorOneUnreachableImageFailsOnlyThatImage(t *testing.T) {
 	var progress bytes.Buffer
 	res := mirror.Mirror(context.Background(), images, mirror.Options{
 		SourceCtx: sys, DestCtx: sys, Progress: &progress,
-		Retry: mirror.RetryPolicy{Attempts: 2, Base: 10 * time.Millisecond},
+		Retry: retry.Policy{Attempts: 2, Base: 10 * time.Millisecond},
 	})
 	err := res.Err()
 	var fe *mirror.FailedError
@@ -292,7 +293,7 @@ func TestMirrorWrongCredentialsFailWithoutShowingThem(t *testing.T) {
 	}
 	var progress bytes.Buffer
 	res := mirror.Mirror(context.Background(), []mirror.Image{{Source: ref(t, src.Ref("apps/a:v1")), Dest: ref(t, dst.Ref("apps/a:v1"))}},
-		mirror.Options{SourceCtx: sys, DestCtx: &wrong, Progress: &progress, Retry: mirror.RetryPolicy{Attempts: 2, Base: time.Millisecond}})
+		mirror.Options{SourceCtx: sys, DestCtx: &wrong, Progress: &progress, Retry: retry.Policy{Attempts: 2, Base: time.Millisecond}})
 	err := res.Err()
 	if err == nil {
 		t.Fatal("a push with wrong credentials succeeded")

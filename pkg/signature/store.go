@@ -13,7 +13,13 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/airgap-ocp/oc-plugins/pkg/retry"
 )
+
+// storeRetry is how often a store request is tried: a signature is small,
+// and a store that keeps failing is one of several.
+var storeRetry = retry.Policy{Attempts: 3, Base: 200 * time.Millisecond, Max: time.Second}
 
 // DefaultStores are the public stores the cluster itself reads release signatures from.
 var DefaultStores = []string{
@@ -49,7 +55,7 @@ func NewStore(rawURL string, client *http.Client) (Store, error) {
 			client = http.DefaultClient
 		}
 		u.Path = strings.TrimSuffix(u.Path, "/")
-		return &httpStore{base: u, client: client, attempts: 3, backoff: 200 * time.Millisecond}, nil
+		return &httpStore{base: u, client: client, retry: storeRetry}, nil
 	case "file":
 		if u.Host != "" && u.Host != "localhost" {
 			return nil, fmt.Errorf("signature store %q: file URL must not name a host (use file:///path)", rawURL)
@@ -159,10 +165,9 @@ func readCapped(path string) ([]byte, error) {
 }
 
 type httpStore struct {
-	base     *url.URL
-	client   *http.Client
-	attempts int
-	backoff  time.Duration
+	base   *url.URL
+	client *http.Client
+	retry  retry.Policy
 }
 
 func (s *httpStore) String() string { return s.base.String() }
@@ -187,41 +192,25 @@ func (s *httpStore) Fetch(ctx context.Context, digest string) ([][]byte, error) 
 	return sigs, nil
 }
 
-// errPermanent marks an answer that retrying will not change.
-type errPermanent struct{ error }
-
-func (e errPermanent) Unwrap() error { return e.error }
-
-// get returns the body, nil on 404, or an error after retries.
+// get returns the body, nil on 404, or an error after the retries the
+// suite's policy allows.
 func (s *httpStore) get(ctx context.Context, u string) ([]byte, error) {
-	var last error
-	delay := s.backoff
-	for attempt := 1; attempt <= s.attempts; attempt++ {
-		if attempt > 1 {
-			select {
-			case <-ctx.Done():
-				return nil, fmt.Errorf("fetching %s: %w (last error: %v)", u, ctx.Err(), last)
-			case <-time.After(delay):
-			}
-			delay *= 2
-		}
-		data, err := s.getOnce(ctx, u)
-		if err == nil {
-			return data, nil
-		}
-		last = err
-		var p errPermanent
-		if errors.As(err, &p) || ctx.Err() != nil {
-			return nil, fmt.Errorf("fetching %s: %w", u, err)
-		}
+	var data []byte
+	err := retry.Do(ctx, s.retry, func(ctx context.Context) error {
+		var err error
+		data, err = s.getOnce(ctx, u)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("fetching %s: %w", u, err)
 	}
-	return nil, fmt.Errorf("fetching %s: %d attempts: %w", u, s.attempts, last)
+	return data, nil
 }
 
 func (s *httpStore) getOnce(ctx context.Context, u string) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return nil, errPermanent{err}
+		return nil, err
 	}
 	resp, err := s.client.Do(req)
 	if err != nil {
@@ -233,20 +222,20 @@ func (s *httpStore) getOnce(ctx context.Context, u string) ([]byte, error) {
 		return nil, nil
 	case resp.StatusCode != http.StatusOK:
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxSignatureSize))
-		return nil, fmt.Errorf("HTTP status %s", resp.Status)
+		return nil, &retry.StatusError{Code: resp.StatusCode, Status: resp.Status}
 	}
 	if resp.ContentLength > maxSignatureSize {
-		return nil, errPermanent{fmt.Errorf("body of %d bytes is larger than %d", resp.ContentLength, maxSignatureSize)}
+		return nil, fmt.Errorf("body of %d bytes is larger than %d", resp.ContentLength, maxSignatureSize)
 	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxSignatureSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("reading body: %w", err)
 	}
 	if len(data) > maxSignatureSize {
-		return nil, errPermanent{fmt.Errorf("body larger than %d bytes", maxSignatureSize)}
+		return nil, fmt.Errorf("body larger than %d bytes", maxSignatureSize)
 	}
 	if len(data) == 0 {
-		return nil, errPermanent{errors.New("empty body")}
+		return nil, errors.New("empty body")
 	}
 	return data, nil
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/airgap-ocp/oc-plugins/pkg/manifest"
 	"github.com/airgap-ocp/oc-plugins/pkg/mirror"
 	"github.com/airgap-ocp/oc-plugins/pkg/release"
+	"github.com/airgap-ocp/oc-plugins/pkg/retry"
 	"github.com/airgap-ocp/oc-plugins/pkg/signature"
 )
 
@@ -87,7 +88,7 @@ type Options struct {
 	srcCtx   *types.SystemContext
 	destCtx  *types.SystemContext
 	printer  *cli.Printer
-	retry    mirror.RetryPolicy
+	retry    retry.Policy
 	keys     signature.Keyring
 }
 

@@ -1,4 +1,8 @@
-package mirror
+// Package retry is the one retry policy of the suite: which failures of a
+// registry, an HTTP signature store or the API server are worth repeating,
+// and how long to wait before the next try (exponential backoff with jitter,
+// or the server's Retry-After).
+package retry
 
 import (
 	"context"
@@ -15,29 +19,27 @@ import (
 
 	"github.com/containers/image/v5/docker"
 	"github.com/docker/distribution/registry/api/errcode"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 )
 
-// RetryPolicy is how often and how patiently a registry request is retried.
-// It is the one retry policy of the suite's registry traffic: other packages
-// that talk to registries or HTTP stores use Do and IsTransient too.
-//
-// The zero value is DefaultRetry.
-type RetryPolicy struct {
+// Policy is how often and how patiently a request is retried. The zero value
+// is Default.
+type Policy struct {
 	// Attempts is the number of tries, the first included.
 	Attempts int
 	// Base is the first backoff; each retry doubles it, up to Max.
 	Base, Max time.Duration
 }
 
-// DefaultRetry retries six times over about half a minute.
-var DefaultRetry = RetryPolicy{Attempts: 6, Base: 500 * time.Millisecond, Max: 15 * time.Second}
+// Default retries six times over about half a minute.
+var Default = Policy{Attempts: 6, Base: 500 * time.Millisecond, Max: 15 * time.Second}
 
-func (p RetryPolicy) orDefault() RetryPolicy {
+func (p Policy) orDefault() Policy {
 	if p.Attempts <= 0 {
-		return DefaultRetry
+		return Default
 	}
 	if p.Base <= 0 {
-		p.Base = DefaultRetry.Base
+		p.Base = Default.Base
 	}
 	if p.Max < p.Base {
 		p.Max = p.Base
@@ -48,7 +50,7 @@ func (p RetryPolicy) orDefault() RetryPolicy {
 // Backoff is the wait before retry number n (1 for the first retry): an
 // exponential backoff with full jitter (a random wait between half the
 // exponential value and the value), capped at Max.
-func (p RetryPolicy) Backoff(n int) time.Duration {
+func (p Policy) Backoff(n int) time.Duration {
 	p = p.orDefault()
 	d := p.Base
 	for i := 1; i < n && d < p.Max; i++ {
@@ -58,8 +60,8 @@ func (p RetryPolicy) Backoff(n int) time.Duration {
 	return d/2 + rand.N(d/2+1)
 }
 
-// RetryAfterError is an error that carries the server's Retry-After delay.
-type RetryAfterError interface {
+// AfterError is an error that carries the server's Retry-After delay.
+type AfterError interface {
 	error
 	RetryAfter() time.Duration
 }
@@ -68,7 +70,7 @@ type RetryAfterError interface {
 // the policy's attempts are used up; it waits between attempts as the error's
 // Retry-After asks, or else with the policy's backoff. It returns fn's last
 // error. fn gets ctx; Do stops early when ctx ends.
-func Do(ctx context.Context, p RetryPolicy, fn func(context.Context) error) error {
+func Do(ctx context.Context, p Policy, fn func(context.Context) error) error {
 	p = p.orDefault()
 	var err error
 	for attempt := 1; ; attempt++ {
@@ -79,7 +81,7 @@ func Do(ctx context.Context, p RetryPolicy, fn func(context.Context) error) erro
 			return err
 		}
 		wait := p.Backoff(attempt)
-		var ra RetryAfterError
+		var ra AfterError
 		if errors.As(err, &ra) && ra.RetryAfter() > 0 {
 			wait = min(ra.RetryAfter(), 2*p.Max)
 		} else if isTooManyRequests(err) {
@@ -109,6 +111,13 @@ var statusInMessage = regexp.MustCompile(`(?:HTTP|status:|StatusCode:) (\d{3})\b
 func IsTransient(err error) bool {
 	if err == nil || errors.Is(err, context.Canceled) {
 		return false
+	}
+	var status apierrors.APIStatus
+	if errors.As(err, &status) {
+		// The API server's answers: busy, unavailable or timed out is
+		// worth another try; a conflict, a denial or an invalid object is not.
+		return apierrors.IsServerTimeout(err) || apierrors.IsTimeout(err) || apierrors.IsTooManyRequests(err) ||
+			apierrors.IsServiceUnavailable(err) || apierrors.IsInternalError(err)
 	}
 	if code, ok := httpStatus(err); ok {
 		return code == http.StatusRequestTimeout || code == http.StatusTooManyRequests || code >= 500
@@ -150,8 +159,21 @@ func isTooManyRequests(err error) bool {
 	return ok && code == http.StatusTooManyRequests
 }
 
+// StatusError is an HTTP response that was not the one wanted, for clients
+// that talk plain HTTP (signature stores); IsTransient decides by its code.
+type StatusError struct {
+	Code   int
+	Status string // e.g. "503 Service Unavailable"
+}
+
+func (e *StatusError) Error() string { return "HTTP status " + e.Status }
+
 // httpStatus digs the HTTP status out of the errors containers/image returns.
 func httpStatus(err error) (int, bool) {
+	var he *StatusError
+	if errors.As(err, &he) {
+		return he.Code, true
+	}
 	if errors.Is(err, docker.ErrTooManyRequests) {
 		return http.StatusTooManyRequests, true
 	}

@@ -1,4 +1,4 @@
-package mirror
+package retry
 
 import (
 	"context"
@@ -12,9 +12,12 @@ import (
 	"time"
 
 	"github.com/containers/image/v5/docker"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
 func TestIsTransient(t *testing.T) {
+	gr := schema.GroupResource{Resource: "x"}
 	for _, tc := range []struct {
 		name string
 		err  error
@@ -34,6 +37,16 @@ func TestIsTransient(t *testing.T) {
 		{"an unknown failure is final", errors.New("manifest invalid"), false},
 		{"an unknown host is final", &url.Error{Op: "Get", URL: "https://nowhere.example/v2/", Err: &net.OpError{Op: "dial", Err: &net.DNSError{Err: "no such host", Name: "nowhere.example", IsNotFound: true}}}, false},
 		{"a DNS timeout is retried", &net.DNSError{Err: "timeout", Name: "r.example", IsTimeout: true}, true},
+		{"a signature store's 503 is retried", fmt.Errorf("fetching x: %w", &StatusError{Code: 503, Status: "503 Service Unavailable"}), true},
+		{"a signature store's 403 is final", &StatusError{Code: 403, Status: "403 Forbidden"}, false},
+		{"an API server that is unavailable is retried", apierrors.NewServiceUnavailable("x"), true},
+		{"an API server's 429 is retried", apierrors.NewTooManyRequests("x", 1), true},
+		{"an API server timeout is retried", apierrors.NewServerTimeout(gr, "get", 1), true},
+		{"an API server's internal error is retried", apierrors.NewInternalError(errors.New("x")), true},
+		{"an API conflict is final", apierrors.NewConflict(gr, "x", errors.New("x")), false},
+		{"an API denial is final", apierrors.NewForbidden(gr, "x", errors.New("x")), false},
+		{"an API not found is final", apierrors.NewNotFound(gr, "x"), false},
+		{"an invalid object is final", apierrors.NewBadRequest("x"), false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := IsTransient(tc.err); got != tc.want {
@@ -44,7 +57,7 @@ func TestIsTransient(t *testing.T) {
 }
 
 func TestDoRetriesTransientErrorsOnly(t *testing.T) {
-	p := RetryPolicy{Attempts: 4, Base: time.Millisecond, Max: 2 * time.Millisecond}
+	p := Policy{Attempts: 4, Base: time.Millisecond, Max: 2 * time.Millisecond}
 	calls := 0
 	err := Do(context.Background(), p, func(context.Context) error {
 		calls++
@@ -68,7 +81,7 @@ func TestDoRetriesTransientErrorsOnly(t *testing.T) {
 }
 
 func TestBackoffGrowsWithJitterUpToMax(t *testing.T) {
-	p := RetryPolicy{Attempts: 10, Base: 100 * time.Millisecond, Max: time.Second}
+	p := Policy{Attempts: 10, Base: 100 * time.Millisecond, Max: time.Second}
 	for n, want := range map[int]time.Duration{1: 100 * time.Millisecond, 2: 200 * time.Millisecond, 3: 400 * time.Millisecond, 8: time.Second} {
 		for range 50 {
 			if got := p.Backoff(n); got < want/2 || got > want {
