@@ -104,8 +104,8 @@ func TestFromClusterCheckApplyPrune(t *testing.T) {
 	createFrom(t, c, "testdata/cluster-icsps.yaml")
 
 	r := run(t, "", "--kubeconfig", c.Kubeconfig, "--from-cluster", "--check", "--apply", "--prune")
-	if r.code != 0 {
-		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	if r.Code != 0 {
+		t.Fatalf("exit %d: %s", r.Code, r.Stderr)
 	}
 	if got := names(t, c, cluster.ICSPResource); got != "" {
 		t.Errorf("ICSPs left after --prune: %s", got)
@@ -113,12 +113,12 @@ func TestFromClusterCheckApplyPrune(t *testing.T) {
 	if got := names(t, c, cluster.IDMSResource); got != "example ubi8repo" {
 		t.Errorf("IDMSs in the cluster: %q", got)
 	}
-	if got := kinds(readStream(t, r.stdout)); got != "ImageDigestMirrorSet/example ImageDigestMirrorSet/ubi8repo" {
+	if got := kinds(readStream(t, r.Stdout)); got != "ImageDigestMirrorSet/example ImageDigestMirrorSet/ubi8repo" {
 		t.Errorf("stdout: %s", got)
 	}
 	for _, want := range []string{"imagedigestmirrorset.config.openshift.io/example applied", "imagecontentsourcepolicy.operator.openshift.io/ubi8repo deleted"} {
-		if !strings.Contains(r.stderr, want) {
-			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
+		if !strings.Contains(r.Stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, r.Stderr)
 		}
 	}
 	idms, err := dyn(t, c).Resource(cluster.IDMSResource).Get(context.Background(), "ubi8repo", metav1.GetOptions{})
@@ -132,8 +132,8 @@ func TestFromClusterCheckApplyPrune(t *testing.T) {
 
 	// Running it again finds nothing left to do.
 	r = run(t, "", "--kubeconfig", c.Kubeconfig, "--from-cluster", "--check", "--apply", "--prune")
-	if r.code != 0 || r.stdout != "" || !strings.Contains(r.stderr, "no ImageContentSourcePolicy to convert") {
-		t.Errorf("second run: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	if r.Code != 0 || r.Stdout != "" || !strings.Contains(r.Stderr, "no ImageContentSourcePolicy to convert") {
+		t.Errorf("second run: exit %d, stdout %q, stderr %q", r.Code, r.Stdout, r.Stderr)
 	}
 }
 
@@ -143,8 +143,8 @@ func TestDryRunsChangeNothing(t *testing.T) {
 	createFrom(t, c, "testdata/cluster-icsps.yaml")
 	for _, mode := range []string{"server", "client"} {
 		r := run(t, "", "--kubeconfig", c.Kubeconfig, "--from-cluster", "--apply", "--prune", "--dry-run="+mode)
-		if r.code != 0 {
-			t.Fatalf("--dry-run=%s: exit %d: %s", mode, r.code, r.stderr)
+		if r.Code != 0 {
+			t.Fatalf("--dry-run=%s: exit %d: %s", mode, r.Code, r.Stderr)
 		}
 		if got := names(t, c, cluster.ICSPResource); got != "example ubi8repo" {
 			t.Errorf("--dry-run=%s: ICSPs now %q", mode, got)
@@ -152,8 +152,8 @@ func TestDryRunsChangeNothing(t *testing.T) {
 		if got := names(t, c, cluster.IDMSResource); got != "" {
 			t.Errorf("--dry-run=%s: IDMSs created: %q", mode, got)
 		}
-		if !strings.Contains(r.stderr, "ubi8repo deleted (") {
-			t.Errorf("--dry-run=%s: stderr does not say what would be deleted:\n%s", mode, r.stderr)
+		if !strings.Contains(r.Stderr, "ubi8repo deleted (") {
+			t.Errorf("--dry-run=%s: stderr does not say what would be deleted:\n%s", mode, r.Stderr)
 		}
 	}
 }
@@ -164,11 +164,11 @@ func TestPruneRefusesWhatWouldChangeNodes(t *testing.T) {
 	createFrom(t, c, "testdata/cluster-icsps.yaml")
 
 	r := run(t, "", "--kubeconfig", c.Kubeconfig, "--from-cluster", "--apply", "--prune", "--source-policy", "NeverContactSource")
-	if r.code != cli.ExitDiffers {
-		t.Fatalf("exit %d, want 1: %s", r.code, r.stderr)
+	if r.Code != cli.ExitDiffers {
+		t.Fatalf("exit %d, want 1: %s", r.Code, r.Stderr)
 	}
-	if !strings.Contains(r.stderr, "+  blocked = true") {
-		t.Errorf("no diff on stderr:\n%s", r.stderr)
+	if !strings.Contains(r.Stderr, "+  blocked = true") {
+		t.Errorf("no diff on stderr:\n%s", r.Stderr)
 	}
 	if got := names(t, c, cluster.IDMSResource); got != "" {
 		t.Errorf("IDMSs applied despite the failed check: %q", got)
@@ -190,11 +190,11 @@ func TestPruneRefusesAnICSPThatIsNotTheOneConverted(t *testing.T) {
 	createFrom(t, c, other)
 
 	r := run(t, "", "--kubeconfig", c.Kubeconfig, "-f", "testdata/mixed-stream.yaml", "--apply", "--prune")
-	if r.code != cli.ExitDiffers {
-		t.Fatalf("exit %d, want 1: %s", r.code, r.stderr)
+	if r.Code != cli.ExitDiffers {
+		t.Fatalf("exit %d, want 1: %s", r.Code, r.Stderr)
 	}
-	if !strings.Contains(r.stderr, "imagecontentsourcepolicy/mirror-ocp in the cluster differs from the one converted (testdata/mixed-stream.yaml: document 2)") {
-		t.Errorf("stderr: %s", r.stderr)
+	if !strings.Contains(r.Stderr, "imagecontentsourcepolicy/mirror-ocp in the cluster differs from the one converted (testdata/mixed-stream.yaml: document 2)") {
+		t.Errorf("stderr: %s", r.Stderr)
 	}
 	if got := names(t, c, cluster.IDMSResource); got != "" {
 		t.Errorf("IDMSs applied: %q", got)
@@ -215,8 +215,8 @@ func TestApplyFromAFileKeepsOtherICSPs(t *testing.T) {
 	// own IDMS (ubi9repo) passes through to stdout but is not applied: --apply
 	// applies what the command made, and `oc apply -f -` the rest.
 	r := run(t, "", "--kubeconfig", c.Kubeconfig, "-f", "testdata/mixed-stream.yaml", "--apply", "--prune")
-	if r.code != 0 {
-		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	if r.Code != 0 {
+		t.Fatalf("exit %d: %s", r.Code, r.Stderr)
 	}
 	if got := names(t, c, cluster.ICSPResource); got != "example ubi8repo" {
 		t.Errorf("ICSPs now %q", got)
@@ -274,10 +274,10 @@ func TestExamplesRun(t *testing.T) {
 			words = words[:len(words)-2] // the shell's redirection
 		}
 		r := run(t, stdin, append(words, "--kubeconfig", c.Kubeconfig)...)
-		if r.code != 0 {
-			t.Errorf("%s: exit %d: %s", line, r.code, r.stderr)
+		if r.Code != 0 {
+			t.Errorf("%s: exit %d: %s", line, r.Code, r.Stderr)
 		}
-		if r.stdout == "" {
+		if r.Stdout == "" {
 			t.Errorf("%s: printed nothing", line)
 		}
 		ran++

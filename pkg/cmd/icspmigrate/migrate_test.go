@@ -21,20 +21,12 @@ var update = flag.Bool("update", false, "rewrite the golden files under testdata
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
-type result struct {
-	code           int
-	stdout, stderr string
-}
+type result = testenv.Result
 
-// run runs the command as a user would, with stdin and arguments, and returns
-// its exit code and output.
+// run runs the command as a user would, with stdin and arguments.
 func run(t *testing.T, stdin string, args ...string) result {
 	t.Helper()
-	streams := genericiooptions.IOStreams{In: strings.NewReader(stdin), Out: &bytes.Buffer{}, ErrOut: &bytes.Buffer{}}
-	cmd := NewCmd(streams)
-	cmd.SetArgs(append([]string{}, args...)) // never nil: cobra would read os.Args
-	code := cli.Execute(cmd, streams)
-	return result{code, streams.Out.(*bytes.Buffer).String(), streams.ErrOut.(*bytes.Buffer).String()}
+	return testenv.Run(NewCmd, stdin, args...)
 }
 
 func golden(t *testing.T, name, got string) {
@@ -73,14 +65,14 @@ func kinds(objs []manifest.Object) string {
 
 func TestConvertsFilesAndPassesOtherObjectsThroughInPlace(t *testing.T) {
 	r := run(t, "", "-f", "testdata/mixed-stream.yaml")
-	if r.code != 0 {
-		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	if r.Code != 0 {
+		t.Fatalf("exit %d: %s", r.Code, r.Stderr)
 	}
-	objs := readStream(t, r.stdout)
+	objs := readStream(t, r.Stdout)
 	if got, want := kinds(objs), "ConfigMap/registry-config ImageDigestMirrorSet/mirror-ocp ImageDigestMirrorSet/ubi9repo ImageDigestMirrorSet/redhat-operator-index Secret/pull-secret"; got != want {
 		t.Errorf("objects\n %s\nwant\n %s", got, want)
 	}
-	golden(t, "mixed-stream.golden.yaml", r.stdout)
+	golden(t, "mixed-stream.golden.yaml", r.Stdout)
 
 	// Passed-through objects are unchanged.
 	in, err := manifest.ReadFiles([]string{"testdata/mixed-stream.yaml"}, nil, manifest.ReadOptions{})
@@ -95,10 +87,10 @@ func TestConvertsFilesAndPassesOtherObjectsThroughInPlace(t *testing.T) {
 
 	// The same input gives the same bytes, whichever way it arrives.
 	data, _ := os.ReadFile("testdata/mixed-stream.yaml")
-	if again := run(t, string(data)); again.stdout != r.stdout {
-		t.Errorf("stdin run differs from -f run:\n%s\n%s", again.stdout, again.stderr)
+	if again := run(t, string(data)); again.Stdout != r.Stdout {
+		t.Errorf("stdin run differs from -f run:\n%s\n%s", again.Stdout, again.Stderr)
 	}
-	if again := run(t, "", "testdata/mixed-stream.yaml"); again.stdout != r.stdout {
+	if again := run(t, "", "testdata/mixed-stream.yaml"); again.Stdout != r.Stdout {
 		t.Errorf("FILE argument run differs from -f run")
 	}
 }
@@ -111,11 +103,11 @@ func equalObjects(a, b *unstructured.Unstructured) bool {
 
 func TestConvertsWhatOcGetPrintsAndDropsServerFields(t *testing.T) {
 	r := run(t, "", "-f", "testdata/cluster-icsps.yaml")
-	if r.code != 0 {
-		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	if r.Code != 0 {
+		t.Fatalf("exit %d: %s", r.Code, r.Stderr)
 	}
-	golden(t, "cluster-icsps.golden.yaml", r.stdout)
-	objs := readStream(t, r.stdout)
+	golden(t, "cluster-icsps.golden.yaml", r.Stdout)
+	objs := readStream(t, r.Stdout)
 	if len(objs) != 2 {
 		t.Fatalf("got %s", kinds(objs))
 	}
@@ -135,14 +127,14 @@ func TestConvertsWhatOcGetPrintsAndDropsServerFields(t *testing.T) {
 
 func TestMergeFoldsAllICSPsIntoOne(t *testing.T) {
 	r := run(t, "", "-f", "testdata/cluster-icsps.yaml", "-f", "testdata/mixed-stream.yaml", "--merge", "all-mirrors", "--check")
-	if r.code != 0 {
-		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	if r.Code != 0 {
+		t.Fatalf("exit %d: %s", r.Code, r.Stderr)
 	}
-	objs := readStream(t, r.stdout)
+	objs := readStream(t, r.Stdout)
 	if got, want := kinds(objs), "ImageDigestMirrorSet/all-mirrors ConfigMap/registry-config ImageDigestMirrorSet/ubi9repo Secret/pull-secret"; got != want {
 		t.Errorf("objects\n %s\nwant\n %s", got, want)
 	}
-	golden(t, "merge.golden.yaml", r.stdout)
+	golden(t, "merge.golden.yaml", r.Stdout)
 	entries, _, _ := unstructured.NestedSlice(objs[0].Object, "spec", "imageDigestMirrors")
 	// example (2) + ubi8repo (6) + mirror-ocp (2, same sources as example) + redhat-operator-index (1, same source as ubi8repo's registry.redhat.io)
 	if len(entries) != 8 {
@@ -152,30 +144,30 @@ func TestMergeFoldsAllICSPsIntoOne(t *testing.T) {
 
 func TestCheck(t *testing.T) {
 	r := run(t, "", "-f", "testdata/mixed-stream.yaml", "--check")
-	if r.code != 0 {
-		t.Fatalf("plain conversion: exit %d: %s", r.code, r.stderr)
+	if r.Code != 0 {
+		t.Fatalf("plain conversion: exit %d: %s", r.Code, r.Stderr)
 	}
-	if !strings.Contains(r.stderr, "is the same after conversion") {
-		t.Errorf("stderr does not report the check: %q", r.stderr)
+	if !strings.Contains(r.Stderr, "is the same after conversion") {
+		t.Errorf("stderr does not report the check: %q", r.Stderr)
 	}
 
 	r = run(t, "", "-f", "testdata/mixed-stream.yaml", "--check", "--source-policy", "NeverContactSource")
-	if r.code != cli.ExitDiffers {
-		t.Fatalf("NeverContactSource: exit %d, want 1: %s", r.code, r.stderr)
+	if r.Code != cli.ExitDiffers {
+		t.Fatalf("NeverContactSource: exit %d, want 1: %s", r.Code, r.Stderr)
 	}
-	if r.stdout != "" {
-		t.Errorf("a failed check printed objects:\n%s", r.stdout)
+	if r.Stdout != "" {
+		t.Errorf("a failed check printed objects:\n%s", r.Stdout)
 	}
 	for _, want := range []string{"--- registries.conf (with ICSPs)", "+++ registries.conf (with IDMSs)", "+  blocked = true", "error: the nodes' registries.conf would change"} {
-		if !strings.Contains(r.stderr, want) {
-			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
+		if !strings.Contains(r.Stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, r.Stderr)
 		}
 	}
 
 	// Without --check, the same conversion is printed: the user asked for it.
 	r = run(t, "", "-f", "testdata/mixed-stream.yaml", "--source-policy", "NeverContactSource")
-	if r.code != 0 || strings.Count(r.stdout, "mirrorSourcePolicy: NeverContactSource") != 3 {
-		t.Errorf("exit %d, stdout:\n%s\nstderr: %s", r.code, r.stdout, r.stderr)
+	if r.Code != 0 || strings.Count(r.Stdout, "mirrorSourcePolicy: NeverContactSource") != 3 {
+		t.Errorf("exit %d, stdout:\n%s\nstderr: %s", r.Code, r.Stdout, r.Stderr)
 	}
 }
 
@@ -217,17 +209,17 @@ func TestBadInputIsExit2WithOneLineNamingThePlace(t *testing.T) {
 			dest := t.TempDir()
 			args := append(append([]string{}, tt.args...), "--dest-dir", dest)
 			r := run(t, tt.input, args...)
-			if r.code != cli.ExitBadInput {
-				t.Errorf("exit %d, want 2 (stderr %q)", r.code, r.stderr)
+			if r.Code != cli.ExitBadInput {
+				t.Errorf("exit %d, want 2 (stderr %q)", r.Code, r.Stderr)
 			}
-			if !strings.HasPrefix(r.stderr, tt.want) {
-				t.Errorf("stderr\n %q\ndoes not start with\n %q", r.stderr, tt.want)
+			if !strings.HasPrefix(r.Stderr, tt.want) {
+				t.Errorf("stderr\n %q\ndoes not start with\n %q", r.Stderr, tt.want)
 			}
-			if strings.Count(r.stderr, "\n") != 1 {
-				t.Errorf("stderr is not one line: %q", r.stderr)
+			if strings.Count(r.Stderr, "\n") != 1 {
+				t.Errorf("stderr is not one line: %q", r.Stderr)
 			}
-			if r.stdout != "" {
-				t.Errorf("stdout not empty: %q", r.stdout)
+			if r.Stdout != "" {
+				t.Errorf("stdout not empty: %q", r.Stdout)
 			}
 			if entries, _ := os.ReadDir(dest); len(entries) != 0 {
 				t.Errorf("--dest-dir written despite bad input: %v", entries)
@@ -239,11 +231,11 @@ func TestBadInputIsExit2WithOneLineNamingThePlace(t *testing.T) {
 func TestDestDirWritesOneFilePerIDMS(t *testing.T) {
 	dest := filepath.Join(t.TempDir(), "idms-files")
 	r := run(t, "", "-f", "testdata/cluster-icsps.yaml", "--dest-dir", dest, "-o", "name")
-	if r.code != 0 {
-		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	if r.Code != 0 {
+		t.Fatalf("exit %d: %s", r.Code, r.Stderr)
 	}
-	if r.stdout != "imagedigestmirrorset.config.openshift.io/example\nimagedigestmirrorset.config.openshift.io/ubi8repo\n" {
-		t.Errorf("-o name printed %q", r.stdout)
+	if r.Stdout != "imagedigestmirrorset.config.openshift.io/example\nimagedigestmirrorset.config.openshift.io/ubi8repo\n" {
+		t.Errorf("-o name printed %q", r.Stdout)
 	}
 	entries, err := os.ReadDir(dest)
 	if err != nil {
@@ -280,10 +272,10 @@ func TestPrintedObjectsAreAcceptedByTheRealSchema(t *testing.T) {
 	for _, in := range []string{"testdata/mixed-stream.yaml", "testdata/cluster-icsps.yaml"} {
 		for _, extra := range [][]string{nil, {"--merge", "merged"}, {"--source-policy", "NeverContactSource"}} {
 			r := run(t, "", append([]string{"-f", in}, extra...)...)
-			if r.code != 0 {
-				t.Fatalf("%s %v: exit %d: %s", in, extra, r.code, r.stderr)
+			if r.Code != 0 {
+				t.Fatalf("%s %v: exit %d: %s", in, extra, r.Code, r.Stderr)
 			}
-			for _, obj := range readStream(t, r.stdout) {
+			for _, obj := range readStream(t, r.Stdout) {
 				if obj.GetKind() != "ImageDigestMirrorSet" {
 					continue
 				}

@@ -1,7 +1,6 @@
 package mhcpause
 
 import (
-	"bytes"
 	"context"
 	"flag"
 	"os"
@@ -11,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spf13/cobra"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -23,7 +23,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/airgap-ocp/oc-plugins/internal/testenv"
-	"github.com/airgap-ocp/oc-plugins/pkg/cli"
 	"github.com/airgap-ocp/oc-plugins/pkg/cluster"
 	"github.com/airgap-ocp/oc-plugins/pkg/manifest"
 )
@@ -37,10 +36,7 @@ var (
 	capi = cluster.CAPIMachineHealthCheckResource
 )
 
-type result struct {
-	code           int
-	stdout, stderr string
-}
+type result = testenv.Result
 
 // run runs the command as a user would, as oc-mhc-pause (or, with resume,
 // as oc-mhc-resume), against the test cluster.
@@ -51,11 +47,8 @@ func run(t *testing.T, c *testenv.Cluster, resume bool, stdin string, args ...st
 
 func runAs(t *testing.T, kubeconfig string, resume bool, stdin string, args ...string) result {
 	t.Helper()
-	streams := genericiooptions.IOStreams{In: strings.NewReader(stdin), Out: &bytes.Buffer{}, ErrOut: &bytes.Buffer{}}
-	cmd := NewCmd(streams, resume)
-	cmd.SetArgs(append(append([]string{}, args...), "--kubeconfig", kubeconfig))
-	code := cli.Execute(cmd, streams)
-	return result{code, streams.Out.(*bytes.Buffer).String(), streams.ErrOut.(*bytes.Buffer).String()}
+	newCmd := func(streams genericiooptions.IOStreams) *cobra.Command { return NewCmd(streams, resume) }
+	return testenv.Run(newCmd, stdin, append(append([]string{}, args...), "--kubeconfig", kubeconfig)...)
 }
 
 func dyn(t *testing.T, c *testenv.Cluster) dynamic.Interface {

@@ -40,13 +40,13 @@ func TestPauseAndResumeByName(t *testing.T) {
 	}
 
 	r := run(t, c, false, "", "-n", ns, "workers", "infra")
-	if r.code != 0 {
-		t.Fatalf("pause: exit %d: %s", r.code, r.stderr)
+	if r.Code != 0 {
+		t.Fatalf("pause: exit %d: %s", r.Code, r.Stderr)
 	}
 	if got := states(t, c, mapi, ns, "workers", "infra", "masters"); got != "workers=ours infra=ours masters=-" {
 		t.Errorf("after pause: %s", got)
 	}
-	objs := readStream(t, r.stdout)
+	objs := readStream(t, r.Stdout)
 	if got := kinds(objs); got != "MachineHealthCheck/infra MachineHealthCheck/workers" {
 		t.Errorf("stdout: %s", got)
 	}
@@ -62,18 +62,18 @@ func TestPauseAndResumeByName(t *testing.T) {
 			t.Errorf("managedFields printed")
 		}
 	}
-	if want := "machinehealthcheck.machine.openshift.io/workers in " + ns + ": paused"; !strings.Contains(r.stderr, want) {
-		t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
+	if want := "machinehealthcheck.machine.openshift.io/workers in " + ns + ": paused"; !strings.Contains(r.Stderr, want) {
+		t.Errorf("stderr lacks %q:\n%s", want, r.Stderr)
 	}
 	before := get(t, c, mapi, ns, "workers").GetResourceVersion()
 
 	// Twice: nothing changes, nothing is printed on stdout.
 	r = run(t, c, false, "", "-n", ns, "workers", "infra")
-	if r.code != 0 || r.stdout != "" {
-		t.Fatalf("second pause: exit %d, stdout %q: %s", r.code, r.stdout, r.stderr)
+	if r.Code != 0 || r.Stdout != "" {
+		t.Fatalf("second pause: exit %d, stdout %q: %s", r.Code, r.Stdout, r.Stderr)
 	}
-	if !strings.Contains(r.stderr, "workers in "+ns+": already paused by oc-mhc-pause since ") {
-		t.Errorf("second pause stderr:\n%s", r.stderr)
+	if !strings.Contains(r.Stderr, "workers in "+ns+": already paused by oc-mhc-pause since ") {
+		t.Errorf("second pause stderr:\n%s", r.Stderr)
 	}
 	if after := get(t, c, mapi, ns, "workers").GetResourceVersion(); after != before {
 		t.Errorf("second pause changed the object (resourceVersion %s -> %s)", before, after)
@@ -81,15 +81,15 @@ func TestPauseAndResumeByName(t *testing.T) {
 
 	// Resume, as oc-mhc-resume, and with --resume.
 	r = run(t, c, true, "", "-n", ns, "workers", "-o", "name")
-	if r.code != 0 || r.stdout != "machinehealthcheck.machine.openshift.io/workers\n" {
-		t.Fatalf("resume: exit %d, stdout %q: %s", r.code, r.stdout, r.stderr)
+	if r.Code != 0 || r.Stdout != "machinehealthcheck.machine.openshift.io/workers\n" {
+		t.Fatalf("resume: exit %d, stdout %q: %s", r.Code, r.Stdout, r.Stderr)
 	}
 	r = run(t, c, false, "", "-n", ns, "--resume", "infra", "masters")
-	if r.code != 0 {
-		t.Fatalf("--resume: exit %d: %s", r.code, r.stderr)
+	if r.Code != 0 {
+		t.Fatalf("--resume: exit %d: %s", r.Code, r.Stderr)
 	}
-	if !strings.Contains(r.stderr, "masters in "+ns+": not paused: nothing to do") {
-		t.Errorf("resuming what is not paused:\n%s", r.stderr)
+	if !strings.Contains(r.Stderr, "masters in "+ns+": not paused: nothing to do") {
+		t.Errorf("resuming what is not paused:\n%s", r.Stderr)
 	}
 	if got := states(t, c, mapi, ns, "workers", "infra", "masters"); got != "workers=- infra=- masters=-" {
 		t.Errorf("after resume: %s", got)
@@ -104,11 +104,11 @@ func TestANameNotFoundChangesNothing(t *testing.T) {
 	ns := namespace(t, c)
 	create(t, c, mapi, mhc(mapi, ns, "workers", nil, nil))
 	r := run(t, c, false, "", "-n", ns, "workers", "nope")
-	if r.code != cli.ExitBadInput {
-		t.Fatalf("exit %d, want 2: %s", r.code, r.stderr)
+	if r.Code != cli.ExitBadInput {
+		t.Fatalf("exit %d, want 2: %s", r.Code, r.Stderr)
 	}
-	if want := `error: machinehealthcheck "nope" not found in namespace ` + ns + ": nothing was changed\n"; r.stderr != want {
-		t.Errorf("stderr %q, want %q", r.stderr, want)
+	if want := `error: machinehealthcheck "nope" not found in namespace ` + ns + ": nothing was changed\n"; r.Stderr != want {
+		t.Errorf("stderr %q, want %q", r.Stderr, want)
 	}
 	if got := states(t, c, mapi, ns, "workers"); got != "workers=-" {
 		t.Errorf("changed: %s", got)
@@ -127,10 +127,10 @@ func TestAllAndSelectorCoverBothAPIs(t *testing.T) {
 
 	// -l in one namespace: the labelled MHCs of both APIs there.
 	r := run(t, c, false, "", "-n", ns, "-l", "role=worker")
-	if r.code != 0 {
-		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	if r.Code != 0 {
+		t.Fatalf("exit %d: %s", r.Code, r.Stderr)
 	}
-	if got := kinds(readStream(t, r.stdout)); got != "MachineHealthCheck/workers MachineHealthCheck/capi-workers" {
+	if got := kinds(readStream(t, r.Stdout)); got != "MachineHealthCheck/workers MachineHealthCheck/capi-workers" {
 		t.Errorf("stdout: %s", got)
 	}
 	got := states(t, c, mapi, ns, "workers", "infra") + " " + states(t, c, capi, ns, "capi-workers") + " " + states(t, c, mapi, other, "workers", "infra")
@@ -140,8 +140,8 @@ func TestAllAndSelectorCoverBothAPIs(t *testing.T) {
 
 	// --api mapi leaves the Cluster API's alone.
 	r = run(t, c, true, "", "-n", ns, "--all", "--api", "mapi")
-	if r.code != 0 {
-		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	if r.Code != 0 {
+		t.Fatalf("exit %d: %s", r.Code, r.Stderr)
 	}
 	if got := states(t, c, mapi, ns, "workers") + " " + states(t, c, capi, ns, "capi-workers"); got != "workers=- capi-workers=ours" {
 		t.Errorf("after resume --api mapi: %s", got)
@@ -149,33 +149,33 @@ func TestAllAndSelectorCoverBothAPIs(t *testing.T) {
 
 	// -A -l: every namespace.
 	r = run(t, c, false, "", "-A", "-l", "role=worker", "-o", "name")
-	if r.code != 0 {
-		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	if r.Code != 0 {
+		t.Fatalf("exit %d: %s", r.Code, r.Stderr)
 	}
 	got = states(t, c, mapi, ns, "workers", "infra") + " " + states(t, c, mapi, other, "workers", "infra")
 	if got != "workers=ours infra=- workers=ours infra=-" {
 		t.Errorf("after -A -l: %s", got)
 	}
 	// capi-workers was paused already: not printed again.
-	if got := strings.Count(r.stdout, "machinehealthcheck.machine.openshift.io/workers"); got != 2 || strings.Contains(r.stdout, "cluster.x-k8s.io") {
-		t.Errorf("-o name printed %q", r.stdout)
+	if got := strings.Count(r.Stdout, "machinehealthcheck.machine.openshift.io/workers"); got != 2 || strings.Contains(r.Stdout, "cluster.x-k8s.io") {
+		t.Errorf("-o name printed %q", r.Stdout)
 	}
 	r = run(t, c, true, "", "-A", "-l", "role=worker")
-	if r.code != 0 {
-		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	if r.Code != 0 {
+		t.Fatalf("exit %d: %s", r.Code, r.Stderr)
 	}
 
 	// --all in the namespace, both APIs.
 	r = run(t, c, false, "", "-n", other, "--all", "--api", "auto")
-	if r.code != 0 {
-		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	if r.Code != 0 {
+		t.Fatalf("exit %d: %s", r.Code, r.Stderr)
 	}
 	if got := states(t, c, mapi, other, "workers", "infra") + " " + states(t, c, mapi, ns, "workers"); got != "workers=ours infra=ours workers=-" {
 		t.Errorf("after --all: %s", got)
 	}
 	r = run(t, c, false, "", "-n", ns, "--all", "--api", "capi", "--resume")
-	if r.code != 0 {
-		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	if r.Code != 0 {
+		t.Fatalf("exit %d: %s", r.Code, r.Stderr)
 	}
 	if got := states(t, c, capi, ns, "capi-workers"); got != "capi-workers=-" {
 		t.Errorf("after resume --api capi: %s", got)
@@ -210,10 +210,10 @@ kind: Secret
 metadata: {name: also-me}
 `
 	r := run(t, c, false, stream, "-n", ns)
-	if r.code != 0 {
-		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	if r.Code != 0 {
+		t.Fatalf("exit %d: %s", r.Code, r.Stderr)
 	}
-	objs := readStream(t, r.stdout)
+	objs := readStream(t, r.Stdout)
 	if got := kinds(objs); got != "ConfigMap/keep-me MachineHealthCheck/workers MachineHealthCheck/capi-workers Secret/also-me" {
 		t.Errorf("stdout: %s", got)
 	}
@@ -227,29 +227,29 @@ metadata: {name: also-me}
 	// Resuming from -f - with the same stream; the MHCs already resumed
 	// are left out of stdout, the rest passes through.
 	r = run(t, c, true, stream, "-n", ns, "-f", "-", "--api", "mapi")
-	if r.code != 0 {
-		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	if r.Code != 0 {
+		t.Fatalf("exit %d: %s", r.Code, r.Stderr)
 	}
-	if got := kinds(readStream(t, r.stdout)); got != "ConfigMap/keep-me MachineHealthCheck/workers MachineHealthCheck/capi-workers Secret/also-me" {
+	if got := kinds(readStream(t, r.Stdout)); got != "ConfigMap/keep-me MachineHealthCheck/workers MachineHealthCheck/capi-workers Secret/also-me" {
 		t.Errorf("stdout: %s", got)
 	}
 	if got := states(t, c, mapi, ns, "workers") + " " + states(t, c, capi, ns, "capi-workers"); got != "workers=- capi-workers=ours" {
 		t.Errorf("after resume --api mapi: %s", got)
 	}
 	r = run(t, c, true, stream, "-n", ns, "-f", "-")
-	if got := kinds(readStream(t, r.stdout)); r.code != 0 || got != "ConfigMap/keep-me MachineHealthCheck/capi-workers Secret/also-me" {
-		t.Errorf("exit %d, stdout %s: %s", r.code, got, r.stderr)
+	if got := kinds(readStream(t, r.Stdout)); r.Code != 0 || got != "ConfigMap/keep-me MachineHealthCheck/capi-workers Secret/also-me" {
+		t.Errorf("exit %d, stdout %s: %s", r.Code, got, r.Stderr)
 	}
 
 	// An MHC the cluster does not have: exit 2 naming the document, and
 	// the MHC before it in the stream is not paused either.
 	bad := stream + "---\napiVersion: machine.openshift.io/v1beta1\nkind: MachineHealthCheck\nmetadata: {name: gone}\n"
 	r = run(t, c, false, bad, "-n", ns)
-	if r.code != cli.ExitBadInput {
-		t.Fatalf("exit %d, want 2: %s", r.code, r.stderr)
+	if r.Code != cli.ExitBadInput {
+		t.Fatalf("exit %d, want 2: %s", r.Code, r.Stderr)
 	}
-	if !strings.HasPrefix(r.stderr, "error: <stdin>: document 3: metadata.name: ") || !strings.Contains(r.stderr, `"gone" not found`) || strings.Count(r.stderr, "\n") != 1 {
-		t.Errorf("stderr: %q", r.stderr)
+	if !strings.HasPrefix(r.Stderr, "error: <stdin>: document 3: metadata.name: ") || !strings.Contains(r.Stderr, `"gone" not found`) || strings.Count(r.Stderr, "\n") != 1 {
+		t.Errorf("stderr: %q", r.Stderr)
 	}
 	if got := states(t, c, mapi, ns, "workers"); got != "workers=-" {
 		t.Errorf("bad input changed something: %s", got)
@@ -266,14 +266,14 @@ func TestSomeoneElsesPauseIsLeftAlone(t *testing.T) {
 	before := get(t, c, mapi, ns, "infra").GetResourceVersion()
 
 	r := run(t, c, false, "", "-n", ns, "--all", "-o", "name")
-	if r.code != 0 {
-		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	if r.Code != 0 {
+		t.Fatalf("exit %d: %s", r.Code, r.Stderr)
 	}
-	if r.stdout != "machinehealthcheck.machine.openshift.io/workers\n" {
-		t.Errorf("stdout %q", r.stdout)
+	if r.Stdout != "machinehealthcheck.machine.openshift.io/workers\n" {
+		t.Errorf("stdout %q", r.Stdout)
 	}
-	if !strings.Contains(r.stderr, "infra in "+ns+": already paused by kubectl-annotate since ") || !strings.Contains(r.stderr, "not adopted") {
-		t.Errorf("stderr:\n%s", r.stderr)
+	if !strings.Contains(r.Stderr, "infra in "+ns+": already paused by kubectl-annotate since ") || !strings.Contains(r.Stderr, "not adopted") {
+		t.Errorf("stderr:\n%s", r.Stderr)
 	}
 	if after := get(t, c, mapi, ns, "infra").GetResourceVersion(); after != before {
 		t.Errorf("someone else's paused MHC was changed")
@@ -281,26 +281,26 @@ func TestSomeoneElsesPauseIsLeftAlone(t *testing.T) {
 
 	// Resume: ours only.
 	r = run(t, c, true, "", "-n", ns, "--all")
-	if r.code != 0 {
-		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	if r.Code != 0 {
+		t.Fatalf("exit %d: %s", r.Code, r.Stderr)
 	}
 	if got := states(t, c, mapi, ns, "workers", "infra"); got != "workers=- infra=theirs" {
 		t.Errorf("after resume: %s", got)
 	}
-	if !strings.Contains(r.stderr, "infra in "+ns+": paused by kubectl-annotate since ") || !strings.Contains(r.stderr, "--force resumes it") {
-		t.Errorf("stderr:\n%s", r.stderr)
+	if !strings.Contains(r.Stderr, "infra in "+ns+": paused by kubectl-annotate since ") || !strings.Contains(r.Stderr, "--force resumes it") {
+		t.Errorf("stderr:\n%s", r.Stderr)
 	}
 
 	// --force resumes it too.
 	r = run(t, c, true, "", "-n", ns, "--all", "--force")
-	if r.code != 0 {
-		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	if r.Code != 0 {
+		t.Fatalf("exit %d: %s", r.Code, r.Stderr)
 	}
 	if got := states(t, c, mapi, ns, "workers", "infra"); got != "workers=- infra=-" {
 		t.Errorf("after resume --force: %s", got)
 	}
-	if !strings.Contains(r.stderr, "infra in "+ns+": resumed (--force: it was paused by kubectl-annotate)") {
-		t.Errorf("stderr:\n%s", r.stderr)
+	if !strings.Contains(r.Stderr, "infra in "+ns+": resumed (--force: it was paused by kubectl-annotate)") {
+		t.Errorf("stderr:\n%s", r.Stderr)
 	}
 
 	// A marker whose pause someone removed by hand is cleaned up on resume,
@@ -311,8 +311,8 @@ func TestSomeoneElsesPauseIsLeftAlone(t *testing.T) {
 		t.Fatalf("setup: %s", got)
 	}
 	r = run(t, c, true, "", "-n", ns, "workers")
-	if got := states(t, c, mapi, ns, "workers"); r.code != 0 || got != "workers=-" {
-		t.Errorf("resume of a stale marker: exit %d, %s: %s", r.code, got, r.stderr)
+	if got := states(t, c, mapi, ns, "workers"); r.Code != 0 || got != "workers=-" {
+		t.Errorf("resume of a stale marker: exit %d, %s: %s", r.Code, got, r.Stderr)
 	}
 }
 
@@ -325,10 +325,10 @@ func TestDryRunsChangeNothing(t *testing.T) {
 
 	for _, mode := range []string{"client", "server"} {
 		r := run(t, c, false, "", "-n", ns, "workers", "--dry-run="+mode)
-		if r.code != 0 {
-			t.Fatalf("%s: exit %d: %s", mode, r.code, r.stderr)
+		if r.Code != 0 {
+			t.Fatalf("%s: exit %d: %s", mode, r.Code, r.Stderr)
 		}
-		objs := readStream(t, r.stdout)
+		objs := readStream(t, r.Stdout)
 		if got := kinds(objs); got != "MachineHealthCheck/workers MachineHealthCheck/workers" {
 			t.Errorf("%s: stdout %s", mode, got)
 		}
@@ -338,8 +338,8 @@ func TestDryRunsChangeNothing(t *testing.T) {
 			}
 		}
 		label := map[string]string{"client": "(dry run)", "server": "(server dry run)"}[mode]
-		if !strings.Contains(r.stderr, "workers in "+ns+": paused "+label) {
-			t.Errorf("%s: stderr:\n%s", mode, r.stderr)
+		if !strings.Contains(r.Stderr, "workers in "+ns+": paused "+label) {
+			t.Errorf("%s: stderr:\n%s", mode, r.Stderr)
 		}
 		if got := states(t, c, mapi, ns, "workers") + " " + states(t, c, capi, ns, "workers"); got != "workers=- workers=-" {
 			t.Errorf("%s dry run changed the cluster: %s", mode, got)
@@ -359,18 +359,18 @@ func TestAUserWithoutPatchRightsGetsExit3AndNothingChanges(t *testing.T) {
 	u := c.AddUser(t, "viewer", rbacRule(read, "machine.openshift.io"), rbacRule(read, "cluster.x-k8s.io"))
 
 	r := runAs(t, u.Kubeconfig, false, "", "-n", ns, "--all")
-	if r.code != cli.ExitFailed {
-		t.Fatalf("exit %d, want 3: %s", r.code, r.stderr)
+	if r.Code != cli.ExitFailed {
+		t.Fatalf("exit %d, want 3: %s", r.Code, r.Stderr)
 	}
-	if strings.Count(r.stderr, "\n") != 1 || !strings.HasPrefix(r.stderr, "error: not allowed to patch machinehealthchecks.machine.openshift.io in namespace \""+ns+"\"") ||
-		!strings.Contains(r.stderr, "nothing was changed") {
-		t.Errorf("stderr is not one clear line naming the verb and resource: %q", r.stderr)
+	if strings.Count(r.Stderr, "\n") != 1 || !strings.HasPrefix(r.Stderr, "error: not allowed to patch machinehealthchecks.machine.openshift.io in namespace \""+ns+"\"") ||
+		!strings.Contains(r.Stderr, "nothing was changed") {
+		t.Errorf("stderr is not one clear line naming the verb and resource: %q", r.Stderr)
 	}
-	if strings.Contains(r.stderr, "BEGIN") || strings.Contains(r.stderr, "token") {
-		t.Errorf("credentials in the message: %q", r.stderr)
+	if strings.Contains(r.Stderr, "BEGIN") || strings.Contains(r.Stderr, "token") {
+		t.Errorf("credentials in the message: %q", r.Stderr)
 	}
-	if r.stdout != "" {
-		t.Errorf("stdout %q", r.stdout)
+	if r.Stdout != "" {
+		t.Errorf("stdout %q", r.Stdout)
 	}
 	if got := states(t, c, mapi, ns, "a-workers", "b-infra"); got != "a-workers=- b-infra=-" {
 		t.Errorf("changed: %s", got)
@@ -379,12 +379,12 @@ func TestAUserWithoutPatchRightsGetsExit3AndNothingChanges(t *testing.T) {
 	// Without list rights either: still one line, exit 3.
 	none := c.AddUser(t, "nobody", rbacRule([]string{"get"}, "config.openshift.io"))
 	r = runAs(t, none.Kubeconfig, false, "", "-n", ns, "--all")
-	if r.code != cli.ExitFailed || !strings.HasPrefix(r.stderr, "error: not allowed to list machinehealthchecks.machine.openshift.io in namespace") {
-		t.Errorf("exit %d: %q", r.code, r.stderr)
+	if r.Code != cli.ExitFailed || !strings.HasPrefix(r.Stderr, "error: not allowed to list machinehealthchecks.machine.openshift.io in namespace") {
+		t.Errorf("exit %d: %q", r.Code, r.Stderr)
 	}
 	r = runAs(t, none.Kubeconfig, false, "", "status")
-	if r.code != cli.ExitFailed || !strings.HasPrefix(r.stderr, "error: not allowed to list machinehealthchecks.machine.openshift.io") {
-		t.Errorf("status: exit %d: %q", r.code, r.stderr)
+	if r.Code != cli.ExitFailed || !strings.HasPrefix(r.Stderr, "error: not allowed to list machinehealthchecks.machine.openshift.io") {
+		t.Errorf("status: exit %d: %q", r.Code, r.Stderr)
 	}
 }
 
@@ -408,8 +408,8 @@ func TestBadUsageIsExit2(t *testing.T) {
 		{[]string{"status", "extra"}, `unknown command "extra"`},
 	} {
 		r := run(t, c, false, "", tt.args...)
-		if r.code != cli.ExitBadInput || !strings.Contains(r.stderr, tt.want) || strings.Count(r.stderr, "\n") != 1 {
-			t.Errorf("%v: exit %d, stderr %q; want 2 and %q", tt.args, r.code, r.stderr, tt.want)
+		if r.Code != cli.ExitBadInput || !strings.Contains(r.Stderr, tt.want) || strings.Count(r.Stderr, "\n") != 1 {
+			t.Errorf("%v: exit %d, stderr %q; want 2 and %q", tt.args, r.Code, r.Stderr, tt.want)
 		}
 	}
 }
@@ -427,24 +427,24 @@ func TestAFailureHalfWayReportsWhatChanged(t *testing.T) {
 	refuse(t, c, ns, "b")
 
 	r := run(t, c, false, "", "-n", ns, "--all", "-o", "name")
-	if r.code != cli.ExitFailed {
-		t.Fatalf("exit %d, want 3: %s", r.code, r.stderr)
+	if r.Code != cli.ExitFailed {
+		t.Fatalf("exit %d, want 3: %s", r.Code, r.Stderr)
 	}
 	if got := states(t, c, mapi, ns, "a", "b", "c"); got != "a=ours b=- c=-" {
 		t.Errorf("after the failure: %s", got)
 	}
-	if r.stdout != "machinehealthcheck.machine.openshift.io/a\n" {
-		t.Errorf("stdout %q: the changed MHC is not printed", r.stdout)
+	if r.Stdout != "machinehealthcheck.machine.openshift.io/a\n" {
+		t.Errorf("stdout %q: the changed MHC is not printed", r.Stdout)
 	}
-	last := r.stderr[strings.LastIndex(strings.TrimSuffix(r.stderr, "\n"), "\n")+1:]
-	if !strings.Contains(r.stderr, "a in "+ns+": paused\n") || !strings.HasPrefix(last, "error: ") ||
+	last := r.Stderr[strings.LastIndex(strings.TrimSuffix(r.Stderr, "\n"), "\n")+1:]
+	if !strings.Contains(r.Stderr, "a in "+ns+": paused\n") || !strings.HasPrefix(last, "error: ") ||
 		!strings.Contains(last, "refused by the test") || !strings.Contains(last, "1 MachineHealthChecks were paused before this, listed above; run the command again to finish") {
-		t.Errorf("stderr:\n%s", r.stderr)
+		t.Errorf("stderr:\n%s", r.Stderr)
 	}
 
 	deleteRefusal(t, c, ns)
-	if r := run(t, c, false, "", "-n", ns, "--all"); r.code != 0 {
-		t.Fatalf("second run: exit %d: %s", r.code, r.stderr)
+	if r := run(t, c, false, "", "-n", ns, "--all"); r.Code != 0 {
+		t.Fatalf("second run: exit %d: %s", r.Code, r.Stderr)
 	}
 	if got := states(t, c, mapi, ns, "a", "b", "c"); got != "a=ours b=ours c=ours" {
 		t.Errorf("after the second run: %s", got)

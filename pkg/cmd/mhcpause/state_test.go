@@ -214,10 +214,10 @@ func TestExamplesRun(t *testing.T) {
 			run(t, c, true, "", "--all")
 		}
 		r := run(t, c, resume, stdin, words...)
-		if r.code != 0 {
-			t.Errorf("%s: exit %d: %s", line, r.code, r.stderr)
+		if r.Code != 0 {
+			t.Errorf("%s: exit %d: %s", line, r.Code, r.Stderr)
 		}
-		if r.stdout == "" && r.stderr == "" {
+		if r.Stdout == "" && r.Stderr == "" {
 			t.Errorf("%s: printed nothing", line)
 		}
 		ran++

@@ -35,11 +35,11 @@ func TestStatusTableAndFormats(t *testing.T) {
 	create(t, c, capi, mhc(capi, g, "workers", nil, nil))
 
 	r := run(t, c, false, "", "status", "-n", g)
-	if r.code != 0 {
-		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	if r.Code != 0 {
+		t.Fatalf("exit %d: %s", r.Code, r.Stderr)
 	}
 	// When someone else paused it is when the server recorded the write.
-	table := regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ`).ReplaceAllStringFunc(r.stdout, func(s string) string {
+	table := regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ`).ReplaceAllStringFunc(r.Stdout, func(s string) string {
 		if s == "2026-11-23T10:00:00Z" {
 			return s
 		}
@@ -50,21 +50,21 @@ func TestStatusTableAndFormats(t *testing.T) {
 	// The same as data.
 	for _, format := range []string{"yaml", "json"} {
 		r := run(t, c, false, "", "status", "-n", g, "-o", format)
-		if r.code != 0 {
-			t.Fatalf("-o %s: exit %d: %s", format, r.code, r.stderr)
+		if r.Code != 0 {
+			t.Fatalf("-o %s: exit %d: %s", format, r.Code, r.Stderr)
 		}
 		var rep Report
 		var err error
 		if format == "yaml" {
-			err = yaml.UnmarshalStrict([]byte(r.stdout), &rep)
+			err = yaml.UnmarshalStrict([]byte(r.Stdout), &rep)
 		} else {
-			err = json.Unmarshal([]byte(r.stdout), &rep)
+			err = json.Unmarshal([]byte(r.Stdout), &rep)
 		}
 		if err != nil {
-			t.Fatalf("-o %s: %v\n%s", format, err, r.stdout)
+			t.Fatalf("-o %s: %v\n%s", format, err, r.Stdout)
 		}
 		if len(rep.MachineHealthChecks) != 4 {
-			t.Fatalf("-o %s: %d entries:\n%s", format, len(rep.MachineHealthChecks), r.stdout)
+			t.Fatalf("-o %s: %d entries:\n%s", format, len(rep.MachineHealthChecks), r.Stdout)
 		}
 		e := rep.MachineHealthChecks[2] // workers: machine.openshift.io before cluster.x-k8s.io
 		if e.Name != "workers" || e.APIVersion != "machine.openshift.io/v1beta1" || !e.Paused || e.PausedBy != Name ||
@@ -78,8 +78,8 @@ func TestStatusTableAndFormats(t *testing.T) {
 
 	// -l and --api narrow it down.
 	r = run(t, c, false, "", "status", "-n", g, "--api", "capi", "-o", "json")
-	if r.code != 0 || strings.Count(r.stdout, `"name"`) != 1 || !strings.Contains(r.stdout, `"apiVersion": "cluster.x-k8s.io/v1beta1"`) {
-		t.Errorf("--api capi: exit %d:\n%s%s", r.code, r.stdout, r.stderr)
+	if r.Code != 0 || strings.Count(r.Stdout, `"name"`) != 1 || !strings.Contains(r.Stdout, `"apiVersion": "cluster.x-k8s.io/v1beta1"`) {
+		t.Errorf("--api capi: exit %d:\n%s%s", r.Code, r.Stdout, r.Stderr)
 	}
 }
 
@@ -91,44 +91,44 @@ func TestStatusGate(t *testing.T) {
 	create(t, c, mapi, mhc(mapi, ns, "infra", nil, nil))
 
 	// Nothing paused anywhere: resumed holds, paused does not.
-	if r := run(t, c, false, "", "status", "--expect", "resumed"); r.code != 0 {
-		t.Errorf("--expect resumed with nothing paused: exit %d: %s", r.code, r.stderr)
+	if r := run(t, c, false, "", "status", "--expect", "resumed"); r.Code != 0 {
+		t.Errorf("--expect resumed with nothing paused: exit %d: %s", r.Code, r.Stderr)
 	}
 	r := run(t, c, false, "", "status", "-n", ns, "--expect", "paused")
-	if r.code != cli.ExitDiffers {
-		t.Errorf("--expect paused with nothing paused: exit %d: %s", r.code, r.stderr)
+	if r.Code != cli.ExitDiffers {
+		t.Errorf("--expect paused with nothing paused: exit %d: %s", r.Code, r.Stderr)
 	}
 	want := "error: 3 MachineHealthCheck(s) not paused: " + ns + "/infra (machine.openshift.io/v1beta1), " +
 		ns + "/workers (machine.openshift.io/v1beta1), " + ns + "/workers (cluster.x-k8s.io/v1beta1) (pause with: oc mhc pause)\n"
-	if r.stderr != want {
-		t.Errorf("stderr\n%q, want\n%q", r.stderr, want)
+	if r.Stderr != want {
+		t.Errorf("stderr\n%q, want\n%q", r.Stderr, want)
 	}
 
 	// Pause everything but the CAPI one.
-	if r := run(t, c, false, "", "-n", ns, "--all", "--api", "mapi"); r.code != 0 {
-		t.Fatal(r.stderr)
+	if r := run(t, c, false, "", "-n", ns, "--all", "--api", "mapi"); r.Code != 0 {
+		t.Fatal(r.Stderr)
 	}
 	r = run(t, c, false, "", "status", "-n", ns, "--expect", "paused")
-	if r.code != cli.ExitDiffers || !strings.Contains(r.stderr, "1 MachineHealthCheck(s) not paused: "+ns+"/workers (cluster.x-k8s.io/v1beta1)") {
-		t.Errorf("exit %d: %s", r.code, r.stderr)
+	if r.Code != cli.ExitDiffers || !strings.Contains(r.Stderr, "1 MachineHealthCheck(s) not paused: "+ns+"/workers (cluster.x-k8s.io/v1beta1)") {
+		t.Errorf("exit %d: %s", r.Code, r.Stderr)
 	}
-	if r := run(t, c, false, "", "status", "-n", ns, "--expect", "paused", "--api", "mapi"); r.code != 0 {
-		t.Errorf("--expect paused --api mapi: exit %d: %s", r.code, r.stderr)
+	if r := run(t, c, false, "", "status", "-n", ns, "--expect", "paused", "--api", "mapi"); r.Code != 0 {
+		t.Errorf("--expect paused --api mapi: exit %d: %s", r.Code, r.Stderr)
 	}
 	// Every namespace is the default: the gate sees them.
 	r = run(t, c, false, "", "status", "--expect", "resumed")
-	if r.code != cli.ExitDiffers || !strings.Contains(r.stderr, "2 MachineHealthCheck(s) still paused: "+ns+"/infra (machine.openshift.io/v1beta1), "+ns+"/workers (machine.openshift.io/v1beta1)") {
-		t.Errorf("--expect resumed: exit %d: %s", r.code, r.stderr)
+	if r.Code != cli.ExitDiffers || !strings.Contains(r.Stderr, "2 MachineHealthCheck(s) still paused: "+ns+"/infra (machine.openshift.io/v1beta1), "+ns+"/workers (machine.openshift.io/v1beta1)") {
+		t.Errorf("--expect resumed: exit %d: %s", r.Code, r.Stderr)
 	}
-	if !strings.Contains(r.stdout, "PAUSED") || !strings.Contains(r.stdout, "oc-mhc-pause") {
-		t.Errorf("the table is printed with the gate:\n%s", r.stdout)
+	if !strings.Contains(r.Stdout, "PAUSED") || !strings.Contains(r.Stdout, "oc-mhc-pause") {
+		t.Errorf("the table is printed with the gate:\n%s", r.Stdout)
 	}
 
-	if r := run(t, c, true, "", "-n", ns, "--all"); r.code != 0 {
-		t.Fatal(r.stderr)
+	if r := run(t, c, true, "", "-n", ns, "--all"); r.Code != 0 {
+		t.Fatal(r.Stderr)
 	}
-	if r := run(t, c, false, "", "status", "--expect", "resumed"); r.code != 0 {
-		t.Errorf("after resume: exit %d: %s", r.code, r.stderr)
+	if r := run(t, c, false, "", "status", "--expect", "resumed"); r.Code != 0 {
+		t.Errorf("after resume: exit %d: %s", r.Code, r.Stderr)
 	}
 }
 
@@ -136,15 +136,15 @@ func TestStatusWarnsOfAForgottenPause(t *testing.T) {
 	c := testenv.SharedCluster(t)
 	ns := namespace(t, c)
 	create(t, c, mapi, mhc(mapi, ns, "workers", nil, nil))
-	if r := run(t, c, false, "", "-n", ns, "workers"); r.code != 0 {
-		t.Fatal(r.stderr)
+	if r := run(t, c, false, "", "-n", ns, "workers"); r.Code != 0 {
+		t.Fatal(r.Stderr)
 	}
 	const warning = "warning: 1 MachineHealthCheck(s) paused while no update is in progress"
 
 	// No ClusterVersion: the cluster cannot say, so no warning.
 	r := run(t, c, false, "", "status", "-n", ns)
-	if r.code != 0 || strings.Contains(r.stderr, "warning") {
-		t.Errorf("without a ClusterVersion: exit %d: %s", r.code, r.stderr)
+	if r.Code != 0 || strings.Contains(r.Stderr, "warning") {
+		t.Errorf("without a ClusterVersion: exit %d: %s", r.Code, r.Stderr)
 	}
 
 	cv := &unstructured.Unstructured{Object: map[string]interface{}{
@@ -161,30 +161,30 @@ func TestStatusWarnsOfAForgottenPause(t *testing.T) {
 	createWithConditions(t, c, cluster.MachineConfigPoolResource, pool, "Updated", "True")
 
 	r = run(t, c, false, "", "status", "-n", ns)
-	if r.code != 0 || !strings.Contains(r.stderr, warning) {
-		t.Errorf("paused, no update: exit %d: %s", r.code, r.stderr)
+	if r.Code != 0 || !strings.Contains(r.Stderr, warning) {
+		t.Errorf("paused, no update: exit %d: %s", r.Code, r.Stderr)
 	}
 	// --expect paused says the pause is meant: no warning.
-	if r := run(t, c, false, "", "status", "-n", ns, "--expect", "paused"); r.code != 0 || r.stderr != "" {
-		t.Errorf("--expect paused: exit %d: %q", r.code, r.stderr)
+	if r := run(t, c, false, "", "status", "-n", ns, "--expect", "paused"); r.Code != 0 || r.Stderr != "" {
+		t.Errorf("--expect paused: exit %d: %q", r.Code, r.Stderr)
 	}
 
 	// A pool still updating: an update is in progress.
 	setConditions(t, c, cluster.MachineConfigPoolResource, "worker", "Updated", "False")
-	if r := run(t, c, false, "", "status", "-n", ns); r.code != 0 || strings.Contains(r.stderr, "warning") {
-		t.Errorf("pool updating: exit %d: %s", r.code, r.stderr)
+	if r := run(t, c, false, "", "status", "-n", ns); r.Code != 0 || strings.Contains(r.Stderr, "warning") {
+		t.Errorf("pool updating: exit %d: %s", r.Code, r.Stderr)
 	}
 	setConditions(t, c, cluster.MachineConfigPoolResource, "worker", "Updated", "True")
 	setConditions(t, c, cluster.ClusterVersionResource, "version", "Progressing", "True")
-	if r := run(t, c, false, "", "status", "-n", ns); r.code != 0 || strings.Contains(r.stderr, "warning") {
-		t.Errorf("cluster version progressing: exit %d: %s", r.code, r.stderr)
+	if r := run(t, c, false, "", "status", "-n", ns); r.Code != 0 || strings.Contains(r.Stderr, "warning") {
+		t.Errorf("cluster version progressing: exit %d: %s", r.Code, r.Stderr)
 	}
 
 	// Nothing paused: nothing to warn about.
 	setConditions(t, c, cluster.ClusterVersionResource, "version", "Progressing", "False")
 	run(t, c, true, "", "-n", ns, "workers")
-	if r := run(t, c, false, "", "status", "-n", ns); r.code != 0 || strings.Contains(r.stderr, "warning") {
-		t.Errorf("nothing paused: exit %d: %s", r.code, r.stderr)
+	if r := run(t, c, false, "", "status", "-n", ns); r.Code != 0 || strings.Contains(r.Stderr, "warning") {
+		t.Errorf("nothing paused: exit %d: %s", r.Code, r.Stderr)
 	}
 }
 

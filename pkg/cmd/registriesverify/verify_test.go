@@ -22,7 +22,6 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/airgap-ocp/oc-plugins/internal/testenv"
-	"github.com/airgap-ocp/oc-plugins/pkg/cli"
 	"github.com/airgap-ocp/oc-plugins/pkg/cluster"
 	"github.com/airgap-ocp/oc-plugins/pkg/manifest"
 	"github.com/airgap-ocp/oc-plugins/pkg/mirrorset"
@@ -33,36 +32,29 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 // The tests read every pool, node and mirror object of the shared cluster, so they run one
 // after another and each starts from, and leaves, a cluster without any (clean).
 
-type result struct {
-	code           int
-	stdout, stderr string
-}
+type result struct{ testenv.Result }
 
 // run runs the command as a user would, with stdin and arguments.
 func run(t *testing.T, stdin string, args ...string) result {
 	t.Helper()
-	streams := genericiooptions.IOStreams{In: strings.NewReader(stdin), Out: &bytes.Buffer{}, ErrOut: &bytes.Buffer{}}
-	cmd := NewCmd(streams)
-	cmd.SetArgs(append([]string{}, args...))
-	code := cli.Execute(cmd, streams)
-	return result{code, streams.Out.(*bytes.Buffer).String(), streams.ErrOut.(*bytes.Buffer).String()}
+	return result{testenv.Run(NewCmd, stdin, args...)}
 }
 
 func (r result) want(t *testing.T, code int, stderr ...string) {
 	t.Helper()
-	if r.code != code {
-		t.Errorf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", r.code, code, r.stdout, r.stderr)
+	if r.Code != code {
+		t.Errorf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", r.Code, code, r.Stdout, r.Stderr)
 	}
 	for _, s := range stderr {
-		if !strings.Contains(r.stderr, s) {
-			t.Errorf("stderr lacks %q:\n%s", s, r.stderr)
+		if !strings.Contains(r.Stderr, s) {
+			t.Errorf("stderr lacks %q:\n%s", s, r.Stderr)
 		}
 	}
 }
 
 // row returns the table row of kind and name: its status and details.
 func (r result) row(kind, name string) string {
-	for _, line := range strings.Split(r.stdout, "\n") {
+	for _, line := range strings.Split(r.Stdout, "\n") {
 		f := strings.Fields(line)
 		if len(f) >= 3 && f[0] == kind && f[1] == name {
 			return strings.Join(f[2:], " ")
@@ -150,10 +142,10 @@ func (e *env) apply(stream string) {
 func (e *env) render() []byte {
 	e.t.Helper()
 	r := run(e.t, "", "render", "--kubeconfig", e.kc)
-	if r.code != 0 {
-		e.t.Fatalf("render: exit %d: %s", r.code, r.stderr)
+	if r.Code != 0 {
+		e.t.Fatalf("render: exit %d: %s", r.Code, r.Stderr)
 	}
-	return []byte(r.stdout)
+	return []byte(r.Stdout)
 }
 
 // Encodings of a file in an Ignition config.
@@ -353,8 +345,8 @@ func TestEverythingMatches(t *testing.T) {
 	if got := r.row("expected", "registries.conf"); got != "ok from cluster: 1 IDMS, 1 ITMS, 1 ICSP, image config" {
 		t.Errorf("expected row %q", got)
 	}
-	if r.stderr != "" {
-		t.Errorf("stderr: %s", r.stderr)
+	if r.Stderr != "" {
+		t.Errorf("stderr: %s", r.Stderr)
 	}
 	// The same with the node files, as --node-file, read from a file and from stdin.
 	path := filepath.Join(t.TempDir(), "registries.conf")
@@ -435,11 +427,11 @@ func TestDriftTheMCORulesExplain(t *testing.T) {
 				stale = tt.rendered
 			}
 			r := run(t, stale, "render")
-			if r.code != 0 {
-				t.Fatalf("rendering the stale config: %s", r.stderr)
+			if r.Code != 0 {
+				t.Fatalf("rendering the stale config: %s", r.Stderr)
 			}
 			e.apply(mirrorObjects)
-			e.mco(pool{name: "worker", conf: []byte(r.stdout), nodes: []node{{name: "w0"}}})
+			e.mco(pool{name: "worker", conf: []byte(r.Stdout), nodes: []node{{name: "w0"}}})
 			run(t, "", "--kubeconfig", e.kc).want(t, 1, tt.want)
 		})
 	}
@@ -464,8 +456,8 @@ func TestAUserMachineConfigOverridesTheGeneratedOne(t *testing.T) {
 	r := run(t, "", "--kubeconfig", e.kc, "-o", "json")
 	r.want(t, 1)
 	var rep Report
-	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
-		t.Fatalf("-o json: %v\n%s", err, r.stdout)
+	if err := json.Unmarshal([]byte(r.Stdout), &rep); err != nil {
+		t.Fatalf("-o json: %v\n%s", err, r.Stdout)
 	}
 	if rep.OK || len(rep.Pools) != 1 || rep.Pools[0].SuppliedBy != "99-worker-zz-registries" || len(rep.Pools[0].Differences) != 0 ||
 		strings.Join(rep.Pools[0].Problems, "") != "registries.conf comes from MachineConfig 99-worker-zz-registries, which overrides the one the MCO generates" {
@@ -484,8 +476,8 @@ func TestNothingToApplyKeepsTheTemplate(t *testing.T) {
 	e.mco(pool{name: "worker", nodes: []node{{name: "w0"}}})
 	r := run(t, "", "--kubeconfig", e.kc, "-o", "yaml")
 	r.want(t, 0)
-	if !strings.Contains(r.stdout, "template: true") || !strings.Contains(r.stdout, "suppliedBy: 01-worker-container-runtime") {
-		t.Errorf("report:\n%s", r.stdout)
+	if !strings.Contains(r.Stdout, "template: true") || !strings.Contains(r.Stdout, "suppliedBy: 01-worker-container-runtime") {
+		t.Errorf("report:\n%s", r.Stdout)
 	}
 }
 
@@ -503,8 +495,8 @@ func TestNoImageConfigMeansNoExpectation(t *testing.T) {
 	}
 	r = run(t, "", "render", "--kubeconfig", e.kc)
 	r.want(t, 1, "renders no registries.conf")
-	if r.stdout != "" {
-		t.Errorf("render printed %q", r.stdout)
+	if r.Stdout != "" {
+		t.Errorf("render printed %q", r.Stdout)
 	}
 }
 
@@ -552,8 +544,8 @@ spec: {clusterID: 0b5b5c8e-8a4d-4a4a-9f8e-1b6f2f7e7f00}
 	}
 	r := run(t, "", "render", "--kubeconfig", e.kc)
 	r.want(t, 0, `warning: blockedRegistries "quay.io" holds the release payload`)
-	if strings.Contains(r.stdout, `location = "quay.io"`) || !strings.Contains(r.stdout, `location = "docker.io"`) {
-		t.Errorf("render:\n%s", r.stdout)
+	if strings.Contains(r.Stdout, `location = "quay.io"`) || !strings.Contains(r.Stdout, `location = "docker.io"`) {
+		t.Errorf("render:\n%s", r.Stdout)
 	}
 }
 
@@ -609,7 +601,7 @@ func TestFilesWithoutACluster(t *testing.T) {
 	r := run(t, "", "render", "-f", idms, "--kubeconfig", noCluster)
 	r.want(t, 0)
 	good := filepath.Join(dir, "good.conf")
-	os.WriteFile(good, []byte(r.stdout), 0o644)
+	os.WriteFile(good, []byte(r.Stdout), 0o644)
 	base := filepath.Join(dir, "base.conf")
 	os.WriteFile(base, mirrorset.BaseRegistriesConf(), 0o644)
 
@@ -650,10 +642,10 @@ func TestBadInput(t *testing.T) {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			r := run(t, "", append(tt.args, "--kubeconfig", filepath.Join(dir, "none"))...)
 			r.want(t, 2, tt.want)
-			if r.stdout != "" {
-				t.Errorf("stdout %q", r.stdout)
+			if r.Stdout != "" {
+				t.Errorf("stdout %q", r.Stdout)
 			}
-			if n := strings.Count(r.stderr, "\n"); n != 1 {
+			if n := strings.Count(r.Stderr, "\n"); n != 1 {
 				t.Errorf("%d lines on stderr, want one", n)
 			}
 		})
@@ -695,10 +687,10 @@ func TestResolve(t *testing.T) {
 	const digest = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 	r := run(t, "", "resolve", "--kubeconfig", e.kc, "quay.io/openshift-release-dev/ocp-release@"+digest)
 	r.want(t, 0)
-	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	lines := strings.Split(strings.TrimSpace(r.Stdout), "\n")
 	if len(lines) != 3 || !strings.Contains(lines[1], "mirror.example.com:5000/ocp/release@"+digest) || !strings.Contains(lines[1], " use ") ||
 		!strings.Contains(lines[2], "quay.io/openshift-release-dev/ocp-release@"+digest) || !strings.Contains(lines[2], " blocked ") {
-		t.Errorf("resolve:\n%s", r.stdout)
+		t.Errorf("resolve:\n%s", r.Stdout)
 	}
 	// Against a node's file, which has no mirror at all.
 	base := filepath.Join(t.TempDir(), "base.conf")
@@ -706,7 +698,7 @@ func TestResolve(t *testing.T) {
 	r = run(t, "", "resolve", "--node-file", "w0="+base, "-o", "json", "quay.io/openshift-release-dev/ocp-release:4.16.3")
 	r.want(t, 0)
 	var res mirrorset.Resolution
-	if err := json.Unmarshal([]byte(r.stdout), &res); err != nil {
+	if err := json.Unmarshal([]byte(r.Stdout), &res); err != nil {
 		t.Fatal(err)
 	}
 	if len(res.Sources) != 1 || res.Sources[0].Mirror || !res.Sources[0].Used {
@@ -752,10 +744,10 @@ func TestExamplesRun(t *testing.T) {
 		if strings.Contains(line, "--read-nodes") {
 			code = 3 // no daemon pod runs in the test cluster
 		}
-		if r.code != code {
-			t.Errorf("%s: exit %d, want %d: %s", line, r.code, code, r.stderr)
+		if r.Code != code {
+			t.Errorf("%s: exit %d, want %d: %s", line, r.Code, code, r.Stderr)
 		}
-		if code == 0 && r.stdout == "" {
+		if code == 0 && r.Stdout == "" {
 			t.Errorf("%s: printed nothing", line)
 		}
 		ran++
@@ -776,7 +768,7 @@ current-context: c
 `), 0o600)
 	r := run(t, "", "--kubeconfig", kc)
 	r.want(t, 3, "error: listing imagedigestmirrorsets.config.openshift.io")
-	if strings.Contains(r.stdout+r.stderr, "s3cret") {
-		t.Errorf("the token is in the output:\n%s%s", r.stdout, r.stderr)
+	if strings.Contains(r.Stdout+r.Stderr, "s3cret") {
+		t.Errorf("the token is in the output:\n%s%s", r.Stdout, r.Stderr)
 	}
 }

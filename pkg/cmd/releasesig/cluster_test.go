@@ -72,14 +72,14 @@ func TestApplyThenVerifyFromCluster(t *testing.T) {
 
 	args := append(append([]string{"4.16.3", "--release-repo", e.repo, "--store", e.storeURL, "--keyring", e.keyring, "--apply", "--name", "release-image-4.16.3"}, e.registryFlags...), kube...)
 	r := run(t, "", args...)
-	if r.code != 0 {
-		t.Fatalf("--apply: exit %d: %s", r.code, r.stderr)
+	if r.Code != 0 {
+		t.Fatalf("--apply: exit %d: %s", r.Code, r.Stderr)
 	}
 	live, err := cs.CoreV1().ConfigMaps(signature.ConfigMapNamespace).Get(context.Background(), "release-image-4.16.3", metav1.GetOptions{})
 	if err != nil {
 		t.Fatalf("reading back: %v", err)
 	}
-	printed := decodeConfigMap(t, r.stdout)
+	printed := decodeConfigMap(t, r.Stdout)
 	if !equalData(live.BinaryData, printed.BinaryData) || len(live.BinaryData) != 1 {
 		t.Fatalf("the cluster holds %v, the command printed %v", keys(live.BinaryData), keys(printed.BinaryData))
 	}
@@ -87,29 +87,29 @@ func TestApplyThenVerifyFromCluster(t *testing.T) {
 		t.Errorf("applied ConfigMap lacks the label: %v", live.Labels)
 	}
 	// Applying again changes nothing and succeeds.
-	if r := run(t, "", args...); r.code != 0 {
-		t.Fatalf("second --apply: exit %d: %s", r.code, r.stderr)
+	if r := run(t, "", args...); r.Code != 0 {
+		t.Fatalf("second --apply: exit %d: %s", r.Code, r.Stderr)
 	}
 
 	verify := func(extra ...string) result {
 		return run(t, "", append(append([]string{"verify", "--from-cluster", "--keyring", e.keyring}, kube...), extra...)...)
 	}
-	if r := verify("--digest", e.amd64); r.code != 0 || !strings.Contains(r.stderr, "release-image-4.16.3") {
-		t.Fatalf("verify the applied release: exit %d: %s", r.code, r.stderr)
+	if r := verify("--digest", e.amd64); r.Code != 0 || !strings.Contains(r.Stderr, "release-image-4.16.3") {
+		t.Fatalf("verify the applied release: exit %d: %s", r.Code, r.Stderr)
 	}
 	// By tag, through the registry.
-	if r := verify(append([]string{e.repo + ":4.16.3-x86_64"}, e.registryFlags...)...); r.code != 0 {
-		t.Fatalf("verify by pull spec: exit %d: %s", r.code, r.stderr)
+	if r := verify(append([]string{e.repo + ":4.16.3-x86_64"}, e.registryFlags...)...); r.Code != 0 {
+		t.Fatalf("verify by pull spec: exit %d: %s", r.Code, r.Stderr)
 	}
 	// The arm64 release has no signature in the cluster: the gate closes.
 	r = verify("--digest", e.arm64)
-	if r.code != cli.ExitDiffers || !strings.Contains(r.stderr, e.arm64) {
-		t.Fatalf("verify a release without a signature: exit %d: %s", r.code, r.stderr)
+	if r.Code != cli.ExitDiffers || !strings.Contains(r.Stderr, e.arm64) {
+		t.Fatalf("verify a release without a signature: exit %d: %s", r.Code, r.Stderr)
 	}
 	// With keys the signature was not made by, it does not verify.
 	r = run(t, "", append([]string{"verify", "--from-cluster", "--digest", e.amd64, "--keyring", filepath.Join(fixtures, "keyrings", "redhat.txt")}, kube...)...)
-	if r.code != cli.ExitDiffers || !strings.Contains(r.stderr, "not in the keyring") {
-		t.Fatalf("verify with the wrong key: exit %d: %s", r.code, r.stderr)
+	if r.Code != cli.ExitDiffers || !strings.Contains(r.Stderr, "not in the keyring") {
+		t.Fatalf("verify with the wrong key: exit %d: %s", r.Code, r.Stderr)
 	}
 }
 
@@ -123,27 +123,27 @@ func TestKeyringFromCluster(t *testing.T) {
 	args := append(append([]string{"--digest", e.amd64, "--store", e.storeURL, "--keyring-from-cluster"}, e.registryFlags...), kube...)
 
 	r := run(t, "", args...)
-	if r.code != cli.ExitBadInput || !strings.Contains(r.stderr, "verifier-public-key") {
-		t.Fatalf("no verification ConfigMap: exit %d: %s", r.code, r.stderr)
+	if r.Code != cli.ExitBadInput || !strings.Contains(r.Stderr, "verifier-public-key") {
+		t.Fatalf("no verification ConfigMap: exit %d: %s", r.Code, r.Stderr)
 	}
 	trustInCluster(t, cs, e.key)
-	if r := run(t, "", args...); r.code != 0 {
-		t.Fatalf("with the cluster's keys: exit %d: %s", r.code, r.stderr)
+	if r := run(t, "", args...); r.Code != 0 {
+		t.Fatalf("with the cluster's keys: exit %d: %s", r.Code, r.Stderr)
 	}
 	// The Red Hat signature is not made by a key this cluster trusts.
 	r = run(t, "", append([]string{"--digest", redhatDigest, "--store", e.storeURL, "--keyring-from-cluster"}, kube...)...)
-	if r.code != cli.ExitDiffers {
-		t.Fatalf("Red Hat signature with the cluster's test key: exit %d: %s", r.code, r.stderr)
+	if r.Code != cli.ExitDiffers {
+		t.Fatalf("Red Hat signature with the cluster's test key: exit %d: %s", r.Code, r.Stderr)
 	}
 }
 
 func TestVerifyFilterPassesEverythingOnlyWhenAllVerifies(t *testing.T) {
 	e := newEnv(t)
 	r := run(t, "", append([]string{"--digest", e.amd64, "--store", e.storeURL, "--keyring", e.keyring}, e.registryFlags...)...)
-	if r.code != 0 {
-		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	if r.Code != 0 {
+		t.Fatalf("exit %d: %s", r.Code, r.Stderr)
 	}
-	sigCM := r.stdout
+	sigCM := r.Stdout
 	idms := `apiVersion: config.openshift.io/v1
 kind: ImageDigestMirrorSet
 metadata:
@@ -158,14 +158,14 @@ spec:
 	stream := idms + "---\n" + sigCM + "---\n" + ns
 
 	r = run(t, stream, "verify", "--keyring", e.keyring)
-	if r.code != 0 {
-		t.Fatalf("verify: exit %d: %s", r.code, r.stderr)
+	if r.Code != 0 {
+		t.Fatalf("verify: exit %d: %s", r.Code, r.Stderr)
 	}
 	in, err := manifest.Read(strings.NewReader(stream), "in")
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := manifest.Read(strings.NewReader(r.stdout), "out")
+	out, err := manifest.Read(strings.NewReader(r.Stdout), "out")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,8 +177,8 @@ spec:
 			t.Errorf("object %d: printed %s/%s, want %s/%s in place", i+1, out[i].GetKind(), out[i].GetName(), in[i].GetKind(), in[i].GetName())
 		}
 	}
-	if r := run(t, stream, "verify", "--keyring", e.keyring, "--digest", e.amd64); r.code != 0 {
-		t.Fatalf("verify --digest of the signed release: exit %d: %s", r.code, r.stderr)
+	if r := run(t, stream, "verify", "--keyring", e.keyring, "--digest", e.amd64); r.Code != 0 {
+		t.Fatalf("verify --digest of the signed release: exit %d: %s", r.Code, r.Stderr)
 	}
 
 	tampered := strings.Replace(sigCM, "binaryData:\n  "+strings.Replace(e.amd64, ":", "-", 1)+"-1: ", "binaryData:\n  "+strings.Replace(e.amd64, ":", "-", 1)+"-1: AAAA", 1)
@@ -200,8 +200,8 @@ spec:
 				args = append(args, "--keyring", e.keyring)
 			}
 			r := run(t, tc.stream, args...)
-			if r.code != cli.ExitDiffers || r.stdout != "" || !strings.Contains(r.stderr, tc.want) {
-				t.Fatalf("exit %d, stdout %d bytes, stderr %s; want exit 1, nothing printed, mentioning %q", r.code, len(r.stdout), r.stderr, tc.want)
+			if r.Code != cli.ExitDiffers || r.Stdout != "" || !strings.Contains(r.Stderr, tc.want) {
+				t.Fatalf("exit %d, stdout %d bytes, stderr %s; want exit 1, nothing printed, mentioning %q", r.Code, len(r.Stdout), r.Stderr, tc.want)
 			}
 		})
 	}
@@ -270,12 +270,12 @@ func TestExamplesRun(t *testing.T) {
 				stdin = signed // what the mirror step prints, signature ConfigMap included
 			}
 			r := run(t, stdin, args...)
-			if r.code != 0 {
-				t.Errorf("%s\n  ran %v: exit %d: %s", line, args, r.code, r.stderr)
+			if r.Code != 0 {
+				t.Errorf("%s\n  ran %v: exit %d: %s", line, args, r.Code, r.Stderr)
 				continue
 			}
 			if signed == "" && strings.Contains(line, "4.16.3") && !strings.Contains(line, "aarch64") {
-				signed = r.stdout
+				signed = r.Stdout
 			}
 			ran++
 		}

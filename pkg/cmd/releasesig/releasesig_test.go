@@ -16,7 +16,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/airgap-ocp/oc-plugins/internal/testenv"
 	"github.com/airgap-ocp/oc-plugins/pkg/cli"
@@ -36,19 +35,12 @@ const (
 
 var fixtures = filepath.Join("..", "..", "signature", "testdata")
 
-type result struct {
-	code           int
-	stdout, stderr string
-}
+type result = testenv.Result
 
-// run runs the command as a user would and returns its exit code and output.
+// run runs the command as a user would, with stdin and arguments.
 func run(t *testing.T, stdin string, args ...string) result {
 	t.Helper()
-	streams := genericiooptions.IOStreams{In: strings.NewReader(stdin), Out: &bytes.Buffer{}, ErrOut: &bytes.Buffer{}}
-	cmd := NewCmd(streams)
-	cmd.SetArgs(append([]string{}, args...)) // never nil: cobra would read os.Args
-	code := cli.Execute(cmd, streams)
-	return result{code, streams.Out.(*bytes.Buffer).String(), streams.ErrOut.(*bytes.Buffer).String()}
+	return testenv.Run(NewCmd, stdin, args...)
 }
 
 func writeFile(t *testing.T, path string, data []byte) {
@@ -135,8 +127,8 @@ func TestVersionResolvesThroughTheRegistryToTheVerifiedConfigMap(t *testing.T) {
 	e := newEnv(t)
 	args := append([]string{"4.16.3", "--release-repo", e.repo, "--store", e.storeURL, "--keyring", e.keyring, "--to-dir", e.dir}, e.registryFlags...)
 	r := run(t, "", args...)
-	if r.code != 0 {
-		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	if r.Code != 0 {
+		t.Fatalf("exit %d: %s", r.Code, r.Stderr)
 	}
 	raw, err := os.ReadFile(filepath.Join(strings.TrimPrefix(e.storeURL, "file://"), "sha256="+strings.TrimPrefix(e.amd64, "sha256:"), "signature-1"))
 	if err != nil {
@@ -146,15 +138,15 @@ func TestVersionResolvesThroughTheRegistryToTheVerifiedConfigMap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := decodeConfigMap(t, r.stdout)
+	got := decodeConfigMap(t, r.Stdout)
 	if got.Name != want.Name || got.Namespace != "openshift-config-managed" || !equalData(got.BinaryData, want.BinaryData) {
 		t.Fatalf("ConfigMap = %s/%s %v, want %s/%s with %d keys", got.Namespace, got.Name, keys(got.BinaryData), want.Namespace, want.Name, len(want.BinaryData))
 	}
 	if _, ok := got.Labels[signature.ConfigMapLabel]; !ok {
 		t.Errorf("labels = %v", got.Labels)
 	}
-	if !strings.Contains(r.stderr, e.repo+":4.16.3-x86_64 is "+e.amd64) {
-		t.Errorf("stderr does not say what the version resolved to:\n%s", r.stderr)
+	if !strings.Contains(r.Stderr, e.repo+":4.16.3-x86_64 is "+e.amd64) {
+		t.Errorf("stderr does not say what the version resolved to:\n%s", r.Stderr)
 	}
 
 	// --to-dir wrote the same ConfigMap, as JSON, under oc's file name.
@@ -175,10 +167,10 @@ func TestVersionResolvesThroughTheRegistryToTheVerifiedConfigMap(t *testing.T) {
 	// Another architecture is another release image, another digest.
 	args = append([]string{"4.16.3", "--arch", "arm64", "--release-repo", e.repo, "--store", e.storeURL, "--keyring", e.keyring, "--name", "release-image-4.16.3"}, e.registryFlags...)
 	r = run(t, "", args...)
-	if r.code != 0 {
-		t.Fatalf("arm64: exit %d: %s", r.code, r.stderr)
+	if r.Code != 0 {
+		t.Fatalf("arm64: exit %d: %s", r.Code, r.Stderr)
 	}
-	got = decodeConfigMap(t, r.stdout)
+	got = decodeConfigMap(t, r.Stdout)
 	if got.Name != "release-image-4.16.3" || len(got.BinaryData) != 1 || got.BinaryData[strings.Replace(e.arm64, ":", "-", 1)+"-1"] == nil {
 		t.Errorf("arm64 with --name: %s %v", got.Name, keys(got.BinaryData))
 	}
@@ -198,34 +190,34 @@ func TestRealRedHatSignatureThroughAnHTTPSStore(t *testing.T) {
 	redhatKey := filepath.Join(fixtures, "keyrings", "redhat.txt")
 
 	r := run(t, "", "--digest", redhatDigest, "--store", srv.URL, "--keyring", redhatKey, "--cert-dir", certDir)
-	if r.code != 0 {
-		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	if r.Code != 0 {
+		t.Fatalf("exit %d: %s", r.Code, r.Stderr)
 	}
-	cm := decodeConfigMap(t, r.stdout)
+	cm := decodeConfigMap(t, r.Stdout)
 	if !bytes.Equal(cm.BinaryData[strings.Replace(redhatDigest, ":", "-", 1)+"-1"], readFixture(t, "store", "sha256="+strings.TrimPrefix(redhatDigest, "sha256:"), "signature-1")) {
 		t.Errorf("ConfigMap does not carry the signature byte for byte: %v", keys(cm.BinaryData))
 	}
-	if !strings.Contains(r.stderr, redhatIdentity) || !strings.Contains(r.stderr, "567E347AD0044ADE55BA8A5F199E2F91FD431D51") {
-		t.Errorf("stderr does not say what verified:\n%s", r.stderr)
+	if !strings.Contains(r.Stderr, redhatIdentity) || !strings.Contains(r.Stderr, "567E347AD0044ADE55BA8A5F199E2F91FD431D51") {
+		t.Errorf("stderr does not say what verified:\n%s", r.Stderr)
 	}
 
 	// The store's certificate is verified: without its CA, the store fails.
 	before := requests.Load()
 	r = run(t, "", "--digest", redhatDigest, "--store", srv.URL, "--keyring", redhatKey)
-	if r.code != cli.ExitFailed || !strings.Contains(r.stderr, srv.URL) || r.stdout != "" {
-		t.Fatalf("untrusted store: exit %d, stdout %q, stderr %s", r.code, r.stdout, r.stderr)
+	if r.Code != cli.ExitFailed || !strings.Contains(r.Stderr, srv.URL) || r.Stdout != "" {
+		t.Fatalf("untrusted store: exit %d, stdout %q, stderr %s", r.Code, r.Stdout, r.Stderr)
 	}
 	if requests.Load() != before {
 		t.Errorf("a request reached the store over unverified TLS")
 	}
 	// ... unless the user says so.
-	if r := run(t, "", "--digest", redhatDigest, "--store", srv.URL, "--keyring", redhatKey, "--tls-verify=false"); r.code != 0 {
-		t.Fatalf("--tls-verify=false: exit %d: %s", r.code, r.stderr)
+	if r := run(t, "", "--digest", redhatDigest, "--store", srv.URL, "--keyring", redhatKey, "--tls-verify=false"); r.Code != 0 {
+		t.Fatalf("--tls-verify=false: exit %d: %s", r.Code, r.Stderr)
 	}
 	// The CI signature's key expired: not packaged.
 	r = run(t, "", "--digest", ciDigest, "--store", srv.URL, "--keyring", filepath.Join(fixtures, "keyrings", "simple.txt"), "--cert-dir", certDir)
-	if r.code != cli.ExitDiffers || !strings.Contains(r.stderr, "expired") || r.stdout != "" {
-		t.Fatalf("expired CI key: exit %d, stdout %q, stderr %s", r.code, r.stdout, r.stderr)
+	if r.Code != cli.ExitDiffers || !strings.Contains(r.Stderr, "expired") || r.Stdout != "" {
+		t.Fatalf("expired CI key: exit %d, stdout %q, stderr %s", r.Code, r.Stdout, r.Stderr)
 	}
 }
 
@@ -255,14 +247,14 @@ func TestBadSignaturesExit1AndWriteNothing(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			out := t.TempDir()
 			r := run(t, "", "--digest", otherDigest, "--store", store(t, map[string][][]byte{otherDigest: tc.sigs}), "--keyring", keyring, "--to-dir", out, "--kubeconfig", filepath.Join(dir, "none"))
-			if r.code != cli.ExitDiffers {
-				t.Fatalf("exit %d, want 1: %s", r.code, r.stderr)
+			if r.Code != cli.ExitDiffers {
+				t.Fatalf("exit %d, want 1: %s", r.Code, r.Stderr)
 			}
-			if lines := strings.Split(strings.TrimSpace(r.stderr), "\n"); !strings.HasPrefix(lines[len(lines)-1], "error: ") || !strings.Contains(lines[len(lines)-1], tc.want) {
-				t.Errorf("last stderr line does not say %q:\n%s", tc.want, r.stderr)
+			if lines := strings.Split(strings.TrimSpace(r.Stderr), "\n"); !strings.HasPrefix(lines[len(lines)-1], "error: ") || !strings.Contains(lines[len(lines)-1], tc.want) {
+				t.Errorf("last stderr line does not say %q:\n%s", tc.want, r.Stderr)
 			}
-			if r.stdout != "" {
-				t.Errorf("stdout = %q", r.stdout)
+			if r.Stdout != "" {
+				t.Errorf("stdout = %q", r.Stdout)
 			}
 			if entries, _ := os.ReadDir(out); len(entries) != 0 {
 				t.Errorf("--to-dir holds %d files", len(entries))
@@ -272,19 +264,19 @@ func TestBadSignaturesExit1AndWriteNothing(t *testing.T) {
 	t.Run("--insecure-skip-verify packages what it cannot verify, and says so", func(t *testing.T) {
 		unverifiable := stranger.SignRelease(t, otherDigest, "x")
 		r := run(t, "", "--digest", otherDigest, "--store", store(t, map[string][][]byte{otherDigest: {unverifiable}}), "--insecure-skip-verify")
-		if r.code != 0 || !strings.Contains(r.stderr, "WITHOUT verification") {
-			t.Fatalf("exit %d: %s", r.code, r.stderr)
+		if r.Code != 0 || !strings.Contains(r.Stderr, "WITHOUT verification") {
+			t.Fatalf("exit %d: %s", r.Code, r.Stderr)
 		}
-		if cm := decodeConfigMap(t, r.stdout); !bytes.Equal(cm.BinaryData[cm.Name+"-1"], unverifiable) {
+		if cm := decodeConfigMap(t, r.Stdout); !bytes.Equal(cm.BinaryData[cm.Name+"-1"], unverifiable) {
 			t.Errorf("binaryData = %v", keys(cm.BinaryData))
 		}
 	})
 	t.Run("one good signature among bad ones is packaged alone", func(t *testing.T) {
 		r := run(t, "", "--digest", otherDigest, "--store", store(t, map[string][][]byte{otherDigest: {stranger.SignRelease(t, otherDigest, "x"), good}}), "--keyring", keyring)
-		if r.code != 0 {
-			t.Fatalf("exit %d: %s", r.code, r.stderr)
+		if r.Code != 0 {
+			t.Fatalf("exit %d: %s", r.Code, r.Stderr)
 		}
-		cm := decodeConfigMap(t, r.stdout)
+		cm := decodeConfigMap(t, r.Stdout)
 		if len(cm.BinaryData) != 1 || !bytes.Equal(cm.BinaryData[cm.Name+"-1"], good) {
 			t.Errorf("binaryData = %v, want only the good signature as -1", keys(cm.BinaryData))
 		}
@@ -310,8 +302,8 @@ func TestStoreFailures(t *testing.T) {
 		}
 	}))
 	defer flaky.Close()
-	if r := run(t, "", "--digest", otherDigest, "--store", flaky.URL, "--keyring", keyring); r.code != 0 {
-		t.Fatalf("500 then success: exit %d: %s", r.code, r.stderr)
+	if r := run(t, "", "--digest", otherDigest, "--store", flaky.URL, "--keyring", keyring); r.Code != 0 {
+		t.Fatalf("500 then success: exit %d: %s", r.Code, r.Stderr)
 	}
 
 	broken := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -319,8 +311,8 @@ func TestStoreFailures(t *testing.T) {
 	}))
 	defer broken.Close()
 	r := run(t, "", "--digest", otherDigest, "--store", broken.URL, "--keyring", keyring)
-	if r.code != cli.ExitFailed || !strings.Contains(r.stderr, broken.URL) || r.stdout != "" {
-		t.Fatalf("store down: exit %d, stdout %q, stderr %s", r.code, r.stdout, r.stderr)
+	if r.Code != cli.ExitFailed || !strings.Contains(r.Stderr, broken.URL) || r.Stdout != "" {
+		t.Fatalf("store down: exit %d, stdout %q, stderr %s", r.Code, r.Stdout, r.Stderr)
 	}
 
 	huge := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -328,8 +320,8 @@ func TestStoreFailures(t *testing.T) {
 	}))
 	defer huge.Close()
 	r = run(t, "", "--digest", otherDigest, "--store", huge.URL, "--keyring", keyring)
-	if r.code != cli.ExitFailed || r.stdout != "" {
-		t.Fatalf("huge body: exit %d, stdout %q, stderr %s", r.code, r.stdout, r.stderr)
+	if r.Code != cli.ExitFailed || r.Stdout != "" {
+		t.Fatalf("huge body: exit %d, stdout %q, stderr %s", r.Code, r.Stdout, r.Stderr)
 	}
 }
 
@@ -359,11 +351,11 @@ func TestBadUsageIsExit2(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := run(t, "", tc.args...)
-			if r.code != cli.ExitBadInput || !strings.Contains(r.stderr, tc.want) || r.stdout != "" {
-				t.Fatalf("exit %d, stdout %q, stderr %q; want exit 2 mentioning %q", r.code, r.stdout, r.stderr, tc.want)
+			if r.Code != cli.ExitBadInput || !strings.Contains(r.Stderr, tc.want) || r.Stdout != "" {
+				t.Fatalf("exit %d, stdout %q, stderr %q; want exit 2 mentioning %q", r.Code, r.Stdout, r.Stderr, tc.want)
 			}
-			if n := strings.Count(strings.TrimSpace(r.stderr), "\n"); n != 0 {
-				t.Errorf("error is %d lines, want 1:\n%s", n+1, r.stderr)
+			if n := strings.Count(strings.TrimSpace(r.Stderr), "\n"); n != 0 {
+				t.Errorf("error is %d lines, want 1:\n%s", n+1, r.Stderr)
 			}
 		})
 	}
