@@ -1,0 +1,441 @@
+package archive
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	digest "github.com/opencontainers/go-digest"
+)
+
+func blob(seed string, n int) ([]byte, digest.Digest) {
+	data := make([]byte, n)
+	h := sha256.Sum256([]byte(seed))
+	for i := range data {
+		if i%32 == 0 && i > 0 {
+			h = sha256.Sum256(h[:])
+		}
+		data[i] = h[i%32]
+	}
+	return data, digest.FromBytes(data)
+}
+
+func put(t *testing.T, w *Writer, data []byte) digest.Digest {
+	t.Helper()
+	d := digest.FromBytes(data)
+	if err := w.Put(context.Background(), d, int64(len(data)), bytes.NewReader(data)); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// writeArchive writes blobs of the given sizes and an index listing the
+// first as an image.
+func writeArchive(t *testing.T, dir string, opts WriterOptions, sizes ...int) ([]digest.Digest, map[digest.Digest][]byte) {
+	t.Helper()
+	w, err := Create(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := map[digest.Digest][]byte{}
+	var ds []digest.Digest
+	for i, n := range sizes {
+		data, _ := blob(fmt.Sprint(dir, i), n)
+		d := put(t, w, data)
+		ds = append(ds, d)
+		all[d] = data
+	}
+	idx := &Index{Tool: "test", Images: []Image{{Source: "example.com/a@" + ds[0].String(), Digest: ds[0]}}}
+	if err := w.Finish(idx); err != nil {
+		t.Fatal(err)
+	}
+	return ds, all
+}
+
+func TestWriteThenReadEveryBlobInPlace(t *testing.T) {
+	dir := t.TempDir()
+	ds, all := writeArchive(t, dir, WriterOptions{ChunkSize: 64 << 10, Lanes: 1}, 1000, 30<<10, 30<<10, 100<<10, 5)
+	r, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if errs := r.Verify(2); len(errs) != 0 {
+		t.Fatalf("a fresh archive does not verify: %v", errs)
+	}
+	if n := len(r.Index().Chunks); n < 3 {
+		t.Errorf("%d chunks for 160 KiB at 64 KiB a chunk", n)
+	}
+	for _, c := range r.Index().Chunks {
+		if c.Size > 64<<10 && len(c.Blobs) > 1 {
+			t.Errorf("chunk %s has %d bytes and %d blobs: over the chunk size", c.Name, c.Size, len(c.Blobs))
+		}
+	}
+	for _, d := range ds {
+		got, err := r.ReadBlob(d, 1<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, all[d]) {
+			t.Errorf("blob %s read back differs", d)
+		}
+	}
+	// Each chunk is a plain tar file other tools can list.
+	f, err := os.Open(filepath.Join(dir, r.Index().Chunks[0].Name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h, err := tar.NewReader(f).Next()
+	if err != nil || !strings.HasPrefix(h.Name, "blobs/sha256/") {
+		t.Errorf("first member %v, %v", h, err)
+	}
+}
+
+func TestBlobLargerThanChunkGetsItsOwnChunkWithWarning(t *testing.T) {
+	dir := t.TempDir()
+	var warn bytes.Buffer
+	ds, _ := writeArchive(t, dir, WriterOptions{ChunkSize: 16 << 10, Lanes: 1, Warn: &warn}, 1000, 40<<10, 1000)
+	idx, err := ReadIndexFile(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range idx.Chunks {
+		for _, m := range c.Blobs {
+			if m.Digest == ds[1] && len(c.Blobs) != 1 {
+				t.Errorf("the large blob shares chunk %s", c.Name)
+			}
+		}
+	}
+	if !strings.Contains(warn.String(), ds[1].String()) {
+		t.Errorf("no warning naming the large blob: %q", warn.String())
+	}
+}
+
+func TestFlippedByteRefusesThatChunkOnly(t *testing.T) {
+	dir := t.TempDir()
+	ds, _ := writeArchive(t, dir, WriterOptions{ChunkSize: 40 << 10, Lanes: 1}, 30<<10, 30<<10)
+	r, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := r.Index().Chunks[1]
+	path := filepath.Join(dir, bad.Name)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[bad.Blobs[0].Offset+100] ^= 0x01
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	errs := r.Verify(1)
+	if len(errs) != 1 || errs[0].Chunk != bad.Name {
+		t.Fatalf("Verify: %v, want one error for %s", errs, bad.Name)
+	}
+	if err := r.Check(bad.Blobs[0].Digest); err == nil || !strings.Contains(err.Error(), bad.Name) || !strings.Contains(err.Error(), bad.Blobs[0].Digest.String()) {
+		t.Errorf("reading the corrupt blob: %v, want an error naming chunk and blob", err)
+	}
+	other := ds[0]
+	if other == bad.Blobs[0].Digest {
+		other = ds[1]
+	}
+	if _, err := r.ReadBlob(other, 1<<20); err != nil {
+		t.Errorf("a blob of a good chunk: %v", err)
+	}
+}
+
+func TestCorruptBlobFailsWhileStreamingEvenUnverified(t *testing.T) {
+	dir := t.TempDir()
+	ds, _ := writeArchive(t, dir, WriterOptions{}, 10<<10)
+	r, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := r.Index().Chunks[0]
+	path := filepath.Join(dir, c.Name)
+	data, _ := os.ReadFile(path)
+	data[c.Blobs[0].Offset] ^= 0xff
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rc, _, err := r.OpenBlob(ds[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	if _, err := io.ReadAll(rc); err == nil || !strings.Contains(err.Error(), "does not match") {
+		t.Errorf("streaming a corrupt blob: %v", err)
+	}
+}
+
+func TestMissingChunkIsNamed(t *testing.T) {
+	dir := t.TempDir()
+	_, _ = writeArchive(t, dir, WriterOptions{ChunkSize: 40 << 10, Lanes: 1}, 30<<10, 30<<10)
+	r, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone := r.Index().Chunks[0]
+	if err := os.Remove(filepath.Join(dir, gone.Name)); err != nil {
+		t.Fatal(err)
+	}
+	errs := r.Verify(2)
+	if len(errs) != 1 || errs[0].Chunk != gone.Name || !strings.Contains(errs[0].Error(), "missing") {
+		t.Fatalf("Verify: %v", errs)
+	}
+	if err := r.Check(gone.Blobs[0].Digest); err == nil || !strings.Contains(err.Error(), gone.Name) {
+		t.Errorf("Check: %v", err)
+	}
+}
+
+func TestIncompleteArchiveIsRefusedWithHowToFinish(t *testing.T) {
+	dir := t.TempDir()
+	w, err := Create(dir, WriterOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := blob("x", 100)
+	put(t, w, data)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(dir); err == nil || !strings.Contains(err.Error(), "not complete") {
+		t.Errorf("Open of an unfinished archive: %v", err)
+	}
+}
+
+// TestResumeKeepsIntactMembersAndCutsTheTorn simulates a kill in the middle
+// of a member: the intact members before it are kept, not written again,
+// and the archive that results verifies.
+func TestResumeKeepsIntactMembersAndCutsTheTorn(t *testing.T) {
+	dir := t.TempDir()
+	w, err := Create(dir, WriterOptions{ChunkSize: 1 << 20, Lanes: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := blob("a", 5000)
+	b, _ := blob("b", 7000)
+	c, _ := blob("c", 9000)
+	da, db := put(t, w, a), put(t, w, b)
+	// A writer killed while streaming c: its header and part of its data
+	// are in the file.
+	l := w.free[0]
+	pos := l.pos
+	tw := tar.NewWriter(laneWriter{l})
+	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: memberName(digest.FromBytes(c)), Size: int64(len(c)), Mode: 0o644}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := (laneWriter{l}).Write(c[:3000]); err != nil {
+		t.Fatal(err)
+	}
+	l.f.Close() // no Finish, no Close: as after kill -9
+	if pos == 0 {
+		t.Fatal("nothing written")
+	}
+
+	w2, err := Create(dir, WriterOptions{ChunkSize: 1 << 20, Lanes: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !w2.Stored(da) || !w2.Stored(db) {
+		t.Error("intact members written before the interruption were not kept")
+	}
+	dc := digest.FromBytes(c)
+	if w2.Stored(dc) {
+		t.Error("a torn member is recorded as stored")
+	}
+	put(t, w2, c)
+	idx := &Index{Tool: "test", Images: []Image{{Source: "x@" + da.String(), Digest: da}}}
+	if err := w2.Finish(idx); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if errs := r.Verify(1); len(errs) != 0 {
+		t.Fatalf("resumed archive: %v", errs)
+	}
+	if len(r.Index().Chunks) != 1 || len(r.Index().Chunks[0].Blobs) != 3 {
+		t.Errorf("chunks %+v, want one chunk of 3 blobs", r.Index().Chunks)
+	}
+	for d, data := range map[digest.Digest][]byte{da: a, db: b, dc: c} {
+		got, err := r.ReadBlob(d, 1<<20)
+		if err != nil || !bytes.Equal(got, data) {
+			t.Errorf("blob %s: %v", d, err)
+		}
+	}
+}
+
+func TestSinceLeavesOutWhatTheFarSideHas(t *testing.T) {
+	first := t.TempDir()
+	ds, _ := writeArchive(t, first, WriterOptions{}, 1000, 2000)
+	prev, err := ReadIndexFile(first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	since := map[digest.Digest]bool{}
+	for _, d := range prev.Blobs() {
+		since[d] = true
+	}
+	second := t.TempDir()
+	w, err := Create(second, WriterOptions{Since: since, SinceID: prev.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !w.Has(ds[1]) {
+		t.Fatal("a blob of the earlier archive is not taken as present")
+	}
+	newData, _ := blob("new", 3000)
+	dn := put(t, w, newData)
+	idx := &Index{Tool: "test", Images: []Image{{Source: "x@" + ds[1].String(), Digest: ds[1]}, {Source: "y@" + dn.String(), Digest: dn}}}
+	if err := w.Finish(idx); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Open(second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := r.Index().Blobs(); len(got) != 1 || got[0] != dn {
+		t.Errorf("the incremental archive holds %v, want only %s", got, dn)
+	}
+	s := r.Index().Since
+	if s == nil || s.Archive != prev.ID || len(s.Blobs) != 1 || s.Blobs[0] != ds[1] {
+		t.Errorf("since = %+v, want archive %s and blob %s", s, prev.ID, ds[1])
+	}
+	var left *LeftOutError
+	if err := r.Check(ds[1]); !errors.As(err, &left) || !strings.Contains(err.Error(), prev.ID) {
+		t.Errorf("reading a left-out blob: %v", err)
+	}
+}
+
+// hostileChunk replaces the archive's only chunk by a tar holding member
+// hdr (and fixes up the checksum manifest, as an attacker would).
+func hostileChunk(t *testing.T, hdr *tar.Header, body []byte) error {
+	t.Helper()
+	dir := t.TempDir()
+	writeArchive(t, dir, WriterOptions{}, 10)
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	if err := tw.WriteHeader(hdr); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tw.Write(body); err != nil {
+		t.Fatal(err)
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	idxPath := filepath.Join(dir, IndexFile)
+	raw, _ := os.ReadFile(idxPath)
+	var idx Index
+	if err := json.Unmarshal(raw, &idx); err != nil {
+		t.Fatal(err)
+	}
+	c := &idx.Chunks[0]
+	c.Size, c.SHA256 = int64(buf.Len()), fmt.Sprintf("%x", sha256.Sum256(buf.Bytes()))
+	if err := os.WriteFile(filepath.Join(dir, c.Name), buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	raw, _ = json.Marshal(idx)
+	if err := os.WriteFile(idxPath, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := r.Verify(1)
+	if len(errs) == 0 {
+		return nil
+	}
+	return errs[0]
+}
+
+func TestHostileTarMembersAreRefused(t *testing.T) {
+	body := []byte("0123456789")
+	d := digest.FromBytes(body)
+	for _, tc := range []struct {
+		name string
+		hdr  tar.Header
+		want string
+	}{
+		{"a path with .. escapes", tar.Header{Typeflag: tar.TypeReg, Name: "blobs/../../etc/passwd", Size: 10}, ".."},
+		{"an absolute path", tar.Header{Typeflag: tar.TypeReg, Name: "/etc/passwd", Size: 10}, "absolute"},
+		{"a symlink", tar.Header{Typeflag: tar.TypeSymlink, Name: memberName(d), Linkname: "/etc/passwd"}, "link"},
+		{"a hard link", tar.Header{Typeflag: tar.TypeLink, Name: memberName(d), Linkname: "../outside"}, "link"},
+		{"a device", tar.Header{Typeflag: tar.TypeChar, Name: memberName(d)}, "not a regular file"},
+		{"a name that is not a blob", tar.Header{Typeflag: tar.TypeReg, Name: "index.json", Size: 10}, "not a blob"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var b []byte
+			if tc.hdr.Size > 0 {
+				b = body
+			}
+			tc.hdr.Mode = 0o644
+			err := hostileChunk(t, &tc.hdr, b)
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "refused") {
+				t.Errorf("Verify: %v, want a refusal mentioning %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestReadIndexNamesTheBadField(t *testing.T) {
+	good := `{"format":1,"tool":"t","id":"x","images":[{"source":"a","digest":"sha256:` + strings.Repeat("a", 64) + `"}],"chunks":[{"name":"chunk-00001.tar","size":2048,"sha256":"` + strings.Repeat("b", 64) + `","blobs":[{"digest":"sha256:` + strings.Repeat("a", 64) + `","offset":512,"size":10}]}]}`
+	if _, err := ReadIndex(strings.NewReader(good), "index.json"); err != nil {
+		t.Fatalf("a good index: %v", err)
+	}
+	for _, tc := range []struct{ name, from, to, field string }{
+		{"format", `"format":1`, `"format":7`, "format"},
+		{"chunk name with a path", `chunk-00001.tar`, `../chunk-00001.tar`, "chunks[0].name"},
+		{"offset outside the chunk", `"offset":512`, `"offset":4096`, "chunks[0].blobs[0]"},
+		{"image not in any chunk", `"source":"a","digest":"sha256:a`, `"source":"a","digest":"sha256:c`, "images[0].digest"},
+		{"bad sha256", `"sha256":"b`, `"sha256":"z`, "chunks[0].sha256"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ReadIndex(strings.NewReader(strings.Replace(good, tc.from, tc.to, 1)), "index.json")
+			var fe *FieldError
+			if !errors.As(err, &fe) || fe.Field != tc.field {
+				t.Errorf("error %v, want one naming %s", err, tc.field)
+			}
+		})
+	}
+}
+
+func FuzzArchiveIndex(f *testing.F) {
+	f.Add([]byte(`{"format":1,"images":[],"chunks":[]}`))
+	f.Add([]byte(`{"format":1,"tool":"t","id":"x","images":[{"source":"a","digest":"sha256:` + strings.Repeat("a", 64) + `"}],"chunks":[{"name":"chunk-00001.tar","size":2048,"sha256":"` + strings.Repeat("b", 64) + `","blobs":[{"digest":"sha256:` + strings.Repeat("a", 64) + `","offset":512,"size":10}]}]}`))
+	f.Add([]byte(`{"format":1,"since":{"archive":"x","blobs":["sha256:1"]},"chunks":[{"name":"chunk-1.tar"}]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		idx, err := ReadIndex(bytes.NewReader(data), "index.json")
+		if err != nil {
+			return
+		}
+		// What the reader accepts is safe to act on.
+		for _, c := range idx.Chunks {
+			if filepath.Base(c.Name) != c.Name || !chunkName.MatchString(c.Name) {
+				t.Fatalf("accepted chunk name %q", c.Name)
+			}
+			for _, m := range c.Blobs {
+				if m.Offset < 0 || m.Size < 0 || m.Offset+m.Size > c.Size {
+					t.Fatalf("accepted member %+v of chunk size %d", m, c.Size)
+				}
+			}
+		}
+		for _, im := range idx.Images {
+			if err := im.Digest.Validate(); err != nil {
+				t.Fatalf("accepted image digest %q", im.Digest)
+			}
+		}
+	})
+}
