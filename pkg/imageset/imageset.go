@@ -1,0 +1,204 @@
+// Package imageset reads the part of oc-mirror v2's ImageSetConfiguration
+// (apiVersion mirror.openshift.io/v2alpha1) that mirror-lite covers:
+// platform channels and architectures, additional images, blocked images
+// and the archive size. The sections it does not cover (operators, helm,
+// the graph image) are refused, naming the field, never silently ignored.
+package imageset
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"regexp"
+
+	"github.com/blang/semver/v4"
+	"github.com/containers/image/v5/docker/reference"
+	"sigs.k8s.io/yaml"
+)
+
+// APIVersion and Kind of the accepted document.
+const (
+	APIVersion = "mirror.openshift.io/v2alpha1"
+	Kind       = "ImageSetConfiguration"
+)
+
+// Config is what an ImageSetConfiguration asks mirror-lite for.
+type Config struct {
+	// ArchiveSize is the largest archive chunk in GiB (0: the default).
+	ArchiveSize int
+	// Channels are the release channels; Architectures those of the
+	// releases (x86_64/amd64 when none is given).
+	Channels      []Channel
+	Architectures []string
+	// AdditionalImages are extra images to mirror.
+	AdditionalImages []AdditionalImage
+	// Blocked are patterns of images never to mirror.
+	Blocked []*regexp.Regexp
+}
+
+// Channel is one release channel.
+type Channel struct {
+	Name string `json:"name"`
+	// Type is ocp (the default) or okd.
+	Type         string `json:"type,omitempty"`
+	MinVersion   string `json:"minVersion,omitempty"`
+	MaxVersion   string `json:"maxVersion,omitempty"`
+	ShortestPath bool   `json:"shortestPath,omitempty"`
+	Full         bool   `json:"full,omitempty"`
+}
+
+// AdditionalImage is one extra image.
+type AdditionalImage struct {
+	Name string `json:"name"`
+	// TargetRepo and TargetTag place it at the destination (default: the
+	// source's repository path and tag).
+	TargetRepo string `json:"targetRepo,omitempty"`
+	TargetTag  string `json:"targetTag,omitempty"`
+}
+
+// Blocks reports whether an image is blocked.
+func (c *Config) Blocks(pullSpec string) bool {
+	for _, re := range c.Blocked {
+		if re.MatchString(pullSpec) {
+			return true
+		}
+	}
+	return false
+}
+
+type document struct {
+	APIVersion  string `json:"apiVersion"`
+	Kind        string `json:"kind"`
+	ArchiveSize int    `json:"archiveSize,omitempty"`
+	Mirror      struct {
+		Platform *struct {
+			Channels      []Channel `json:"channels,omitempty"`
+			Architectures []string  `json:"architectures,omitempty"`
+			Graph         bool      `json:"graph,omitempty"`
+		} `json:"platform,omitempty"`
+		AdditionalImages []AdditionalImage `json:"additionalImages,omitempty"`
+		BlockedImages    []struct {
+			Name string `json:"name"`
+		} `json:"blockedImages,omitempty"`
+		Operators json.RawMessage `json:"operators,omitempty"`
+		Helm      json.RawMessage `json:"helm,omitempty"`
+	} `json:"mirror"`
+}
+
+// Error names the file and field at fault.
+type Error struct {
+	File, Field, Msg string
+}
+
+func (e *Error) Error() string {
+	if e.Field == "" {
+		return fmt.Sprintf("%s: %s", e.File, e.Msg)
+	}
+	return fmt.Sprintf("%s: %s: %s", e.File, e.Field, e.Msg)
+}
+
+// Parse reads an ImageSetConfiguration; name is the file name for errors.
+func Parse(data []byte, name string) (*Config, error) {
+	bad := func(field, format string, args ...any) error {
+		return &Error{File: name, Field: field, Msg: fmt.Sprintf(format, args...)}
+	}
+	js, err := yaml.YAMLToJSON(data)
+	if err != nil {
+		return nil, bad("", "not YAML: %v", err)
+	}
+	// The sections mirror-lite does not cover, named before anything else.
+	var loose document
+	if err := json.Unmarshal(js, &loose); err != nil {
+		return nil, bad("", "not an ImageSetConfiguration: %v", err)
+	}
+	notCovered := func(raw json.RawMessage) bool {
+		t := bytes.TrimSpace(raw)
+		return len(t) > 0 && !bytes.Equal(t, []byte("null")) && !bytes.Equal(t, []byte("[]"))
+	}
+	if notCovered(loose.Mirror.Operators) {
+		return nil, bad("mirror.operators", "operator catalogs are not mirrored by mirror-lite; use oc-mirror for them")
+	}
+	if notCovered(loose.Mirror.Helm) {
+		return nil, bad("mirror.helm", "helm charts are not mirrored by mirror-lite; use oc-mirror for them")
+	}
+	if loose.Mirror.Platform != nil && loose.Mirror.Platform.Graph {
+		return nil, bad("mirror.platform.graph", "the graph data image is not built by mirror-lite; set graph: false or use oc-mirror")
+	}
+	var doc document
+	dec := json.NewDecoder(bytes.NewReader(js))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&doc); err != nil {
+		return nil, bad("", "%v (mirror-lite covers mirror.platform.channels and architectures, mirror.additionalImages, mirror.blockedImages and archiveSize)", err)
+	}
+	if doc.APIVersion != APIVersion {
+		return nil, bad("apiVersion", "%q, want %s", doc.APIVersion, APIVersion)
+	}
+	if doc.Kind != Kind {
+		return nil, bad("kind", "%q, want %s", doc.Kind, Kind)
+	}
+	c := &Config{ArchiveSize: doc.ArchiveSize}
+	if doc.ArchiveSize < 0 {
+		return nil, bad("archiveSize", "must not be negative")
+	}
+	if p := doc.Mirror.Platform; p != nil {
+		for i, ch := range p.Channels {
+			f := fmt.Sprintf("mirror.platform.channels[%d]", i)
+			if ch.Name == "" {
+				return nil, bad(f+".name", "required")
+			}
+			switch ch.Type {
+			case "":
+				ch.Type = "ocp"
+			case "ocp", "okd":
+			default:
+				return nil, bad(f+".type", "%q, want ocp or okd", ch.Type)
+			}
+			for _, v := range []struct{ field, value string }{{"minVersion", ch.MinVersion}, {"maxVersion", ch.MaxVersion}} {
+				if v.value == "" {
+					continue
+				}
+				if _, err := semver.Parse(v.value); err != nil {
+					return nil, bad(f+"."+v.field, "%q: %v", v.value, err)
+				}
+			}
+			c.Channels = append(c.Channels, ch)
+		}
+		c.Architectures = p.Architectures
+	}
+	for i, im := range doc.Mirror.AdditionalImages {
+		f := fmt.Sprintf("mirror.additionalImages[%d]", i)
+		if _, err := reference.ParseNormalizedNamed(im.Name); err != nil {
+			return nil, bad(f+".name", "%q: %v", im.Name, err)
+		}
+		if im.TargetRepo != "" {
+			if _, err := reference.ParseNormalizedNamed("example.invalid/" + im.TargetRepo); err != nil {
+				return nil, bad(f+".targetRepo", "%q: %v", im.TargetRepo, err)
+			}
+		}
+		if im.TargetTag != "" {
+			if _, err := reference.WithTag(reference.TrimNamed(mustName("example.invalid/x")), im.TargetTag); err != nil {
+				return nil, bad(f+".targetTag", "%q: %v", im.TargetTag, err)
+			}
+		}
+		c.AdditionalImages = append(c.AdditionalImages, im)
+	}
+	for i, b := range doc.Mirror.BlockedImages {
+		re, err := regexp.Compile(b.Name)
+		if err != nil || b.Name == "" {
+			return nil, bad(fmt.Sprintf("mirror.blockedImages[%d].name", i), "%q is not a regular expression: %v", b.Name, err)
+		}
+		c.Blocked = append(c.Blocked, re)
+	}
+	if len(c.Channels) == 0 && len(c.AdditionalImages) == 0 {
+		return nil, bad("mirror", "names nothing to mirror: give platform.channels or additionalImages")
+	}
+	return c, nil
+}
+
+func mustName(s string) reference.Named {
+	n, err := reference.ParseNormalizedNamed(s)
+	if err != nil {
+		panic(err)
+	}
+	return n
+}

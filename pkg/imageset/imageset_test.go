@@ -1,0 +1,69 @@
+package imageset_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/airgap-ocp/oc-plugins/pkg/imageset"
+)
+
+const good = `apiVersion: mirror.openshift.io/v2alpha1
+kind: ImageSetConfiguration
+archiveSize: 8
+mirror:
+  platform:
+    architectures: [amd64]
+    channels:
+    - name: stable-4.16
+      type: ocp
+      minVersion: 4.16.1
+      maxVersion: 4.16.3
+      shortestPath: true
+  additionalImages:
+  - name: registry.redhat.io/ubi9/ubi:latest
+  - name: quay.io/example/tool@sha256:` + "0123456789012345678901234567890123456789012345678901234567890123" + `
+    targetRepo: tools/tool
+  blockedImages:
+  - name: ".*/debug-.*"
+`
+
+func TestParseTheCoveredSubset(t *testing.T) {
+	c, err := imageset.Parse([]byte(good), "isc.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ArchiveSize != 8 || len(c.Channels) != 1 || c.Channels[0].Name != "stable-4.16" || !c.Channels[0].ShortestPath ||
+		c.Channels[0].MinVersion != "4.16.1" || len(c.AdditionalImages) != 2 || c.AdditionalImages[1].TargetRepo != "tools/tool" {
+		t.Errorf("parsed %+v", c)
+	}
+	if !c.Blocks("quay.io/x/debug-tools:1") || c.Blocks("quay.io/x/tools:1") {
+		t.Error("blockedImages patterns do not apply as regular expressions")
+	}
+}
+
+func TestParseRefusesWhatItDoesNotCoverNamingTheField(t *testing.T) {
+	for _, tc := range []struct{ name, doc, field string }{
+		{"operators", strings.Replace(good, "  additionalImages:", "  operators:\n  - catalog: registry.redhat.io/redhat/redhat-operator-index:v4.16\n  additionalImages:", 1), "mirror.operators"},
+		{"helm", strings.Replace(good, "  additionalImages:", "  helm:\n    repositories: [{name: x, url: https://x}]\n  additionalImages:", 1), "mirror.helm"},
+		{"graph", strings.Replace(good, "    architectures:", "    graph: true\n    architectures:", 1), "mirror.platform.graph"},
+		{"channel type", strings.Replace(good, "type: ocp", "type: rhcos", 1), "mirror.platform.channels[0].type"},
+		{"version", strings.Replace(good, "minVersion: 4.16.1", "minVersion: four", 1), "mirror.platform.channels[0].minVersion"},
+		{"blocked pattern", strings.Replace(good, `".*/debug-.*"`, `"(unclosed"`, 1), "mirror.blockedImages[0].name"},
+		{"image", strings.Replace(good, "registry.redhat.io/ubi9/ubi:latest", "UPPER/Case", 1), "mirror.additionalImages[0].name"},
+		{"kind", strings.Replace(good, "kind: ImageSetConfiguration", "kind: DeleteImageSetConfiguration", 1), "kind"},
+		{"apiVersion", strings.Replace(good, "v2alpha1", "v1alpha2", 1), "apiVersion"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := imageset.Parse([]byte(tc.doc), "isc.yaml")
+			var ie *imageset.Error
+			if !errors.As(err, &ie) || ie.Field != tc.field || ie.File != "isc.yaml" {
+				t.Errorf("error %v, want one naming isc.yaml and %s", err, tc.field)
+			}
+		})
+	}
+	_, err := imageset.Parse([]byte(strings.Replace(good, "  blockedImages:", "  samples:\n  - name: x\n  blockedImages:", 1)), "isc.yaml")
+	if err == nil || !strings.Contains(err.Error(), "samples") {
+		t.Errorf("an unknown section: %v, want it named", err)
+	}
+}
