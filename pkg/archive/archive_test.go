@@ -439,3 +439,41 @@ func FuzzArchiveIndex(f *testing.F) {
 		}
 	})
 }
+
+// TestResumeAfterKillBetweenRenameAndRecord: a chunk renamed to its final
+// name but missing from chunks.json is resumed, not lost or overwritten.
+func TestResumeAfterKillBetweenRenameAndRecord(t *testing.T) {
+	dir := t.TempDir()
+	w, err := Create(dir, WriterOptions{Lanes: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := blob("a", 5000)
+	da := put(t, w, a)
+	l := w.free[0]
+	if _, err := (laneWriter{l}).Write(make([]byte, 2*blockSize)); err != nil {
+		t.Fatal(err)
+	}
+	l.f.Close()
+	if err := os.Rename(filepath.Join(dir, "chunk-00001.tar.part"), filepath.Join(dir, "chunk-00001.tar")); err != nil {
+		t.Fatal(err)
+	}
+	w2, err := Create(dir, WriterOptions{Lanes: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !w2.Stored(da) {
+		t.Fatal("the blob of an unrecorded finished chunk was lost")
+	}
+	idx := &Index{Tool: "test", Images: []Image{{Source: "x@" + da.String(), Digest: da}}}
+	if err := w2.Finish(idx); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if errs := r.Verify(1); len(errs) != 0 {
+		t.Fatal(errs)
+	}
+}

@@ -132,6 +132,23 @@ func (w *Writer) resume() error {
 			w.bump(c.Name)
 		}
 	}
+	// A chunk renamed to its final name but not yet recorded (killed in
+	// between) is resumed like one being written.
+	recorded := map[string]bool{}
+	for _, c := range w.finished {
+		recorded[c.Name] = true
+	}
+	done, err := filepath.Glob(filepath.Join(w.dir, "chunk-*.tar"))
+	if err != nil {
+		return err
+	}
+	for _, p := range done {
+		if !recorded[filepath.Base(p)] && chunkName.MatchString(filepath.Base(p)) {
+			if err := os.Rename(p, p+partSuffix); err != nil {
+				return err
+			}
+		}
+	}
 	parts, err := filepath.Glob(filepath.Join(w.dir, "chunk-*.tar"+partSuffix))
 	if err != nil {
 		return err
@@ -205,6 +222,14 @@ func (w *Writer) Has(d digest.Digest) bool {
 		return true
 	}
 	return false
+}
+
+// Count is the number of blobs the archive holds so far (after Create on
+// an interrupted archive: those kept from before).
+func (w *Writer) Count() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.stored)
 }
 
 // Stored reports whether the archive itself holds d.

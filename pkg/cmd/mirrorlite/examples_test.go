@@ -26,6 +26,7 @@ func TestExamplesRun(t *testing.T) {
 	e := newEnv(t)
 	rel, keyFile, store := signedRelease(t, e, testenv.ReleaseSpec{Components: 4})
 	e.src.PushRelease(t, testenv.ReleaseSpec{Components: 4, Arch: "arm64"})
+	e.src.PushRelease(t, testenv.ReleaseSpec{Version: "4.16.4", Components: 4})
 	e.src.PushRelease(t, testenv.ReleaseSpec{Components: 4, Arches: []string{"amd64", "arm64"}})
 	ctx := context.Background()
 	ubi := testenv.Image{Layers: []testenv.Layer{{Files: []testenv.File{{Name: "etc/os-release", Data: []byte("ID=rhel\n")}}}}}
@@ -44,6 +45,14 @@ func TestExamplesRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer os.Chdir(wd)
+	graph := testenv.StartGraph(t, testenv.GraphChannel{Name: "stable-4.16", Arch: "amd64",
+		Releases: []testenv.GraphRelease{{Version: "4.16.3", Payload: rel.PullSpec}}})
+	t.Setenv("UPDATE_URL_OVERRIDE", graph.URL) // for the -c examples that do not set it
+	isc := "apiVersion: mirror.openshift.io/v2alpha1\nkind: ImageSetConfiguration\nmirror:\n  platform:\n    channels:\n    - name: stable-4.16\n" +
+		"  additionalImages:\n  - name: registry.redhat.io/ubi9/ubi:latest\n"
+	if err := os.WriteFile("imageset.yaml", []byte(strings.ReplaceAll(isc, "registry.redhat.io", e.src.Host)), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	mapping := e.src.Ref("tools/multi:v1") + " " + e.dst.Ref("tools/multi:v1") + "\n"
 	if err := os.WriteFile("mapping.txt", []byte(mapping), 0o644); err != nil {
 		t.Fatal(err)
@@ -54,20 +63,29 @@ func TestExamplesRun(t *testing.T) {
 		"quay.io", e.src.Host,
 		"registry.redhat.io", e.src.Host,
 		"/etc/pki/rpm-gpg/RPM-GPG-KEY-redhat-release", keyFile,
+		"/media/usb", filepath.Join(dir, "usb"),
+		"https://graph.example.com/api/upgrades_info/v1/graph", graph.URL,
 	)
 	extra := []string{"--release-repo", e.src.Ref("openshift-release-dev/ocp-release"), "--signature-store", store}
 	ran := 0
-	for _, ex := range []string{releaseExample, imagesExample} {
+	for _, ex := range []string{releaseExample, imagesExample, rootExample} {
 		for _, line := range strings.Split(strings.ReplaceAll(ex, "\\\n", " "), "\n") {
 			line = strings.TrimSpace(line)
 			if line == "" || strings.HasPrefix(line, "#") {
 				continue
 			}
 			line = replacer.Replace(line)
+			if env, rest, ok := strings.Cut(line, " oc mirror lite"); ok && strings.HasPrefix(env, "UPDATE_URL_OVERRIDE=") {
+				t.Setenv("UPDATE_URL_OVERRIDE", strings.TrimSpace(strings.TrimPrefix(env, "UPDATE_URL_OVERRIDE=")))
+				line = "oc mirror lite" + rest
+			}
 			stages := strings.Split(line, "|")
 			args := strings.Fields(strings.TrimPrefix(strings.TrimSpace(stages[0]), "oc mirror lite"))
-			if args[0] == "release" {
+			switch args[0] {
+			case "release":
 				args = append(args, extra...)
+			case "-c":
+				args = append(args, "--signature-store", store)
 			}
 			stdout, stderr, code := e.run(t, "", args...)
 			if code != 0 {
@@ -95,8 +113,8 @@ func TestExamplesRun(t *testing.T) {
 			}
 		}
 	}
-	if ran != 5 {
-		t.Errorf("%d examples ran, want 5", ran)
+	if ran != 11 {
+		t.Errorf("%d examples ran, want 11", ran)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "mirror-resources", "idms-oc-mirror.yaml")); err != nil {
 		t.Errorf("the --resources-dir example wrote no IDMS: %v", err)

@@ -43,7 +43,25 @@ const releaseExample = `  # Mirror a release by version into a local registry, a
     --to docker://registry.example.com:5000/ocp/release --resources-dir ./mirror-resources
 
   # See what would be copied (mapping.txt form) without writing anything
-  oc mirror lite release 4.16.3 --arch aarch64 --to docker://registry.example.com:5000/ocp/release --dry-run`
+  oc mirror lite release 4.16.3 --arch aarch64 --to docker://registry.example.com:5000/ocp/release --dry-run
+
+  # Across an air gap: mirror to disk, carry the directory, push it from there
+  oc mirror lite release 4.16.3 --to file:///media/usb/ocp --archive-size 4 \
+    --keyring /etc/pki/rpm-gpg/RPM-GPG-KEY-redhat-release
+  oc mirror lite --from file:///media/usb/ocp --to docker://registry.example.com:5000/ocp/release | oc apply -f -
+
+  # The next z-stream: ship only what the far side does not have yet
+  oc mirror lite release 4.16.4 --to file:///media/usb/ocp-4.16.4 --since /media/usb/ocp`
+
+const rootExample = `  # Mirror what an oc-mirror v2 ImageSetConfiguration asks for (channels, additional images) to disk
+  oc mirror lite -c imageset.yaml --to file:///media/usb/mirror --keyring /etc/pki/rpm-gpg/RPM-GPG-KEY-redhat-release
+
+  # On the disconnected side, push the archive and make the cluster use it
+  oc mirror lite --from file:///media/usb/mirror --to docker://registry.example.com:5000/mirror | oc apply -f -
+
+  # Or straight to a registry, with a local update graph service
+  UPDATE_URL_OVERRIDE=https://graph.example.com/api/upgrades_info/v1/graph \
+    oc mirror lite -c imageset.yaml --to docker://registry.example.com:5000/mirror`
 
 const imagesExample = `  # Mirror images by tag or digest; prints the IDMS/ITMS for them
   oc mirror lite images registry.redhat.io/ubi9/ubi:latest=registry.example.com:5000/ubi9/ubi:latest
@@ -83,7 +101,14 @@ type Options struct {
 	MappingFiles []string
 	FilterByOS   string
 
+	// the air gap (disk.go)
+	Config      string
+	From        string
+	Since       string
+	ArchiveSize string
+
 	images   bool
+	root     bool
 	platform *mirror.Platform
 	srcCtx   *types.SystemContext
 	destCtx  *types.SystemContext
@@ -116,13 +141,34 @@ copies nothing. On stdout: the ImageDigestMirrorSet (and ImageTagMirrorSet, and 
 --icsp the ImageContentSourcePolicy) and the release signature ConfigMap, ready for
 'oc apply -f -'. On stderr: progress, a summary and the 'oc adm upgrade' command.
 
+Across an air gap: --to file://DIR writes an archive (content-addressed blobs in
+tar chunks of at most --archive-size GiB, a checksum manifest, an index with the
+plan and the verified release signatures); an interrupted run resumes; --since
+leaves out what an earlier archive shipped. --from file://DIR --to docker://...
+verifies the archive and pushes straight from the chunks, nothing unpacked.
+-c reads an oc-mirror v2 ImageSetConfiguration (platform channels, additional
+and blocked images, archiveSize); release versions come from the update graph
+(UPDATE_URL_OVERRIDE points at a local one).
+
 Exit codes: 0 done; 2 bad usage or input (nothing copied); 3 an image could not be
 copied (every failure is listed; the others were copied) or a registry failed.`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return cli.BadInputf("name a subcommand: release or images (see --help)")
-		},
+		Example: rootExample,
+		Args:    cobra.NoArgs,
 	}
+	o := NewOptions(streams)
+	o.root = true
+	root.RunE = func(cmd *cobra.Command, args []string) error {
+		if o.Config == "" && o.From == "" {
+			return cli.BadInputf("name a subcommand (release or images), or give -c IMAGESET or --from file://DIR (see --help)")
+		}
+		return run(o)(cmd, args)
+	}
+	o.addCommonFlags(root)
+	o.addSignatureFlags(root)
+	o.addDiskFlags(root)
+	root.Flags().StringVarP(&o.Config, "config", "c", "", "ImageSetConfiguration (oc-mirror v2 format) naming the releases and images to mirror")
+	root.Flags().StringVar(&o.From, "from", "", "Archive to push, file://DIR (written by --to file://DIR)")
+	root.Flags().StringVar(&o.To, "to", "", "Destination: docker://REGISTRY/REPO, or file://DIR to mirror to disk")
 	root.AddCommand(newReleaseCmd(streams), newImagesCmd(streams))
 	cli.Setup(root, "oc mirror lite")
 	for _, sub := range root.Commands() {
@@ -163,12 +209,24 @@ verified with --keyring, and printed as the ConfigMap the Cluster Version Operat
 	o.addCommonFlags(cmd)
 	fs.StringVar(&o.Arch, "arch", o.Arch, "Architecture of a VERSION: x86_64, aarch64, ppc64le, s390x or multi (amd64 and arm64 accepted)")
 	fs.StringVar(&o.ReleaseRepo, "release-repo", o.ReleaseRepo, "Repository a VERSION is looked up in")
-	fs.StringVar(&o.To, "to", "", "Destination repository, docker://REGISTRY/REPO (required)")
+	fs.StringVar(&o.To, "to", "", "Destination repository, docker://REGISTRY/REPO, or file://DIR to mirror to disk (required)")
 	fs.StringVar(&o.ToRelease, "to-release-image", "", "Destination of the release image, REGISTRY/REPO:TAG (default: --to, tagged <version>-<arch>)")
+	o.addSignatureFlags(cmd)
+	o.addDiskFlags(cmd)
+	return cmd
+}
+
+func (o *Options) addDiskFlags(cmd *cobra.Command) {
+	fs := cmd.Flags()
+	fs.StringVar(&o.Since, "since", "", "With --to file://: leave out what the archive DIR (or its index.json) already carried across")
+	fs.StringVar(&o.ArchiveSize, "archive-size", "", "With --to file://: largest chunk, in GiB (default 4), or with a unit (500Mi)")
+}
+
+func (o *Options) addSignatureFlags(cmd *cobra.Command) {
+	fs := cmd.Flags()
 	fs.StringArrayVar(&o.SignatureStores, "signature-store", nil, "Release signature store, https://, http:// or file:///DIR (repeatable; default: Red Hat's stores)")
 	fs.StringArrayVar(&o.Keyrings, "keyring", nil, "OpenPGP public keys the release signatures must be made by (repeatable)")
 	fs.BoolVar(&o.RequireSignatures, "require-signatures", false, "Fail unless verified release signatures are found (default: warn and print the command to get them later)")
-	return cmd
 }
 
 func newImagesCmd(streams genericiooptions.IOStreams) *cobra.Command {
@@ -259,6 +317,16 @@ func (o *Options) Validate() error {
 	if o.ObjectName != "" && objectName(o.ObjectName) != o.ObjectName {
 		return cli.BadInputf("--name %q: want a lower-case DNS name (letters, digits, '-' and '.')", o.ObjectName)
 	}
+	if o.root || diskDir(o.To) != "" {
+		if err := o.validateAirGap(); err != nil {
+			return err
+		}
+		if o.root {
+			return nil
+		}
+	} else if o.Since != "" || o.ArchiveSize != "" {
+		return cli.BadInputf("--since and --archive-size apply to mirror to disk (--to file://DIR) only")
+	}
 	if o.images {
 		if len(o.Mappings) == 0 && len(o.MappingFiles) == 0 {
 			return cli.BadInputf("no images: give SRC=DST arguments or -f MAPPING")
@@ -280,8 +348,10 @@ func (o *Options) Validate() error {
 	if o.To == "" {
 		return cli.BadInputf("--to is required: the destination repository, docker://REGISTRY/REPO")
 	}
-	if _, err := o.toRepo(); err != nil {
-		return cli.BadInputf("--to: %w", err)
+	if diskDir(o.To) == "" {
+		if _, err := o.toRepo(); err != nil {
+			return cli.BadInputf("--to: %w", err)
+		}
 	}
 	if _, err := release.Target(o.Release, o.ReleaseRepo, o.Arch); err != nil {
 		return cli.BadInput(err)
@@ -335,6 +405,22 @@ func (o *Options) toRepo() (string, error) {
 
 // Run mirrors and prints the objects.
 func (o *Options) Run(ctx context.Context) error {
+	switch {
+	case o.From != "":
+		return o.fromDisk(ctx, diskDir(o.From))
+	case o.Config != "":
+		return o.runConfig(ctx)
+	case !o.images && diskDir(o.To) != "":
+		target, err := release.Target(o.Release, o.ReleaseRepo, o.Arch)
+		if err != nil {
+			return cli.BadInput(err)
+		}
+		set, err := o.releaseSet(ctx, target, "")
+		if err != nil {
+			return err
+		}
+		return o.toDisk(ctx, set, diskDir(o.To))
+	}
 	if o.images {
 		return o.runImages(ctx)
 	}
@@ -654,6 +740,25 @@ func (o *Options) summary(res *mirror.Result) {
 // ConfigMap; without stores or verified signatures it warns and says how to
 // get them later, unless --require-signatures.
 func (o *Options) signatures(ctx context.Context, p *release.Payload) ([]*unstructured.Unstructured, error) {
+	verified, err := o.releaseSignatures(ctx, p)
+	if err != nil || len(verified) == 0 {
+		return nil, err
+	}
+	cm, err := signature.ConfigMap(p.Digest.String(), verified)
+	if err != nil {
+		return nil, err
+	}
+	u, err := toUnstructured(cm)
+	if err != nil {
+		return nil, err
+	}
+	return []*unstructured.Unstructured{u}, nil
+}
+
+// releaseSignatures fetches the release signatures of p and returns those
+// that verify; without stores or verified signatures it warns and says how
+// to get them later, unless --require-signatures.
+func (o *Options) releaseSignatures(ctx context.Context, p *release.Payload) ([][]byte, error) {
 	d := p.Digest.String()
 	later := o.laterCommand(p)
 	if len(o.Keyrings) == 0 {
@@ -704,15 +809,7 @@ func (o *Options) signatures(ctx context.Context, p *release.Payload) ([]*unstru
 		fmt.Fprintf(o.ErrOut, "warning: no release signature ConfigMap for %s: %s; to make it later, run:\n  %s\n", d, why, later)
 		return nil, nil
 	}
-	cm, err := signature.ConfigMap(d, verified)
-	if err != nil {
-		return nil, err
-	}
-	u, err := toUnstructured(cm)
-	if err != nil {
-		return nil, err
-	}
-	return []*unstructured.Unstructured{u}, nil
+	return verified, nil
 }
 
 func (o *Options) keyring() (signature.Keyring, error) {
