@@ -14,8 +14,11 @@ PLUGINS  := $(sort $(notdir $(wildcard cmd/oc-*)))
 # Extra names a binary answers to (kubectl finds plugins by file name).
 ALIASES  := $(if $(filter oc-mhc-pause,$(PLUGINS)),oc-mhc-resume=oc-mhc-pause)
 LDFLAGS  := -s -w -X $(MODULE)/pkg/cli.Version=$(VERSION)
+# Fuzz targets as package:Func; `make fuzz` runs each for FUZZTIME, `make test` for 5s.
+FUZZ     := pkg/manifest:FuzzRead pkg/release:FuzzTarget pkg/mirrorset:FuzzValidateIDMS pkg/signature:FuzzParsePayload pkg/archive:FuzzArchiveIndex
+FUZZTIME ?= 2m
 
-.PHONY: help build test testbin install demo lint bench dist clean
+.PHONY: help build test testbin install demo lint bench dist clean fuzz
 
 help: ## list the targets
 	@awk -F':.*## ' '/^[a-z-]+:.*## /{printf "  %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -30,6 +33,11 @@ testbin: ## build kube-apiserver and etcd for tests into bin/testbin (cached)
 
 test: testbin build ## run every test, with the real API server and registries
 	OC_PLUGINS_TESTBIN=$$(./hack/testbin.sh) OC_PLUGINS_BIN=$(CURDIR)/bin $(GO) test -count=1 -timeout 30m ./...
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=5s
+
+fuzz: ## run each fuzz target for FUZZTIME (default 2m; make test runs them for 5s)
+	@set -e; $(foreach f,$(FUZZ),echo "fuzz $(f) for $(FUZZTIME)"; \
+	  $(GO) test -run '^$$' -fuzz '^$(word 2,$(subst :, ,$(f)))$$' -fuzztime $(FUZZTIME) ./$(word 1,$(subst :, ,$(f)));)
 
 bench: ## run the Go benchmarks
 	$(GO) test -run '^$$' -bench . -benchmem ./...
