@@ -31,3 +31,13 @@ run kubectl apply --server-side -f "$work/mirror.yaml"
 say "Mirror, step 4. Run it again: every manifest is already there, nothing is uploaded"
 runto /dev/null oc-mirror-lite release 4.16.3 --release-repo "$release_repo" --to "docker://$REGISTRY/mirror/ocp" \
 	--cert-dir "$REGISTRY_CERT_DIR"
+
+say "Mirror, step 5. Across an air gap: mirror to disk (chunks of at most 4 MiB here, 4 GiB by default), with a checksum manifest and an index"
+run oc-mirror-lite release 4.16.3 --release-repo "$release_repo" --to "file://$work/usb/ocp" --archive-size 4Mi \
+	--cert-dir "$REGISTRY_CERT_DIR"
+run ls "$work/usb/ocp"
+
+say "Mirror, step 6. On the disconnected side: verify the chunks and push straight from them (nothing is unpacked)"
+runto "$work/mirror-from-disk.yaml" oc-mirror-lite --from "file://$work/usb/ocp" --to "docker://$REGISTRY/disconnected/ocp" \
+	--cert-dir "$REGISTRY_CERT_DIR"
+run grep -B2 "source: $REGISTRY/openshift-release-dev/ocp-v4.0-art-dev" "$work/mirror-from-disk.yaml"
