@@ -477,3 +477,19 @@ func TestResumeAfterKillBetweenRenameAndRecord(t *testing.T) {
 		t.Fatal(errs)
 	}
 }
+
+func TestChecksumManifestFromAnotherArchiveIsRefused(t *testing.T) {
+	a, b := t.TempDir(), t.TempDir()
+	writeArchive(t, a, WriterOptions{}, 100)
+	writeArchive(t, b, WriterOptions{}, 200)
+	data, err := os.ReadFile(filepath.Join(b, ChunksFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(a, ChunksFile), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(a); err == nil || !strings.Contains(err.Error(), "does not match") {
+		t.Errorf("Open with a foreign chunks.json: %v", err)
+	}
+}

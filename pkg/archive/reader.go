@@ -36,6 +36,12 @@ func Open(dir string) (*Reader, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The checksum manifest next to the index must be the one it was
+	// finished with (the index carries a copy, so it may be left behind).
+	if data, err := os.ReadFile(filepath.Join(dir, ChunksFile)); err == nil && digest.FromBytes(data).String() != idx.ID {
+		return nil, fmt.Errorf("%s: does not match %s (archive %s): the files come from different archives or one was changed",
+			filepath.Join(dir, ChunksFile), IndexFile, idx.ID)
+	}
 	r := &Reader{dir: dir, index: idx, where: map[digest.Digest]location{}, left: map[digest.Digest]bool{}, bad: map[string]error{}}
 	for _, c := range idx.Chunks {
 		for _, m := range c.Blobs {

@@ -213,11 +213,21 @@ func (o *Options) configSet(ctx context.Context) (*imageSet, *imageset.Config, e
 	return set, cfg, nil
 }
 
-// destRef is where im goes below root.
-func destRef(root string, im archive.Image) (types.ImageReference, error) {
+// destRepo is the repository im goes to below root, flattened per
+// --max-nested-paths.
+func (o *Options) destRepo(root string, im archive.Image) (string, error) {
 	repo := root
 	if im.Path != "" {
 		repo += "/" + im.Path
+	}
+	return mirror.NestPaths(repo, o.MaxNestedPaths)
+}
+
+// destRef is where im goes below root.
+func (o *Options) destRef(root string, im archive.Image) (types.ImageReference, error) {
+	repo, err := o.destRepo(root, im)
+	if err != nil {
+		return nil, err
 	}
 	if im.Tag != "" {
 		return dockerRef(repo+":"+im.Tag, false)
@@ -237,9 +247,9 @@ func (o *Options) resources(root, name string, images []archive.Image) (*Resourc
 		if err != nil {
 			return nil, err
 		}
-		dest := root
-		if im.Path != "" {
-			dest += "/" + im.Path
+		dest, err := o.destRepo(root, im)
+		if err != nil {
+			return nil, err
 		}
 		pair := RepoMirror{Source: reference.TrimNamed(named).Name(), Mirror: dest}
 		if im.ByTag {
@@ -303,7 +313,7 @@ func (o *Options) direct(ctx context.Context, set *imageSet) error {
 		if err != nil {
 			return cli.BadInput(err)
 		}
-		d, err := destRef(root, im)
+		d, err := o.destRef(root, im)
 		if err != nil {
 			return cli.BadInput(err)
 		}
@@ -334,8 +344,10 @@ func (o *Options) upgradeHint(root string, images []archive.Image, rels []archiv
 	for _, r := range rels {
 		repo := root
 		for _, im := range images {
-			if im.Digest == r.Digest && im.Path != "" {
-				repo = root + "/" + im.Path
+			if im.Digest == r.Digest {
+				if d, err := o.destRepo(root, im); err == nil {
+					repo = d
+				}
 			}
 		}
 		fmt.Fprintf(o.ErrOut, "To update a cluster that uses this mirror to %s:\n  oc adm upgrade --allow-explicit-upgrade --to-image %s@%s\n", r.Version, repo, r.Digest)
@@ -445,7 +457,7 @@ func (o *Options) fromDisk(ctx context.Context, dir string) error {
 	dr := mirror.NewDiskReader(ar)
 	var images []mirror.Image
 	for _, im := range idx.Images {
-		d, err := destRef(root, im)
+		d, err := o.destRef(root, im)
 		if err != nil {
 			return cli.BadInputf("--from %s: %w", dir, err)
 		}
