@@ -373,6 +373,13 @@ func (o *Options) applyAndPrepare(ctx context.Context, items []item, idmss []*un
 			return nil, err
 		}
 	}
+	// May we delete what --prune will delete? Ask before applying anything,
+	// so that a denial leaves no IDMS applied beside its ICSP.
+	for _, u := range prune {
+		if err := o.client.Delete(ctx, u, true); err != nil {
+			return nil, err
+		}
+	}
 	for _, u := range idmss {
 		if _, err := o.client.Apply(ctx, u, o.DryRun == cmdutil.DryRunServer); err != nil {
 			return nil, err
