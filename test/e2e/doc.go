@@ -10,8 +10,10 @@
 //
 // What is here: the connected chain (chain_test.go), the ICSP migration chain
 // (migrate_test.go), kubectl's plugin lookup (plugins_test.go), the bad-input
-// corpus (badinput_test.go), secrets and TLS (secrets_test.go) and faults
-// between oc-mirror-lite and its registries (faults_test.go). The air-gapped
+// corpus (badinput_test.go), secrets and TLS (secrets_test.go), faults
+// between oc-mirror-lite and its registries (faults_test.go), RBAC denial
+// by a restricted user (restricted_test.go) and every help example parsed
+// as kubectl finds it (examples_test.go). The air-gapped
 // chain (mirror to disk, disk to mirror into a second registry) and the kill -9
 // tests of those two steps belong in airgap_test.go, reusing env, sh and
 // mirrorEnv from this package.
