@@ -77,6 +77,15 @@ type diskRef struct {
 	digest  digest.Digest
 }
 
+// WithTag is the archive destination of an attachment (a sigstore
+// signature tag) of this image: another image of the archive.
+func (r *diskRef) WithTag(string) types.ImageReference {
+	if r.writer == nil {
+		return r
+	}
+	return r.writer.Ref()
+}
+
 func (r *diskRef) Transport() types.ImageTransport { return diskTransport{} }
 
 // StringWithinTransport is DIR:ID; the engine keys the archive's one

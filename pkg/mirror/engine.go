@@ -614,13 +614,20 @@ func (r *run) attachments(ctx context.Context, ims []*imageState) []*imageState 
 	var mu sync.Mutex
 	var found []Image
 	r.forEach(ctx, ims, func(ctx context.Context, im *imageState) {
+		_, taggable := im.Dest.(tagger)
 		if im.Status == StatusFailed || im.Attachment || im.Source.Transport().Name() != docker.Transport.Name() ||
-			im.Dest.Transport().Name() != docker.Transport.Name() {
+			im.Dest.Transport().Name() != docker.Transport.Name() && !taggable {
 			return
 		}
 		tag := strings.Replace(im.Digest.String(), ":", "-", 1) + ".sig"
 		src, err1 := withTag(im.Source, tag)
-		dst, err2 := withTag(im.Dest, tag)
+		var dst types.ImageReference
+		var err2 error
+		if t, ok := im.Dest.(tagger); ok {
+			dst = t.WithTag(tag)
+		} else {
+			dst, err2 = withTag(im.Dest, tag)
+		}
 		if err1 != nil || err2 != nil {
 			return
 		}
@@ -642,6 +649,12 @@ func (r *run) attachments(ctx context.Context, ims []*imageState) []*imageState 
 	})
 	sort.Slice(found, func(i, j int) bool { return transports(found[i].Source) < transports(found[j].Source) })
 	return r.add(found, true)
+}
+
+// tagger is a destination that names an attachment of its image itself
+// (the disk endpoint, which has no repository to tag in).
+type tagger interface {
+	WithTag(tag string) types.ImageReference
 }
 
 func withTag(ref types.ImageReference, tag string) (types.ImageReference, error) {

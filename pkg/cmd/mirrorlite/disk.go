@@ -399,16 +399,29 @@ func (o *Options) toDisk(ctx context.Context, set *imageSet, dir string) error {
 		images = append(images, mirror.Image{Source: s, Dest: dw.Ref()})
 	}
 	fmt.Fprintf(o.ErrOut, "mirroring %d images to the archive %s\n", len(images), dir)
-	opts := o.engineOptions()
-	opts.SigstoreAttachments = false
-	res := mirror.Mirror(ctx, images, opts)
+	res := mirror.Mirror(ctx, images, o.engineOptions())
 	if err := o.failed(ctx, res); err != nil {
 		w.Close()
 		return err
 	}
 	idx := &archive.Index{Tool: Name + " " + cli.Version, Name: set.name}
+	byDigest := map[digest.Digest]archive.Image{}
 	for i, r := range res.Images {
-		im := set.images[i]
+		var im archive.Image
+		if i < len(set.images) {
+			im = set.images[i]
+			byDigest[r.Digest] = im
+		} else {
+			// A sigstore signature (sha256-<hex>.sig) the engine found for
+			// an image: it goes next to that image, by its tag.
+			src := strings.TrimPrefix(r.Source.StringWithinTransport(), "//")
+			tag := src[strings.LastIndex(src, ":")+1:]
+			parent, ok := byDigest[digest.Digest(strings.Replace(strings.TrimSuffix(tag, ".sig"), "-", ":", 1))]
+			if !ok {
+				continue
+			}
+			im = archive.Image{Source: src, Path: parent.Path, Tag: tag}
+		}
 		im.Digest, im.MediaType = r.Digest, r.MIMEType
 		idx.Images = append(idx.Images, im)
 	}

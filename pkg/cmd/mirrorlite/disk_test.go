@@ -2,6 +2,7 @@ package mirrorlite
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/containers/image/v5/docker"
 	digest "github.com/opencontainers/go-digest"
 
 	"github.com/airgap-ocp/oc-plugins/internal/testenv"
@@ -74,7 +76,7 @@ func TestAirGapEndToEndKilledAndResumed(t *testing.T) {
 	}
 	bin := buildBinary(t)
 	e := newEnv(t)
-	rel, keyFile, store := signedRelease(t, e, testenv.ReleaseSpec{Components: 24, BaseLayerSize: 1 << 20, OwnLayerSize: 384 << 10})
+	rel, keyFile, store := signedRelease(t, e, testenv.ReleaseSpec{Components: 24, BaseLayerSize: 1 << 20, OwnLayerSize: 384 << 10, SigstoreSignature: true})
 	dir := filepath.Join(e.dir, "usb", "ocp")
 	mirrorArgs := append([]string{"release", rel.Tag, "--to", "file://" + dir, "--archive-size", "3Mi", "--parallel", "1",
 		"--keyring", keyFile, "--signature-store", store}, e.flags...)
@@ -199,6 +201,15 @@ func TestAirGapEndToEndKilledAndResumed(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), "--to-image "+to+"@"+rel.Digest.String()) {
 		t.Errorf("no upgrade command for the pushed release:\n%s", stderr.String())
+	}
+
+	// The release's sigstore signature came across too.
+	sigRef, err := dockerRef(to+rel.SignatureTag[strings.LastIndex(rel.SignatureTag, ":"):], false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := docker.GetDigest(context.Background(), e.dst.SystemContext(), sigRef); err != nil {
+		t.Errorf("the sigstore signature %s was not carried across: %v", rel.SignatureTag, err)
 	}
 
 	// 5. skopeo reads a component back by digest.
