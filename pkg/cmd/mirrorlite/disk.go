@@ -213,6 +213,37 @@ func (o *Options) configSet(ctx context.Context) (*imageSet, *imageset.Config, e
 	return set, cfg, nil
 }
 
+// imagesSet is the image set of SRC=DST mappings mirrored to disk: each
+// DST keeps its repository path and tag; its registry is the one given to
+// --from on the far side.
+func (o *Options) imagesSet(maps []mirror.Mapping) (*imageSet, error) {
+	set := &imageSet{}
+	for _, m := range maps {
+		src, err := reference.ParseNormalizedNamed(m.Source)
+		if err != nil {
+			return nil, err
+		}
+		dst, err := reference.ParseNormalizedNamed(m.Dest)
+		if err != nil {
+			return nil, err
+		}
+		im := archive.Image{Path: reference.Path(dst)}
+		if d, ok := src.(reference.Digested); ok {
+			im.Digest = d.Digest()
+		} else {
+			src = reference.TagNameOnly(src)
+			im.ByTag = true
+			im.Tag = src.(reference.Tagged).Tag()
+		}
+		if t, ok := dst.(reference.Tagged); ok {
+			im.Tag = t.Tag()
+		}
+		im.Source = src.String()
+		set.images = append(set.images, im)
+	}
+	return set, nil
+}
+
 // destRepo is the repository im goes to below root, flattened per
 // --max-nested-paths.
 func (o *Options) destRepo(root string, im archive.Image) (string, error) {
@@ -514,6 +545,12 @@ func (o *Options) fromDisk(ctx context.Context, dir string) error {
 // validateAirGap checks the flags of -c, --from and --to file://.
 func (o *Options) validateAirGap() error {
 	toDisk := diskDir(o.To) != ""
+	if o.images && !toDisk && o.To != "" {
+		return cli.BadInputf("--to: images takes file://DIR only (to mirror to disk); for registries give SRC=DST")
+	}
+	if o.images && o.FilterByOS != "" && toDisk {
+		return cli.BadInputf("--filter-by-os applies to registry to registry mirrors only")
+	}
 	if o.root {
 		switch {
 		case o.Config != "" && o.From != "":

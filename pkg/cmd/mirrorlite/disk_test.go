@@ -397,6 +397,32 @@ mirror:
 	}
 }
 
+func TestImagesToDiskAndBack(t *testing.T) {
+	e := newEnv(t)
+	ubi := testenv.Image{Layers: []testenv.Layer{{Files: []testenv.File{{Name: "etc/os-release", Data: []byte("ID=rhel\n")}}}}}
+	want := e.src.MustPushImage(t, "ubi9/ubi:latest", ubi)
+	dir := filepath.Join(e.dir, "imgs")
+	if _, stderr, code := e.run(t, "", "images", e.src.Ref("ubi9/ubi:latest")+"=mirror.example.com/base/ubi:9", "--to", "file://"+dir); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	root := e.dst.Host + "/enclave"
+	stdout, stderr, code := e.run(t, "", "--from", "file://"+dir, "--to", "docker://"+root)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	r, err := dockerRef(root+"/base/ubi:9", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := docker.GetDigest(context.Background(), e.dst.SystemContext(), r)
+	if err != nil || got != want {
+		t.Errorf("%s/base/ubi:9 serves %s (%v), want %s", root, got, err, want)
+	}
+	if !strings.Contains(stdout, "kind: ImageTagMirrorSet") || !strings.Contains(stdout, "- "+root+"/base/ubi") {
+		t.Errorf("no ITMS to %s/base/ubi:\n%s", root, stdout)
+	}
+}
+
 func TestAirGapBadUsage(t *testing.T) {
 	e := newEnv(t)
 	for _, tc := range []struct {
@@ -410,6 +436,7 @@ func TestAirGapBadUsage(t *testing.T) {
 		{[]string{"release", "4.16.3", "--to", "file:///tmp/x", "--archive-size", "big"}, "--archive-size"},
 		{[]string{"release", "4.16.3", "--to", "file:///tmp/x", "--dry-run"}, "--dry-run"},
 		{[]string{"-c", "a.yaml", "--from", "file:///x", "--to", "docker://example.com/x"}, "not both"},
+		{[]string{"images", "a/b:1=c/d:1", "--to", "docker://example.com/x"}, "file://DIR only"},
 	} {
 		_, stderr, code := e.run(t, "", tc.args...)
 		if code != cli.ExitBadInput || !strings.Contains(stderr, tc.want) || strings.Count(strings.TrimSpace(stderr), "\n") > 0 {

@@ -246,6 +246,8 @@ ImageDigestMirrorSet, images by tag by the ImageTagMirrorSet.`,
 	o.addCommonFlags(cmd)
 	fs.StringArrayVarP(&o.MappingFiles, "filename", "f", nil, "Mapping file: SRC DST or SRC=DST per line (repeatable; - for stdin)")
 	fs.StringVar(&o.FilterByOS, "filter-by-os", "", "Copy only this platform (os/arch[/variant], e.g. linux/amd64) of multi-arch images")
+	fs.StringVar(&o.To, "to", "", "Mirror to disk, file://DIR: each DST's repository path and tag are kept, its registry is the one given to --from later")
+	o.addDiskFlags(cmd)
 	return cmd
 }
 
@@ -317,7 +319,7 @@ func (o *Options) Validate() error {
 	if o.ObjectName != "" && objectName(o.ObjectName) != o.ObjectName {
 		return cli.BadInputf("--name %q: want a lower-case DNS name (letters, digits, '-' and '.')", o.ObjectName)
 	}
-	if o.root || diskDir(o.To) != "" {
+	if o.root || diskDir(o.To) != "" || o.images && o.To != "" {
 		if err := o.validateAirGap(); err != nil {
 			return err
 		}
@@ -550,6 +552,13 @@ func (o *Options) runImages(ctx context.Context) error {
 			return cli.BadInput(err)
 		}
 		maps = append(maps, ms...)
+	}
+	if dir := diskDir(o.To); dir != "" {
+		set, err := o.imagesSet(maps)
+		if err != nil {
+			return cli.BadInput(err)
+		}
+		return o.toDisk(ctx, set, dir)
 	}
 	var images []mirror.Image
 	var digestPairs, tagPairs []RepoMirror
