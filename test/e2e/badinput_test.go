@@ -90,11 +90,10 @@ func TestBadInput(t *testing.T) {
 	// Every plugin that reads object streams, with its output-writing flags,
 	// so that a file written would show.
 	streamers := map[string]string{
-		"oc-icsp-migrate":             "oc-icsp-migrate -f %s --dest-dir out",
-		"oc-release-sig verify":       "oc-release-sig verify -f %s --keyring " + keyring,
-		"oc-registries-verify":        "oc-registries-verify -f %s -f image-cluster.yaml --node-file worker-0=/dev/null",
-		"oc-registries-verify render": "oc-registries-verify render -f %s",
-		"oc-mhc-pause":                "oc-mhc-pause -f %s",
+		"oc-icsp-migrate":       "oc-icsp-migrate -f %s --dest-dir out",
+		"oc-release-sig verify": "oc-release-sig verify -f %s --keyring " + keyring,
+		"oc-registries-verify":  "oc-registries-verify -f %s -f image-cluster.yaml --node-file worker-0=/dev/null",
+		"oc-mhc-pause":          "oc-mhc-pause -f %s",
 	}
 	generic := []struct{ file, want string }{
 		{"not-yaml.yaml", "not-yaml.yaml: document 1: "},
@@ -118,6 +117,7 @@ func TestBadInput(t *testing.T) {
 		tc{"oc-icsp-migrate/no source", "oc-icsp-migrate -f icsp-no-source.yaml --dest-dir out", "icsp-no-source.yaml: document 2: spec.repositoryDigestMirrors[0].source: "},
 		tc{"oc-icsp-migrate/bad mirror", "oc-icsp-migrate -f icsp-bad-mirror.yaml --dest-dir out", "icsp-bad-mirror.yaml: document 1: spec.repositoryDigestMirrors[0].mirrors[0]: "},
 		tc{"oc-icsp-migrate/--prune without --apply", "oc-icsp-migrate -f icsp-bad-mirror.yaml --prune", "--prune"},
+		tc{"oc-registries-verify render/not YAML", "oc-registries-verify render -f not-yaml.yaml", "not-yaml.yaml: document 1: "},
 		tc{"oc-registries-verify/digest mirror", "oc-registries-verify render -f idms-digest-mirror.yaml", "idms-digest-mirror.yaml: document 1: spec.imageDigestMirrors[0].mirrors[0]: "},
 		tc{"oc-registries-verify/ICSP without source", "oc-registries-verify render -f icsp-no-source.yaml", "icsp-no-source.yaml: document 2: spec.repositoryDigestMirrors[0].source: "},
 		tc{"oc-registries-verify/node file not TOML", "oc-registries-verify -f image-cluster.yaml --node-file worker-0=not-toml.conf", "not-toml.conf"},
