@@ -170,7 +170,8 @@ type httpStore struct {
 	retry  retry.Policy
 }
 
-func (s *httpStore) String() string { return s.base.String() }
+// String names the store without the password a URL may carry (user:password@host).
+func (s *httpStore) String() string { return s.base.Redacted() }
 
 func (s *httpStore) Fetch(ctx context.Context, digest string) ([][]byte, error) {
 	if err := ValidateDigest(digest); err != nil {
@@ -180,7 +181,7 @@ func (s *httpStore) Fetch(ctx context.Context, digest string) ([][]byte, error) 
 	for n := 1; n <= MaxSignatures; n++ {
 		u := *s.base
 		u.Path = s.base.Path + "/" + digestDir(digest) + "/signature-" + strconv.Itoa(n)
-		data, err := s.get(ctx, u.String())
+		data, err := s.get(ctx, &u)
 		if err != nil {
 			return nil, err
 		}
@@ -194,15 +195,15 @@ func (s *httpStore) Fetch(ctx context.Context, digest string) ([][]byte, error) 
 
 // get returns the body, nil on 404, or an error after the retries the
 // suite's policy allows.
-func (s *httpStore) get(ctx context.Context, u string) ([]byte, error) {
+func (s *httpStore) get(ctx context.Context, u *url.URL) ([]byte, error) {
 	var data []byte
 	err := retry.Do(ctx, s.retry, func(ctx context.Context) error {
 		var err error
-		data, err = s.getOnce(ctx, u)
+		data, err = s.getOnce(ctx, u.String())
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("fetching %s: %w", u, err)
+		return nil, fmt.Errorf("fetching %s: %w", u.Redacted(), err)
 	}
 	return data, nil
 }
