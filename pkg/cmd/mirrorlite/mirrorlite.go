@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -851,6 +852,9 @@ func (o *Options) laterCommand(p *release.Payload) string {
 		fmt.Fprintf(&b, " --keyring %s", k)
 	}
 	for _, s := range o.SignatureStores {
+		if u, err := url.Parse(s); err == nil {
+			s = u.Redacted() // never a password a store URL carries
+		}
 		fmt.Fprintf(&b, " --store %s", s)
 	}
 	b.WriteString(" > signature-configmap.yaml")
