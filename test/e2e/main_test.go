@@ -166,9 +166,13 @@ func (e *env) sh(t *testing.T, stdin, script string) result {
 		}
 		r.code = ee.ExitCode()
 	}
+	shown := script
+	for _, s := range e.secrets {
+		shown = strings.ReplaceAll(shown, s, "***")
+	}
 	for _, s := range e.secrets {
 		if strings.Contains(r.stdout, s) || strings.Contains(r.stderr, s) {
-			t.Errorf("a secret appears in the output of %q", script)
+			t.Errorf("a secret appears in the output of %q", shown)
 		}
 	}
 	return r

@@ -59,6 +59,10 @@ func TestSecretsNeverAppear(t *testing.T) {
 			" --to docker://" + m.dst.Ref("ocp/release") + " --cert-dir " + m.certDir, 3},
 		{"release-sig refused by the registry", "oc-release-sig " + m.rel.Tag + " --keyring " + m.keyFile + " --store " + m.store +
 			" --authfile " + wrongAuth + " --cert-dir " + m.certDir + " --to-dir out-sig", 3},
+		{"release-sig store with a password in its URL", "oc-release-sig --digest " + digest + " --keyring " + m.keyFile +
+			" --store https://user:" + password + "@127.0.0.1:1/signatures", 3},
+		{"mirror-lite store with a password in its URL", "oc-mirror-lite release " + m.rel.Tag + " --to docker://" + m.dst.Ref("ocp/release") + " " + m.regFlags() +
+			" --keyring " + m.keyFile + " --signature-store https://user:" + password + "@127.0.0.1:1/signatures > out-store.yaml", 0},
 		{"icsp-migrate refused by the API server", "oc-icsp-migrate --from-cluster --check --kubeconfig " + badKube, 3},
 		{"icsp-migrate apply refused by the API server", "oc-icsp-migrate -f icsp.yaml --apply --kubeconfig " + badKube, 3},
 		{"mhc-pause refused by the API server", "oc-mhc-pause --all --kubeconfig " + badKube, 3},
