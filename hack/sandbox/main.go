@@ -1,6 +1,6 @@
 // Command sandbox runs a local stand-in for a disconnected cluster's
 // surroundings, for the demo and for trying the plugins by hand: a real
-// kube-apiserver and etcd with the OpenShift CRDs, and a TLS registry with
+// kube-apiserver and etcd with the OpenShift CRDs, and TLS registries with
 // htpasswd auth.
 //
 //	go run ./hack/sandbox --dir /tmp/sandbox &
@@ -9,9 +9,17 @@
 //	oc get imagedigestmirrorsets
 //	kill %1
 //
+// Three registries stand for the three an air-gapped update involves:
+// REGISTRY, the mirror registry the connected cluster pulls from;
+// SOURCE_REGISTRY, the release's origin (quay.io in real life); and
+// DISCONNECTED_REGISTRY, the mirror on the far side of an air gap. Each has
+// its own CA, user and password.
+//
 // Into --dir it writes kubeconfig, auth.json, certs/ca.crt (and the
-// registry's storage), and last sandbox.env, which exports KUBECONFIG,
-// REGISTRY, REGISTRY_AUTH_FILE and REGISTRY_CERT_DIR. It prints
+// registry's storage), the same under source/ and disconnected/ for the
+// other two registries, and last sandbox.env, which exports KUBECONFIG,
+// REGISTRY, REGISTRY_AUTH_FILE, REGISTRY_CERT_DIR and SOURCE_ and
+// DISCONNECTED_ REGISTRY, AUTH_FILE and CERT_DIR. It prints
 // "sandbox ready" to stderr when everything is up, runs until SIGINT or
 // SIGTERM, then stops kube-apiserver and etcd and removes sandbox.env.
 // The binaries come from $OC_PLUGINS_TESTBIN or ./hack/testbin.sh.
@@ -78,6 +86,16 @@ func run(dir string, verbose bool) (retErr error) {
 		return fmt.Errorf("starting the registry: %w", err)
 	}
 	defer func() { retErr = errors.Join(retErr, reg.Close()) }()
+	source, err := testenv.NewRegistry(filepath.Join(dir, "source"), opts...)
+	if err != nil {
+		return fmt.Errorf("starting the source registry: %w", err)
+	}
+	defer func() { retErr = errors.Join(retErr, source.Close()) }()
+	disconnected, err := testenv.NewRegistry(filepath.Join(dir, "disconnected"), opts...)
+	if err != nil {
+		return fmt.Errorf("starting the disconnected registry: %w", err)
+	}
+	defer func() { retErr = errors.Join(retErr, disconnected.Close()) }()
 
 	fmt.Fprintln(os.Stderr, "sandbox: starting kube-apiserver and etcd")
 	cluster, err := testenv.StartCluster(context.WithoutCancel(ctx))
@@ -98,6 +116,12 @@ func run(dir string, verbose bool) (retErr error) {
 		"export REGISTRY=" + shellQuote(reg.Host),
 		"export REGISTRY_AUTH_FILE=" + shellQuote(reg.AuthFile),
 		"export REGISTRY_CERT_DIR=" + shellQuote(reg.CertDir),
+		"export SOURCE_REGISTRY=" + shellQuote(source.Host),
+		"export SOURCE_AUTH_FILE=" + shellQuote(source.AuthFile),
+		"export SOURCE_CERT_DIR=" + shellQuote(source.CertDir),
+		"export DISCONNECTED_REGISTRY=" + shellQuote(disconnected.Host),
+		"export DISCONNECTED_AUTH_FILE=" + shellQuote(disconnected.AuthFile),
+		"export DISCONNECTED_CERT_DIR=" + shellQuote(disconnected.CertDir),
 	}, "\n") + "\n"
 	// Write then rename: a script polling for the file never reads half of it.
 	if err := os.WriteFile(envFile+".tmp", []byte(env), 0o644); err != nil {
@@ -108,7 +132,7 @@ func run(dir string, verbose bool) (retErr error) {
 	}
 	defer os.Remove(envFile)
 
-	fmt.Fprintf(os.Stderr, "sandbox: registry %s, kubeconfig %s\n", reg.Host, kubeconfig)
+	fmt.Fprintf(os.Stderr, "sandbox: registry %s (source %s, disconnected %s), kubeconfig %s\n", reg.Host, source.Host, disconnected.Host, kubeconfig)
 	fmt.Fprintln(os.Stderr, "sandbox ready")
 	<-ctx.Done()
 	fmt.Fprintln(os.Stderr, "sandbox: stopping")

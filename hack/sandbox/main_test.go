@@ -75,22 +75,40 @@ func TestSandboxServesAClusterAndARegistryThenStopsCleanly(t *testing.T) {
 
 	// The env file, read the way the demo script reads it: sourced by a shell.
 	envFile := filepath.Join(dir, "sandbox.env")
-	out, err := exec.Command("sh", "-c", `. "$1" && printf '%s\n' "$KUBECONFIG" "$REGISTRY" "$REGISTRY_AUTH_FILE" "$REGISTRY_CERT_DIR"`, "sh", envFile).Output()
+	out, err := exec.Command("sh", "-c", `. "$1" && printf '%s\n' "$KUBECONFIG" `+
+		`"$REGISTRY" "$REGISTRY_AUTH_FILE" "$REGISTRY_CERT_DIR" `+
+		`"$SOURCE_REGISTRY" "$SOURCE_AUTH_FILE" "$SOURCE_CERT_DIR" `+
+		`"$DISCONNECTED_REGISTRY" "$DISCONNECTED_AUTH_FILE" "$DISCONNECTED_CERT_DIR"`, "sh", envFile).Output()
 	if err != nil {
 		t.Fatalf("sourcing %s: %v", envFile, err)
 	}
 	vals := strings.Split(strings.TrimSpace(string(out)), "\n")
-	if len(vals) != 4 {
+	if len(vals) != 10 {
 		t.Fatalf("sandbox.env gave %q", vals)
 	}
-	kubeconfig, registry, authFile, certDir := vals[0], vals[1], vals[2], vals[3]
-	if !strings.HasPrefix(registry, "127.0.0.1:") {
-		t.Errorf("REGISTRY=%s, want 127.0.0.1:port", registry)
+	kubeconfig := vals[0]
+	type registryEnv struct{ name, host, authFile, certDir string }
+	var regs []registryEnv
+	for i, name := range []string{"REGISTRY", "SOURCE_REGISTRY", "DISCONNECTED_REGISTRY"} {
+		regs = append(regs, registryEnv{name, vals[1+3*i], vals[2+3*i], vals[3+3*i]})
 	}
-	for _, f := range []string{kubeconfig, authFile, filepath.Join(certDir, "ca.crt")} {
-		if !strings.HasPrefix(f, dir) {
-			t.Errorf("%s is not in --dir %s", f, dir)
+	hosts := map[string]bool{}
+	for _, r := range regs {
+		if !strings.HasPrefix(r.host, "127.0.0.1:") || r.authFile == "" || r.certDir == "" {
+			t.Errorf("%s=%q (auth file %q, cert dir %q), want 127.0.0.1:port and both files", r.name, r.host, r.authFile, r.certDir)
 		}
+		hosts[r.host] = true
+		for _, f := range []string{r.authFile, filepath.Join(r.certDir, "ca.crt")} {
+			if !strings.HasPrefix(f, dir) {
+				t.Errorf("%s: %s is not in --dir %s", r.name, f, dir)
+			}
+		}
+	}
+	if len(hosts) != len(regs) {
+		t.Errorf("the registries share an address: %v", regs)
+	}
+	if !strings.HasPrefix(kubeconfig, dir) {
+		t.Errorf("%s is not in --dir %s", kubeconfig, dir)
 	}
 
 	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
@@ -117,13 +135,24 @@ func TestSandboxServesAClusterAndARegistryThenStopsCleanly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dest, err := docker.ParseReference("//" + registry + "/demo/hello:v1")
-	if err != nil {
-		t.Fatal(err)
+	push := func(to, from registryEnv) error {
+		dest, err := docker.ParseReference("//" + to.host + "/demo/hello:v1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		sys := &types.SystemContext{AuthFilePath: from.authFile, DockerCertPath: from.certDir}
+		_, err = testenv.CopyImage(context.Background(), dest, src, &copy.Options{DestinationCtx: sys})
+		return err
 	}
-	sys := &types.SystemContext{AuthFilePath: authFile, DockerCertPath: certDir}
-	if _, err := testenv.CopyImage(context.Background(), dest, src, &copy.Options{DestinationCtx: sys}); err != nil {
-		t.Errorf("pushing with $REGISTRY_AUTH_FILE and $REGISTRY_CERT_DIR: %v", err)
+	for _, r := range regs {
+		if err := push(r, r); err != nil {
+			t.Errorf("pushing to $%s with its auth file and cert dir: %v", r.name, err)
+		}
+	}
+	// The demo's air gap: the disconnected registry's credentials and CA
+	// open only the disconnected registry.
+	if err := push(regs[0], regs[2]); err == nil {
+		t.Errorf("pushed to $REGISTRY with $DISCONNECTED_AUTH_FILE and $DISCONNECTED_CERT_DIR")
 	}
 
 	children := childProcesses(cmd.Process.Pid)
