@@ -113,6 +113,47 @@ func TestSetupShowsTheOcName(t *testing.T) {
 	}
 }
 
+func TestDisplayNameIsHowTheBinaryWasInvoked(t *testing.T) {
+	for _, tt := range []struct{ argv0, want string }{
+		{"/usr/local/bin/oc-mhc-pause", "oc mhc pause"},
+		{"kubectl-mhc-pause", "kubectl mhc pause"},
+		{"/root/.krew/bin/kubectl-release-sig", "kubectl release sig"},
+		{"kubectl-mhc_resume", "kubectl mhc-resume"},
+		{"kubectl-icsp-migrate.exe", "kubectl icsp migrate"},
+		{"/tmp/go-build123/b001/cli.test", "oc icsp migrate"},
+		{"main", "oc icsp migrate"},
+		{"kubectl", "oc icsp migrate"},
+		{"oc--x", "oc icsp migrate"},
+	} {
+		t.Run(tt.argv0, func(t *testing.T) {
+			if got := DisplayName(tt.argv0, "oc icsp migrate"); got != tt.want {
+				t.Errorf("DisplayName(%q) = %q, want %q", tt.argv0, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestSetupUnderKubectlShowsTheKubectlName(t *testing.T) {
+	defer func(old []string) { os.Args = old }(os.Args)
+	os.Args = []string{"/root/.krew/bin/kubectl-mhc-pause"}
+	cmd := &cobra.Command{Use: "oc-mhc-pause", Example: "  oc mhc pause --all\n  oc get mhc -o yaml | oc mhc pause -f -", RunE: func(*cobra.Command, []string) error { return nil }}
+	cmd.AddCommand(&cobra.Command{Use: "status", Example: "  oc mhc pause status", RunE: func(*cobra.Command, []string) error { return nil }})
+	Setup(cmd, "oc mhc pause")
+	if got := cmd.DisplayName(); got != "kubectl mhc pause" {
+		t.Errorf("DisplayName = %q", got)
+	}
+	status, _, _ := cmd.Find([]string{"status"})
+	if got := status.UsageString(); !strings.Contains(got, "Usage:\n  kubectl mhc pause status") || !strings.Contains(got, "  kubectl mhc pause status\n") {
+		t.Errorf("usage of the subcommand does not read as kubectl runs it:\n%s", got)
+	}
+	if want := "  kubectl mhc pause --all\n  oc get mhc -o yaml | kubectl mhc pause -f -"; cmd.Example != want {
+		t.Errorf("examples = %q, want %q", cmd.Example, want)
+	}
+	if Program() != "kubectl" {
+		t.Errorf("Program() = %q under kubectl", Program())
+	}
+}
+
 // failingReader fails the test if anyone reads it: the command must not
 // block on stdin it did not need.
 type failingReader struct{ t *testing.T }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -12,14 +14,21 @@ import (
 )
 
 // Setup gives a plugin's root command the behaviour every plugin shares: it
-// is shown to users as displayName ("oc icsp migrate"), an error prints one
-// line and not the usage screen, flag and argument errors are bad usage
-// (exit 2), and --version prints the version.
+// is shown to users as they invoked it (DisplayName of the binary's name,
+// displayName, "oc icsp migrate", when that name is not a plugin name), an
+// error prints one line and not the usage screen, flag and argument errors
+// are bad usage (exit 2), and --version prints the version.
 func Setup(cmd *cobra.Command, displayName string) {
 	if cmd.Annotations == nil {
 		cmd.Annotations = map[string]string{}
 	}
-	cmd.Annotations[cobra.CommandDisplayNameAnnotation] = displayName
+	shown := DisplayName(os.Args[0], displayName)
+	cmd.Annotations[cobra.CommandDisplayNameAnnotation] = shown
+	if prog, rest, _ := strings.Cut(shown, " "); prog == "kubectl" {
+		// The examples are written for oc; under kubectl they read as typed there.
+		word, _, _ := strings.Cut(rest, " ")
+		renameExamples(cmd, "oc "+word+" ", "kubectl "+word+" ")
+	}
 	cmd.Version = Version
 	cmd.SilenceUsage = true
 	cmd.SilenceErrors = true
@@ -28,6 +37,47 @@ func Setup(cmd *cobra.Command, displayName string) {
 	for _, sub := range cmd.Commands() {
 		sub.SilenceUsage = true
 		sub.SilenceErrors = true
+	}
+}
+
+// DisplayName is the command line a plugin binary answers to, by kubectl's
+// plugin lookup rule, from the name it was run under (argv0): oc-mhc-pause is
+// "oc mhc pause", kubectl-mhc-pause is "kubectl mhc pause", and an
+// underscore stands for a dash within a word (kubectl-mhc_resume is "kubectl
+// mhc-resume"). Any other name (a test binary, go run) gives fallback.
+func DisplayName(argv0, fallback string) string {
+	base := strings.TrimSuffix(filepath.Base(argv0), ".exe")
+	for _, prog := range []string{"oc", "kubectl"} {
+		rest, ok := strings.CutPrefix(base, prog+"-")
+		if !ok || rest == "" {
+			continue
+		}
+		words := strings.Split(rest, "-")
+		for i, w := range words {
+			if w == "" {
+				return fallback
+			}
+			words[i] = strings.ReplaceAll(w, "_", "-")
+		}
+		return prog + " " + strings.Join(words, " ")
+	}
+	return fallback
+}
+
+// Program is "kubectl" when the plugin was run as a kubectl plugin
+// (kubectl-*), else "oc": the word hints such as "resume them with: oc mhc
+// resume" start with.
+func Program() string {
+	if strings.HasPrefix(filepath.Base(os.Args[0]), "kubectl-") {
+		return "kubectl"
+	}
+	return "oc"
+}
+
+func renameExamples(cmd *cobra.Command, from, to string) {
+	cmd.Example = strings.ReplaceAll(cmd.Example, from, to)
+	for _, sub := range cmd.Commands() {
+		renameExamples(sub, from, to)
 	}
 }
 

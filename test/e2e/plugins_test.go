@@ -14,33 +14,51 @@ func TestKubectlFindsThePlugins(t *testing.T) {
 	if strings.Contains(list.stderr, "warning") {
 		t.Errorf("kubectl plugin list warns:\n%s", list.stderr)
 	}
-	for _, tc := range []struct{ words, usage string }{
-		{"icsp migrate", "oc icsp migrate"},
-		{"release sig", "oc release sig"},
-		{"release sig verify", "oc release sig verify"},
-		{"mhc pause", "oc mhc pause"},
-		{"mhc pause status", "oc mhc pause status"},
-		{"mhc resume", "oc mhc resume"},
-		{"mirror lite release", "oc mirror lite release"},
-		{"registries verify", "oc registries verify"},
-		{"registries verify render", "oc registries verify render"},
+	for _, words := range []string{
+		"icsp migrate",
+		"release sig",
+		"release sig verify",
+		"mhc pause",
+		"mhc pause status",
+		"mhc resume",
+		"mirror lite release",
+		"registries verify",
+		"registries verify render",
 	} {
-		t.Run(tc.words, func(t *testing.T) {
-			bin := "kubectl-" + strings.Join(strings.Fields(tc.words)[:2], "-")
+		t.Run(words, func(t *testing.T) {
+			bin := "kubectl-" + strings.Join(strings.Fields(words)[:2], "-")
 			if !strings.Contains(list.stdout, e.pathDir+"/"+bin+"\n") {
 				t.Errorf("kubectl plugin list does not list %s:\n%s", bin, list.stdout)
 			}
-			help := e.must(t, "kubectl "+tc.words+" --help")
-			if !strings.Contains(help.stdout, "Usage:\n  "+tc.usage) {
-				t.Errorf("kubectl %s --help does not show %q:\n%s", tc.words, tc.usage, help.stdout)
+			// Help reads as the user typed it: kubectl ... under kubectl, oc ... as oc-*.
+			help := e.must(t, "kubectl "+words+" --help")
+			if !strings.Contains(help.stdout, "Usage:\n  kubectl "+words) {
+				t.Errorf("kubectl %s --help does not show \"kubectl %s\":\n%s", words, words, help.stdout)
 			}
 			if !strings.Contains(help.stdout, "Examples:") {
-				t.Errorf("kubectl %s --help has no examples", tc.words)
+				t.Errorf("kubectl %s --help has no examples", words)
+			}
+			if strings.Contains(help.stdout, "oc "+words) {
+				t.Errorf("kubectl %s --help still names the command \"oc %s\":\n%s", words, words, help.stdout)
+			}
+			f := strings.Fields(words)
+			ocHelp := e.must(t, "oc-"+f[0]+"-"+f[1]+" "+strings.Join(f[2:], " ")+" --help")
+			if !strings.Contains(ocHelp.stdout, "Usage:\n  oc "+words) {
+				t.Errorf("oc-%s-%s --help does not show \"oc %s\":\n%s", f[0], f[1], words, ocHelp.stdout)
 			}
 		})
 	}
 	// Through kubectl, against the cluster (KUBECONFIG is passed on).
 	e.must(t, "kubectl mhc pause status")
+	// Errors and hints name the command as kubectl runs it too.
+	e.write(t, "mhcs.yaml", []byte(mhcs))
+	e.must(t, "kubectl apply -f mhcs.yaml")
+	defer e.must(t, "kubectl delete -f mhcs.yaml")
+	e.must(t, "kubectl mhc pause --all")
+	if r := e.sh(t, "", "kubectl mhc pause status --expect resumed"); r.code != 1 || !strings.Contains(r.stderr, "kubectl mhc resume") {
+		t.Errorf("kubectl mhc pause status --expect resumed: exit %d, want 1 and a hint naming \"kubectl mhc resume\":\n%s", r.code, r.stderr)
+	}
+	e.must(t, "kubectl mhc resume --all")
 	if r := e.sh(t, "", "kubectl mhc pause --no-such-flag"); r.code != 2 {
 		t.Errorf("a bad flag through kubectl: exit %d, want 2 (kubectl passes the plugin's exit code on)", r.code)
 	}

@@ -143,7 +143,7 @@ Pausing sets the cluster.x-k8s.io/paused annotation, which the Machine API and t
 Cluster API both honour, and a marker of this tool's recording when (and, when the
 cluster says, for whom) it paused the MHC. An MHC that someone else paused is left
 exactly as it is and not adopted. Resuming (--resume, or the same binary run as
-oc-mhc-resume: 'oc mhc resume') removes both, only from MHCs carrying the marker, or
+oc-mhc-resume or kubectl-mhc-resume: 'mhc resume') removes both, only from MHCs carrying the marker, or
 from any paused MHC with --force. Both are idempotent. 'status' reports every MHC and
 can gate a runbook on the result.
 
@@ -169,7 +169,7 @@ failed or was not allowed (what was changed before is listed).`,
 	}
 	fs := cmd.Flags()
 	fs.BoolVar(&o.All, "all", false, "Select every MachineHealthCheck in the namespace (or in every namespace with -A)")
-	fs.BoolVar(&o.Resume, "resume", o.Resume, "Resume the MachineHealthChecks this tool paused (what 'oc mhc resume' does)")
+	fs.BoolVar(&o.Resume, "resume", o.Resume, "Resume the MachineHealthChecks this tool paused (what '"+cli.Program()+" mhc resume' does)")
 	fs.BoolVar(&o.Force, "force", false, "With --resume: resume every paused MachineHealthCheck, also those paused by someone else")
 	o.Input.AddFlags(fs, "MachineHealthChecks to act on, among any other objects")
 	cmdutil.AddDryRunFlag(cmd)

@@ -191,7 +191,7 @@ func (o *StatusOptions) Run(ctx context.Context) error {
 	if len(r.MachineHealthChecks) == 0 {
 		fmt.Fprintln(o.ErrOut, "no MachineHealthChecks found")
 	}
-	hint := "resume them with: oc mhc resume"
+	hint := "resume them with: " + cli.Program() + " mhc resume"
 	if theirs {
 		hint += "; add --force for those paused by someone else"
 	}
@@ -202,7 +202,7 @@ func (o *StatusOptions) Run(ctx context.Context) error {
 	case o.Expect == ExpectResumed && len(paused) > 0:
 		return cli.Differs(fmt.Errorf("%d MachineHealthCheck(s) still paused: %s (%s)", len(paused), strings.Join(paused, ", "), hint))
 	case o.Expect == ExpectPaused && len(resumed) > 0:
-		return cli.Differs(fmt.Errorf("%d MachineHealthCheck(s) not paused: %s (pause with: oc mhc pause)", len(resumed), strings.Join(resumed, ", ")))
+		return cli.Differs(fmt.Errorf("%d MachineHealthCheck(s) not paused: %s (pause with: %s mhc pause)", len(resumed), strings.Join(resumed, ", "), cli.Program()))
 	}
 	return nil
 }
