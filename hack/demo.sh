@@ -1,13 +1,29 @@
 #!/usr/bin/env bash
-# `make demo`: the steps of a disconnected OpenShift update that this suite
-# automates, run for real against a local sandbox (a real kube-apiserver and
-# etcd with the OpenShift CRDs, and a real registry over TLS with auth).
-# Each command is printed before it runs.
+# `make demo`: the runbook of a disconnected OpenShift update, run end to end
+# with the plugins against a local sandbox (a real kube-apiserver and etcd
+# with the OpenShift CRDs, and three real registries over TLS with auth),
+# in the order an administrator runs it, each step consuming what the
+# previous one produced:
+#
+#   hack/demo/connected.sh   1. connected: mirror, verify and apply, check
+#                               registries.conf, pause MHCs, the update
+#                               target, resume MHCs
+#   hack/demo/air-gapped.sh  2. air-gapped: mirror to disk, disk to the
+#                               disconnected registry, its resources
+#   hack/demo/migration.sh   3. migration: an older cluster's ICSPs to IDMSs
+#
+# Every command is printed before it runs, under a line naming the runbook
+# step it replaces. Any failing step (or a failure demonstration that does
+# not fail as it should) stops the demo with a non-zero exit.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
+demo=$root/hack/demo
 testbin=${OC_PLUGINS_TESTBIN:-$("$root/hack/testbin.sh")}
 export PATH="$root/bin:$testbin:$PATH"
+for tool in kubectl skopeo jq oc-mirror-lite oc-release-sig oc-registries-verify oc-mhc-pause oc-icsp-migrate; do
+	command -v "$tool" >/dev/null || { echo "demo: $tool is not on PATH (make build; Debian packages skopeo, jq)" >&2; exit 1; }
+done
 
 work=$(mktemp -d)
 sandbox_pid=
@@ -22,18 +38,38 @@ trap cleanup EXIT
 
 bold=$(tput bold 2>/dev/null || true)
 plain=$(tput sgr0 2>/dev/null || true)
+# say TITLE: a step of the runbook.
 say() { printf '\n%s== %s%s\n' "$bold" "$*" "$plain"; }
+# replaces TEXT: what the administrator does by hand today, per the documented procedure.
+replaces() { printf '   replaces: %s\n' "$*"; }
+# note TEXT: a remark about the sandbox.
+note() { printf '   (%s)\n' "$*"; }
+# run 'COMMAND': print the command line as written, then run it in this shell
+# (pipes, redirections and the sandbox's $VARIABLES as a runbook has them).
 run() {
-	printf '%s$ %s%s\n' "$bold" "$*" "$plain"
-	"$@"
+	printf '%s$ %s%s\n' "$bold" "$1" "$plain"
+	eval "$1"
+}
+# fails CODE 'COMMAND' WHY: a failure demonstration; the demo stops unless
+# COMMAND exits with CODE.
+fails() {
+	local want=$1 code=0
+	printf '%s$ %s%s\n' "$bold" "$2" "$plain"
+	eval "$2" || code=$?
+	if [[ $code != "$want" ]]; then
+		echo "demo: exit $code, expected $want: $3" >&2
+		exit 1
+	fi
+	echo "exit $code, as expected: $3"
 }
 
-say "Starting the sandbox: kube-apiserver + etcd with the OpenShift CRDs, and a TLS registry with auth"
-go build -o "$work/sandbox" "$root/hack/sandbox"
-"$work/sandbox" --dir "$work" >"$work/sandbox.log" 2>&1 &
+say "Starting the sandbox: kube-apiserver + etcd with the OpenShift CRDs, and three TLS registries with auth"
+(cd "$root" && go build -o "$work/tools/" ./hack/sandbox ./hack/demo/mirror-lite-payload)
+export PATH="$work/tools:$PATH"
+"$work/tools/sandbox" --dir "$work/sandbox.d" >"$work/sandbox.log" 2>&1 &
 sandbox_pid=$!
 for _ in $(seq 1 240); do
-	[[ -f "$work/sandbox.env" ]] && break
+	[[ -f "$work/sandbox.d/sandbox.env" ]] && break
 	if ! kill -0 "$sandbox_pid" 2>/dev/null; then
 		echo "the sandbox did not start:" >&2
 		cat "$work/sandbox.log" >&2
@@ -41,20 +77,23 @@ for _ in $(seq 1 240); do
 	fi
 	sleep 0.5
 done
-[[ -f "$work/sandbox.env" ]] || { echo "the sandbox did not start in 2 minutes" >&2; cat "$work/sandbox.log" >&2; exit 1; }
+[[ -f "$work/sandbox.d/sandbox.env" ]] || { echo "the sandbox did not start in 2 minutes" >&2; cat "$work/sandbox.log" >&2; exit 1; }
 # shellcheck source=/dev/null
-source "$work/sandbox.env"
-echo "cluster: KUBECONFIG=$KUBECONFIG"
-echo "mirror registry: $REGISTRY (used by the mirroring steps)"
+source "$work/sandbox.d/sandbox.env"
+echo "cluster:                        KUBECONFIG=$KUBECONFIG"
+echo "release source (for quay.io):   SOURCE_REGISTRY=$SOURCE_REGISTRY"
+echo "mirror registry:                REGISTRY=$REGISTRY"
+echo "mirror across the air gap:      DISCONNECTED_REGISTRY=$DISCONNECTED_REGISTRY"
+echo "(each registry has its own CA and password: \$*_CERT_DIR, \$*_AUTH_FILE)"
+echo "working folder:                 $work"
+cd "$work"
 
-# Each step of the runbook lives in hack/demo/<plugin>.sh, sourced in the
-# order an administrator runs them; they share say, run, $work and the
-# sandbox variables.
-for step in release-sig mirror-lite icsp-migrate registries-verify mhc-pause; do
-	if [[ -f "$root/hack/demo/$step.sh" ]]; then
-		# shellcheck source=/dev/null
-		source "$root/hack/demo/$step.sh"
-	fi
+# The runbook in the order an administrator runs it; the steps share the
+# helpers above, $root, $demo, $work and the sandbox's variables, and each
+# reads the files the previous ones wrote into $work.
+for step in connected air-gapped migration; do
+	# shellcheck source=/dev/null
+	source "$demo/$step.sh"
 done
 
-say "Done."
+say "Done: the whole runbook ran, every gate passed, and each failure shown failed as it should."

@@ -1,15 +1,28 @@
 // Command mirror-lite-payload pushes the synthetic release payload of
 // internal/testenv (real images: a release image with
 // release-manifests/image-references and release-metadata, components on
-// shared base layers) into a running registry, for the mirror-lite demo
-// step. It prints the release's pull spec by tag.
+// shared base layers) into a running registry, for the demo. It prints the
+// release's pull spec by tag.
+//
+// With --sign DIR it also plays the release engineer: it makes a fresh
+// OpenPGP release key and signs the release digest with it, as Red Hat signs
+// its releases, writing DIR/release-key.asc (the public key, the keyring the
+// plugins verify with) and DIR/signatures/sha256=<hex>/signature-1 (a
+// signature store laid out as mirror.openshift.com's, for file://).
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/crypto/openpgp"       //nolint:staticcheck // the library pkg/signature verifies with
+	"golang.org/x/crypto/openpgp/armor" //nolint:staticcheck // the library pkg/signature verifies with
 
 	"github.com/airgap-ocp/oc-plugins/internal/testenv"
 )
@@ -19,17 +32,90 @@ func main() {
 	authFile := flag.String("authfile", os.Getenv("REGISTRY_AUTH_FILE"), "auth.json for the registry")
 	certDir := flag.String("cert-dir", os.Getenv("REGISTRY_CERT_DIR"), "folder with the registry's ca.crt")
 	version := flag.String("version", "4.16.3", "release version")
+	signDir := flag.String("sign", "", "sign the release with a new key: write DIR/release-key.asc and the store DIR/signatures")
 	flag.Parse()
-	reg, err := testenv.OpenRegistry(*host, *authFile, *certDir)
-	if err != nil {
+	if err := run(*host, *authFile, *certDir, *version, *signDir); err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
 		os.Exit(1)
+	}
+}
+
+func run(host, authFile, certDir, version, signDir string) error {
+	reg, err := testenv.OpenRegistry(host, authFile, certDir)
+	if err != nil {
+		return err
 	}
 	defer os.RemoveAll(reg.Dir)
-	rel, err := reg.PushReleaseTo(context.Background(), testenv.ReleaseSpec{Version: *version, BaseLayerSize: 2 << 20, OwnLayerSize: 128 << 10})
+	rel, err := reg.PushReleaseTo(context.Background(), testenv.ReleaseSpec{Version: version, BaseLayerSize: 2 << 20, OwnLayerSize: 128 << 10})
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "error:", err)
-		os.Exit(1)
+		return err
+	}
+	if signDir != "" {
+		if err := sign(signDir, rel.Digest.String(), rel.Tag); err != nil {
+			return fmt.Errorf("signing the release: %w", err)
+		}
 	}
 	fmt.Println(rel.Tag)
+	return nil
+}
+
+// sign writes a new key's public half and its signature of the release
+// digest (an atomic container signature, the format the CVO verifies) into dir.
+func sign(dir, digest, identity string) error {
+	key, err := openpgp.NewEntity("Demo Release Signer", "", "release@example.com", nil)
+	if err != nil {
+		return err
+	}
+	// SHA-256, as gpg's keys prefer; without a preference openpgp.Sign
+	// falls back to RIPEMD-160, which Go does not build in.
+	for _, id := range key.Identities {
+		id.SelfSignature.PreferredHash = []uint8{8}
+		if err := id.SelfSignature.SignUserId(id.UserId.Id, key.PrimaryKey, key.PrivateKey, nil); err != nil {
+			return err
+		}
+	}
+	payload, err := json.Marshal(map[string]any{
+		"critical": map[string]any{
+			"type":     "atomic container signature",
+			"image":    map[string]string{"docker-manifest-digest": digest},
+			"identity": map[string]string{"docker-reference": identity},
+		},
+		"optional": map[string]any{"creator": "oc-plugins demo"},
+	})
+	if err != nil {
+		return err
+	}
+	var sig bytes.Buffer
+	w, err := openpgp.Sign(&sig, key, nil, nil)
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write(payload); err != nil {
+		return err
+	}
+	if err := w.Close(); err != nil {
+		return err
+	}
+
+	var pub bytes.Buffer
+	aw, err := armor.Encode(&pub, openpgp.PublicKeyType, nil)
+	if err != nil {
+		return err
+	}
+	if err := key.Serialize(aw); err != nil {
+		return err
+	}
+	if err := aw.Close(); err != nil {
+		return err
+	}
+	pub.WriteByte('\n')
+
+	sigDir := filepath.Join(dir, "signatures", "sha256="+strings.TrimPrefix(digest, "sha256:"))
+	if err := os.MkdirAll(sigDir, 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(sigDir, "signature-1"), sig.Bytes(), 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "release-key.asc"), pub.Bytes(), 0o644)
 }
