@@ -1,6 +1,7 @@
 package signature
 
 import (
+	"encoding/base64"
 	"fmt"
 	"sort"
 	"strconv"
@@ -8,6 +9,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 )
 
 const (
@@ -50,6 +52,60 @@ func ConfigMap(digest string, sigs [][]byte) (*corev1.ConfigMap, error) {
 func IsSignatureConfigMap(cm *corev1.ConfigMap) bool {
 	_, ok := cm.Labels[ConfigMapLabel]
 	return ok
+}
+
+// FieldError is a ConfigMap field that does not hold what it must, such as a
+// binaryData value that is not base64.
+type FieldError struct {
+	// Field is the field's path: binaryData.sha256-<hex>-1.
+	Field string
+	Err   error
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Err.Error() }
+func (e *FieldError) Unwrap() error { return e.Err }
+
+// ConfigMapFromObject converts a ConfigMap as read from a stream or the API
+// (unstructured content) into a ConfigMap. A binaryData or data value that is
+// not what a ConfigMap holds is a *FieldError naming the field, so that
+// bad input can be pointed at.
+func ConfigMapFromObject(obj map[string]interface{}) (*corev1.ConfigMap, error) {
+	if bd, found := obj["binaryData"]; found && bd != nil {
+		m, ok := bd.(map[string]interface{})
+		if !ok {
+			return nil, &FieldError{Field: "binaryData", Err: fmt.Errorf("want a map of keys to base64 values, not %T", bd)}
+		}
+		keys := make([]string, 0, len(m))
+		for k := range m {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			v, ok := m[k].(string)
+			if !ok {
+				return nil, &FieldError{Field: "binaryData." + k, Err: fmt.Errorf("want a base64 string, not %T", m[k])}
+			}
+			if _, err := base64.StdEncoding.DecodeString(v); err != nil {
+				return nil, &FieldError{Field: "binaryData." + k, Err: fmt.Errorf("not base64: %w", err)}
+			}
+		}
+	}
+	if d, found := obj["data"]; found && d != nil {
+		m, ok := d.(map[string]interface{})
+		if !ok {
+			return nil, &FieldError{Field: "data", Err: fmt.Errorf("want a map of keys to strings, not %T", d)}
+		}
+		for k, v := range m {
+			if _, ok := v.(string); !ok {
+				return nil, &FieldError{Field: "data." + k, Err: fmt.Errorf("want a string, not %T", v)}
+			}
+		}
+	}
+	var cm corev1.ConfigMap
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(obj, &cm); err != nil {
+		return nil, fmt.Errorf("not a valid ConfigMap: %w", err)
+	}
+	return &cm, nil
 }
 
 // FromConfigMap reads back a ConfigMap made by ConfigMap: it checks the name,

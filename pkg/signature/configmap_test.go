@@ -2,6 +2,7 @@ package signature
 
 import (
 	"bytes"
+	"errors"
 	"strings"
 	"testing"
 
@@ -100,5 +101,38 @@ func TestConfigMapRejects(t *testing.T) {
 				t.Fatalf("err = %v, want it to mention %q", err, tc.want)
 			}
 		})
+	}
+}
+
+func TestConfigMapFromObjectNamesTheBadField(t *testing.T) {
+	key := "sha256-" + strings.Repeat("a", 64) + "-1"
+	cm := func(binaryData interface{}) map[string]interface{} {
+		return map[string]interface{}{
+			"apiVersion": "v1", "kind": "ConfigMap",
+			"metadata":   map[string]interface{}{"name": "sha256-" + strings.Repeat("a", 64), "namespace": ConfigMapNamespace},
+			"binaryData": binaryData,
+		}
+	}
+	for _, tc := range []struct {
+		name  string
+		obj   map[string]interface{}
+		field string
+	}{
+		{"a value that is not base64", cm(map[string]interface{}{key: "!!!not base64"}), "binaryData." + key},
+		{"the second key of two", cm(map[string]interface{}{key: "AAAA", key[:len(key)-1] + "2": "AA=A"}), "binaryData." + key[:len(key)-1] + "2"},
+		{"a value that is not a string", cm(map[string]interface{}{key: int64(3)}), "binaryData." + key},
+		{"binaryData that is not a map", cm("AAAA"), "binaryData"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ConfigMapFromObject(tc.obj)
+			var fe *FieldError
+			if !errors.As(err, &fe) || fe.Field != tc.field {
+				t.Fatalf("error %v, want one naming field %s", err, tc.field)
+			}
+		})
+	}
+	got, err := ConfigMapFromObject(cm(map[string]interface{}{key: "AAEC"}))
+	if err != nil || string(got.BinaryData[key]) != "\x00\x01\x02" {
+		t.Fatalf("a good ConfigMap: %v, %q", err, got.BinaryData[key])
 	}
 }

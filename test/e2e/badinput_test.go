@@ -123,7 +123,7 @@ func TestBadInput(t *testing.T) {
 		tc{"oc-registries-verify/node file not TOML", "oc-registries-verify -f image-cluster.yaml --node-file worker-0=not-toml.conf", "not-toml.conf"},
 		tc{"oc-registries-verify/node file binary", "oc-registries-verify -f image-cluster.yaml --node-file worker-0=binary.yaml", "binary.yaml"},
 		tc{"oc-registries-verify/resolve bad reference", "oc-registries-verify resolve 'Not A Ref!!' -f image-cluster.yaml", "Not A Ref!!"},
-		tc{"oc-release-sig verify/not base64", "oc-release-sig verify -f signature-not-base64.yaml --keyring " + keyring, "signature-not-base64.yaml: document 1: "},
+		tc{"oc-release-sig verify/not base64", "oc-release-sig verify -f signature-not-base64.yaml --keyring " + keyring, "signature-not-base64.yaml: document 1: binaryData.sha256-0123-1: not base64"},
 		tc{"oc-release-sig verify/bad pull spec", "oc-release-sig verify -f signature-not-base64.yaml --keyring " + keyring + " 'NotARef!!'", "NotARef!!"},
 		tc{"oc-release-sig verify/keyring not a key", "oc-release-sig verify -f image-cluster.yaml --digest sha256:" + strings.Repeat("0", 64) + " --keyring key.asc", "key.asc"},
 		tc{"oc-release-sig/bad digest", "oc-release-sig --digest sha256:xyz --keyring " + keyring + " --store file:///nonexistent --to-dir out", "--digest"},

@@ -116,7 +116,7 @@ func decodeConfigMap(t *testing.T, out string) *corev1.ConfigMap {
 	if err != nil || len(objs) != 1 {
 		t.Fatalf("stdout is not one object (%v):\n%s", err, out)
 	}
-	cm, err := toConfigMap(objs[0].Unstructured)
+	cm, err := signature.ConfigMapFromObject(objs[0].Object)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +159,7 @@ func TestVersionResolvesThroughTheRegistryToTheVerifiedConfigMap(t *testing.T) {
 	if err := json.Unmarshal(data, &u.Object); err != nil {
 		t.Fatalf("%s is not JSON: %v", file, err)
 	}
-	fromFile, err := toConfigMap(&u)
+	fromFile, err := signature.ConfigMapFromObject(u.Object)
 	if err != nil || fromFile.Name != want.Name || !equalData(fromFile.BinaryData, want.BinaryData) {
 		t.Errorf("%s holds %v (%v)", file, fromFile, err)
 	}
@@ -358,6 +358,24 @@ func TestBadUsageIsExit2(t *testing.T) {
 				t.Errorf("error is %d lines, want 1:\n%s", n+1, r.Stderr)
 			}
 		})
+	}
+}
+
+// TestVerifyNamesABadBinaryDataField: a signature ConfigMap whose binaryData
+// value is not base64 is bad input pointed at by file, document and field.
+func TestVerifyNamesABadBinaryDataField(t *testing.T) {
+	dir := t.TempDir()
+	keyring := filepath.Join(dir, "key.asc")
+	writeFile(t, keyring, testenv.NewSigningKey(t, nil).ArmoredPublicKey(t))
+	key := strings.Replace(otherDigest, ":", "-", 1) + "-1"
+	stream := "apiVersion: v1\nkind: Namespace\nmetadata: {name: demo}\n---\n" +
+		"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: " + strings.Replace(otherDigest, ":", "-", 1) +
+		"\n  namespace: openshift-config-managed\n  labels: {release.openshift.io/verification-signatures: \"\"}\n" +
+		"binaryData:\n  " + key + ": \"!!!not base64\"\n"
+	r := run(t, stream, "verify", "--keyring", keyring, "-f", "-")
+	want := "error: <stdin>: document 2: binaryData." + key + ": not base64: "
+	if r.Code != cli.ExitBadInput || r.Stdout != "" || !strings.HasPrefix(r.Stderr, want) {
+		t.Fatalf("exit %d, stdout %q, stderr %q; want exit 2 and %q", r.Code, r.Stdout, r.Stderr, want)
 	}
 }
 

@@ -2,6 +2,7 @@ package releasesig
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -9,7 +10,6 @@ import (
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/airgap-ocp/oc-plugins/pkg/cli"
@@ -198,7 +198,7 @@ func (o *VerifyOptions) checkCluster(ctx context.Context, want string, kr signat
 			continue
 		}
 		where := fmt.Sprintf("cluster: ConfigMap %s/%s", u.GetNamespace(), u.GetName())
-		cm, err := toConfigMap(u)
+		cm, err := signature.ConfigMapFromObject(u.Object)
 		if err != nil {
 			problems = append(problems, fmt.Sprintf("%s: %v", where, err))
 			continue
@@ -255,19 +255,17 @@ func signatureConfigMaps(objs []manifest.Object) ([]streamConfigMap, error) {
 		if _, ok := obj.GetLabels()[signature.ConfigMapLabel]; !ok {
 			continue
 		}
-		cm, err := toConfigMap(obj.Unstructured)
+		cm, err := signature.ConfigMapFromObject(obj.Object)
 		if err != nil {
-			return nil, cli.BadInput(&manifest.Error{Source: obj.Source, Err: err})
+			merr := &manifest.Error{Source: obj.Source, Err: err}
+			var fe *signature.FieldError
+			if errors.As(err, &fe) {
+				merr.Field, merr.Err = fe.Field, fe.Err
+			}
+			return nil, cli.BadInput(merr)
 		}
 		out = append(out, streamConfigMap{obj: obj, cm: cm})
 	}
 	return out, nil
 }
 
-func toConfigMap(u *unstructured.Unstructured) (*corev1.ConfigMap, error) {
-	var cm corev1.ConfigMap
-	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &cm); err != nil {
-		return nil, fmt.Errorf("not a valid ConfigMap: %w", err)
-	}
-	return &cm, nil
-}
