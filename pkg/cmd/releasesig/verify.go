@@ -268,4 +268,3 @@ func signatureConfigMaps(objs []manifest.Object) ([]streamConfigMap, error) {
 	}
 	return out, nil
 }
-
