@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -475,6 +476,42 @@ func TestResumeAfterKillBetweenRenameAndRecord(t *testing.T) {
 	}
 	if errs := r.Verify(1); len(errs) != 0 {
 		t.Fatal(errs)
+	}
+}
+
+func TestResumeRemovesTheTempFilesOfCutWrites(t *testing.T) {
+	dir := t.TempDir()
+	w, err := Create(dir, WriterOptions{Lanes: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := blob("a", 5000)
+	da := put(t, w, a)
+	w.free[0].f.Close()
+	// Killed while writing chunks.json and index.json: their temporary
+	// files stay, with part of the data.
+	for _, name := range []string{"." + ChunksFile + ".tmp-123", "." + IndexFile + ".tmp-456"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(`{"form`), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w2, err := Create(dir, WriterOptions{Lanes: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w2.Finish(&Index{Tool: "test", Images: []Image{{Source: "x@" + da.String(), Digest: da}}}); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if want := []string{"chunk-00001.tar", ChunksFile, IndexFile}; !slices.Equal(names, want) {
+		t.Errorf("the finished archive holds %v, want %v", names, want)
 	}
 }
 

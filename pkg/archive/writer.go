@@ -100,6 +100,19 @@ func Create(dir string, opts WriterOptions) (*Writer, error) {
 
 // resume loads the finished chunks and salvages the unfinished ones.
 func (w *Writer) resume() error {
+	// A write of chunks.json or index.json that a kill cut short leaves
+	// its temporary file (writeFileAtomic); it never is the record.
+	for _, name := range []string{ChunksFile, IndexFile} {
+		tmps, err := filepath.Glob(filepath.Join(w.dir, "."+name+".tmp-*"))
+		if err != nil {
+			return err
+		}
+		for _, p := range tmps {
+			if err := os.Remove(p); err != nil {
+				return err
+			}
+		}
+	}
 	path := filepath.Join(w.dir, ChunksFile)
 	data, err := os.ReadFile(path)
 	switch {
