@@ -12,6 +12,9 @@ import (
 )
 
 func main() {
+	stopProfile := startProfile()
 	streams := genericiooptions.IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr}
-	os.Exit(cli.Execute(mirrorlite.NewCmd(streams), streams))
+	code := cli.Execute(mirrorlite.NewCmd(streams), streams)
+	stopProfile()
+	os.Exit(code)
 }
