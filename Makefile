@@ -17,8 +17,11 @@ LDFLAGS  := -s -w -X $(MODULE)/pkg/cli.Version=$(VERSION)
 # Fuzz targets as package:Func; `make fuzz` runs each for FUZZTIME, `make test` for 5s.
 FUZZ     := pkg/manifest:FuzzRead pkg/release:FuzzTarget pkg/mirrorset:FuzzValidateIDMS pkg/signature:FuzzParsePayload pkg/archive:FuzzArchiveIndex
 FUZZTIME ?= 2m
+# make bench: payload scale (small or full) and runs of each tool (the median is reported).
+BENCH_SCALE ?= small
+BENCH_RUNS  ?= 3
 
-.PHONY: help build test testbin install demo lint bench dist clean fuzz
+.PHONY: help build test testbin install demo lint bench bench-go dist clean fuzz
 
 help: ## list the targets
 	@awk -F':.*## ' '/^[a-z-]+:.*## /{printf "  %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -39,7 +42,13 @@ fuzz: ## run each fuzz target for FUZZTIME (default 2m; make test runs them for 
 	@set -e; $(foreach f,$(FUZZ),echo "fuzz $(f) for $(FUZZTIME)"; \
 	  $(GO) test -run '^$$' -fuzz '^$(word 2,$(subst :, ,$(f)))$$' -fuzztime $(FUZZTIME) ./$(word 1,$(subst :, ,$(f)));)
 
-bench: ## run the Go benchmarks
+bench: build ## mirroring benchmark vs skopeo, crane, regctl (BENCH_SCALE=small|full, BENCH_RUNS=3); JSON in bench/results/
+	@mkdir -p bin/bench
+	cd hack/benchtools && $(GO) build -trimpath -o ../../bin/bench/ github.com/google/go-containerregistry/cmd/crane github.com/regclient/regclient/cmd/regctl ./limit ./measure
+	$(GO) build -o bin/bench/bench ./hack/bench
+	./bin/bench/bench -scale $(BENCH_SCALE) -runs $(BENCH_RUNS) -out bench/results
+
+bench-go: ## run the Go benchmarks
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 install: build ## install the plugins into $(PREFIX)/bin
