@@ -13,6 +13,11 @@ run 'ls usb/ocp4'
 say "Air-gapped 2/3. Disconnected side: verify the chunks and push straight from them into the disconnected registry"
 replaces "oc image mirror --from-dir=/media/usb into \$LOCAL_REGISTRY/\$LOCAL_REPOSITORY, an ICSP and the signature ConfigMap by hand"
 note "only the disk and the disconnected registry's credentials and CA are used here"
+note "first, a disk damaged in transit: its corrupt chunk is refused, no image that needs it is pushed, nothing is printed for kubectl"
+run 'cp -r usb/ocp4 usb/damaged && printf XXXX | dd of=usb/damaged/chunk-00002.tar bs=1 seek=1000000 conv=notrunc status=none'
+fails 3 'oc-mirror-lite --from file://$PWD/usb/damaged --to docker://$DISCONNECTED_REGISTRY/ocp4/openshift4 --authfile $DISCONNECTED_AUTH_FILE --cert-dir $DISCONNECTED_CERT_DIR 2>damaged.log | tee damaged.yaml' "a chunk is corrupt"
+run 'grep -m1 "^refused" damaged.log; tail -n1 damaged.log; test ! -s damaged.yaml'
+note "then the good disk: only what is missing is pushed"
 run 'oc-mirror-lite --from file://$PWD/usb/ocp4 --to docker://$DISCONNECTED_REGISTRY/ocp4/openshift4 --authfile $DISCONNECTED_AUTH_FILE --cert-dir $DISCONNECTED_CERT_DIR 2>from-disk.log | tee resources-disconnected.yaml'
 run 'cat from-disk.log'
 
