@@ -13,8 +13,13 @@
 // corpus (badinput_test.go), secrets and TLS (secrets_test.go), faults
 // between oc-mirror-lite and its registries (faults_test.go), RBAC denial
 // by a restricted user (restricted_test.go) and every help example parsed
-// as kubectl finds it (examples_test.go). The air-gapped
-// chain (mirror to disk, disk to mirror into a second registry) and the kill -9
-// tests of those two steps belong in airgap_test.go, reusing env, sh and
-// mirrorEnv from this package.
+// as kubectl finds it (examples_test.go). In airgap_test.go, the air-gapped
+// chain and kill -9: mirror to disk with only the source's credentials, then,
+// with the source stopped, disk to mirror into a second registry with its own
+// credentials and CA, and the rest of the connected chain against it; and
+// both steps killed with SIGKILL at random points (a seeded delay within an
+// unkilled run's duration, or a seeded number of bytes written; the seed is
+// logged on failure, E2E_KILL_SEED repeats it), each rerun completing into an
+// archive that verifies and pushes whole, and a registry that never serves a
+// manifest whose blobs are missing.
 package e2e
