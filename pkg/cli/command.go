@@ -34,6 +34,7 @@ func Setup(cmd *cobra.Command, displayName string) {
 	cmd.SilenceErrors = true
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return BadInput(err) })
 	cmd.CompletionOptions.DisableDefaultCmd = true
+	markKubeInsecure(cmd)
 	for _, sub := range cmd.Commands() {
 		sub.SilenceUsage = true
 		sub.SilenceErrors = true
@@ -111,6 +112,7 @@ func wrapRun(cmd *cobra.Command, ran *bool) {
 	if run := cmd.RunE; run != nil {
 		cmd.RunE = func(c *cobra.Command, args []string) error {
 			*ran = true
+			warnUnverified(c.ErrOrStderr(), c)
 			return run(c, args)
 		}
 	}

@@ -40,6 +40,7 @@ func (f *RegistryFlags) AddFlags(fs *pflag.FlagSet) {
 		"Registry credentials file (containers auth.json or docker config.json); default $REGISTRY_AUTH_FILE, then the containers and docker defaults")
 	fs.StringVar(&f.CertDir, "cert-dir", f.CertDir, "Directory of extra CA certificates (*.crt) and client certificates (*.cert, *.key) for registries and signature stores")
 	fs.BoolVar(&f.TLSVerify, "tls-verify", f.TLSVerify, "Verify registry TLS certificates (false also allows plain HTTP)")
+	MarkUnverified(fs, "tls-verify", "false", "registry and signature store TLS certificates are not verified, and plain HTTP is allowed")
 	fs.StringVar(&f.RegistriesConf, "registries-conf", f.RegistriesConf, "A registries.conf to use for pulls instead of the system one (its mirrors are honoured)")
 }
 

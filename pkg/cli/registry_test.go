@@ -1,12 +1,17 @@
 package cli
 
 import (
+	"bytes"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/containers/image/v5/types"
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
 )
 
 func TestRegistryFlags(t *testing.T) {
@@ -58,4 +63,47 @@ func TestRegistryFlags(t *testing.T) {
 			t.Errorf("REGISTRY_AUTH_FILE missing: err = %v", err)
 		}
 	})
+}
+
+// TestTurningTLSVerificationOffIsWarned: a flag that turns TLS verification
+// off prints one warning line on stderr naming what is left unverified;
+// verification left on, or asked for explicitly, prints nothing.
+func TestTurningTLSVerificationOffIsWarned(t *testing.T) {
+	newCmd := func(streams genericiooptions.IOStreams) *cobra.Command {
+		cmd := &cobra.Command{Use: "oc-x", RunE: func(c *cobra.Command, _ []string) error {
+			fmt.Fprintln(c.OutOrStdout(), "ran")
+			return nil
+		}}
+		NewRegistryFlags().AddFlags(cmd.Flags())
+		genericclioptions.NewConfigFlags(true).AddFlags(cmd.PersistentFlags())
+		Setup(cmd, "oc x")
+		return cmd
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"registry TLS on by default", nil, ""},
+		{"registry TLS asked for", []string{"--tls-verify=true"}, ""},
+		{"registry TLS off", []string{"--tls-verify=false"}, "warning: --tls-verify=false: registry and signature store TLS certificates are not verified, and plain HTTP is allowed\n"},
+		{"API server TLS off", []string{"--insecure-skip-tls-verify"}, "warning: --insecure-skip-tls-verify=true: the API server's TLS certificate is not verified\n"},
+		{"API server TLS on", []string{"--insecure-skip-tls-verify=false"}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			streams := genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}
+			cmd := newCmd(streams)
+			cmd.SetArgs(append([]string{}, tc.args...))
+			if code := Execute(cmd, streams); code != 0 {
+				t.Fatalf("exit %d: %s", code, errOut.String())
+			}
+			if errOut.String() != tc.want {
+				t.Errorf("stderr %q, want %q", errOut.String(), tc.want)
+			}
+			if out.String() != "ran\n" {
+				t.Errorf("stdout %q: the warning must not go to stdout", out.String())
+			}
+		})
+	}
 }

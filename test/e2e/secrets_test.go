@@ -133,8 +133,31 @@ func TestTLSIsVerified(t *testing.T) {
 			}
 		})
 	}
-	// Turned off, it works without the CAs.
-	e.must(t, "oc-mirror-lite release "+m.rel.Tag+to+" "+auth+" --tls-verify=false > out.yaml")
+	// Turned off, it works without the CAs, and each flag that turned it off
+	// is warned about on stderr, naming the connection left unverified.
+	for _, tc := range []struct{ name, script, want string }{
+		{"mirror-lite --tls-verify=false", "oc-mirror-lite release " + m.rel.Tag + to + " " + auth + " --tls-verify=false > out.yaml",
+			"warning: --tls-verify=false: TLS certificates are not verified, and plain HTTP is allowed, for signature stores and for the source and destination registries"},
+		{"mirror-lite --src-tls-verify=false", "oc-mirror-lite release " + m.rel.Tag + to + " " + auth + " --src-tls-verify=false --cert-dir " + m.certDir + " > out-src.yaml",
+			"warning: --src-tls-verify=false: the source registries' TLS certificates are not verified"},
+		{"mirror-lite --dest-tls-verify=false", "oc-mirror-lite release " + m.rel.Tag + to + " " + auth + " --dest-tls-verify=false --cert-dir " + srcOnly + " > out-dest.yaml",
+			"warning: --dest-tls-verify=false: the destination registry's TLS certificate is not verified"},
+		{"release-sig --tls-verify=false", "oc-release-sig " + m.rel.Tag + " " + auth + " --keyring " + m.keyFile + " --store " + m.store + " --tls-verify=false > sig.yaml",
+			"warning: --tls-verify=false: registry and signature store TLS certificates are not verified"},
+		{"icsp-migrate --insecure-skip-tls-verify", "oc-icsp-migrate -f out.yaml --insecure-skip-tls-verify > migrated.yaml",
+			"warning: --insecure-skip-tls-verify=true: the API server's TLS certificate is not verified"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := e.must(t, tc.script)
+			if n := strings.Count(r.stderr, "warning: --"); n != 1 || !strings.Contains(r.stderr, tc.want) {
+				t.Errorf("%s: want one warning %q on stderr, got %d:\n%s", tc.script, tc.want, n, r.stderr)
+			}
+		})
+	}
+	r := e.must(t, "oc-mirror-lite release "+m.rel.Tag+to+" "+auth+" --cert-dir "+m.certDir+" > out-verified.yaml")
+	if strings.Contains(r.stderr, "warning: --") {
+		t.Errorf("verified TLS warns:\n%s", r.stderr)
+	}
 }
 
 // anyComponent returns the pull spec of one component of rel.
