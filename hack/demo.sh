@@ -25,9 +25,16 @@ for tool in kubectl skopeo jq oc-mirror-lite oc-release-sig oc-registries-verify
 	command -v "$tool" >/dev/null || { echo "demo: $tool is not on PATH (make build; Debian packages skopeo, jq)" >&2; exit 1; }
 done
 
+bold=$(tput bold 2>/dev/null || true)
+plain=$(tput sgr0 2>/dev/null || true)
 work=$(mktemp -d)
 sandbox_pid=
+last='(setting up)'
 cleanup() {
+	local code=$?
+	if ((code != 0)); then
+		printf '\n%sdemo FAILED (exit %s) at: %s%s\n' "$bold" "$code" "$last" "$plain" >&2
+	fi
 	if [[ -n "$sandbox_pid" ]]; then
 		kill "$sandbox_pid" 2>/dev/null || true
 		wait "$sandbox_pid" 2>/dev/null || true
@@ -36,8 +43,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-bold=$(tput bold 2>/dev/null || true)
-plain=$(tput sgr0 2>/dev/null || true)
 # say TITLE: a step of the runbook.
 say() { printf '\n%s== %s%s\n' "$bold" "$*" "$plain"; }
 # replaces TEXT: what the administrator does by hand today, per the documented procedure.
@@ -47,6 +52,7 @@ note() { printf '   (%s)\n' "$*"; }
 # run 'COMMAND': print the command line as written, then run it in this shell
 # (pipes, redirections and the sandbox's $VARIABLES as a runbook has them).
 run() {
+	last=$1
 	printf '%s$ %s%s\n' "$bold" "$1" "$plain"
 	eval "$1"
 }
@@ -54,6 +60,7 @@ run() {
 # COMMAND exits with CODE.
 fails() {
 	local want=$1 code=0
+	last=$2
 	printf '%s$ %s%s\n' "$bold" "$2" "$plain"
 	eval "$2" || code=$?
 	if [[ $code != "$want" ]]; then
