@@ -93,6 +93,7 @@ echo "mirror registry:                REGISTRY=$REGISTRY"
 echo "mirror across the air gap:      DISCONNECTED_REGISTRY=$DISCONNECTED_REGISTRY"
 echo "(each registry has its own CA and password: \$*_CERT_DIR, \$*_AUTH_FILE)"
 echo "working folder:                 $work"
+echo "(oc and kubectl find each plugin by its file name: 'oc mhc pause' runs oc-mhc-pause; here they run by those names)"
 cd "$work"
 
 # The runbook in the order an administrator runs it; the steps share the

@@ -66,13 +66,7 @@ say "Before the runbook: a release to update to, and a cluster as it is today"
 note "the release engineer's part: 39 components on shared base layers, built as real images, pushed to the source registry and signed with a new release key; release-key.asc stands for Red Hat's key, signatures/ for mirror.openshift.com's store"
 run 'mirror-lite-payload --registry $SOURCE_REGISTRY --authfile $SOURCE_AUTH_FILE --cert-dir $SOURCE_CERT_DIR --sign .'
 note "the cluster: its image config, ClusterVersion (idle, as the CVO leaves it) and MachineHealthChecks, one of which someone paused by hand"
-cat >image-cluster.yaml <<'EOF'
-apiVersion: config.openshift.io/v1
-kind: Image
-metadata: {name: cluster}
-spec: {}
-EOF
-run 'kubectl apply -f image-cluster.yaml -f $demo/mhc-clusterversion.yaml -f $demo/mhcs.yaml'
+run 'kubectl apply -f $demo/image-cluster.yaml -f $demo/mhc-clusterversion.yaml -f $demo/mhcs.yaml'
 run 'kubectl patch clusterversion version --subresource=status --type=merge --patch-file $demo/mhc-clusterversion-status.yaml -o name'
 run 'kubectl -n openshift-machine-api annotate machinehealthcheck.machine.openshift.io infra cluster.x-k8s.io/paused=""'
 
@@ -90,16 +84,18 @@ run 'cat mirror.log'
 say "Connected 3/7. Apply what verifies: the signature must verify against the release key, or nothing is applied"
 replaces "curl .../signature-1 | base64 -w0, a ConfigMap written by hand, oc apply"
 run 'oc-release-sig verify -f resources.yaml --keyring release-key.asc | kubectl apply -f -'
-cp "$root/pkg/signature/testdata/keyrings/redhat.txt" redhat.asc
+run 'cp $root/pkg/signature/testdata/keyrings/redhat.txt redhat.asc'
 note "Red Hat's real release key did not sign this sandbox release: nothing reaches kubectl"
 fails 1 'oc-release-sig verify -f resources.yaml --keyring redhat.asc | kubectl apply -f -' "no signature verifies, kubectl gets nothing to apply"
 
 say "Connected 4/7. Is the mirror configuration on every pool and node?"
 replaces "oc debug node/<node>, chroot /host, cat /etc/containers/registries.conf, compare by eye"
+note "what every node must have, from the mirror objects and the cluster's image config"
+run 'kubectl get image.config.openshift.io cluster -o yaml > image-cluster.yaml'
 run 'oc-registries-verify render -f resources.yaml -f image-cluster.yaml > registries.conf'
 run 'cat registries.conf'
 note "no Machine Config Operator runs in the sandbox: leave its generated and rendered MachineConfigs, the worker pool and a node as it would, from that file"
-write_mco_state registries.conf rendered-worker-1 >mco-state.yaml
+run 'write_mco_state registries.conf rendered-worker-1 > mco-state.yaml'
 run 'kubectl apply -f mco-state.yaml -o name'
 run 'kubectl patch machineconfigpool worker --subresource=status --type=merge --patch-file pool-status.json -o name'
 note "worker-0's file, as 'oc debug node/worker-0 -- chroot /host cat /etc/containers/registries.conf' reads it, checked against the objects, the pool and the node"
