@@ -104,4 +104,4 @@ for step in connected air-gapped migration; do
 	source "$demo/$step.sh"
 done
 
-say "Done: the whole runbook ran, every gate passed, and each failure shown failed as it should."
+say "Done in ${SECONDS}s: the whole runbook ran, every gate passed, and each failure shown failed as it should."
