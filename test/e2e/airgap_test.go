@@ -51,16 +51,8 @@ func TestAirgapChain(t *testing.T) {
 	// key, and the second registry's credentials and CA; nothing else.
 	e, _ := clusterEnv(t)
 	e.secrets = append(e.secrets, m.src.Password, mirror2.Password)
-	auth, err := os.ReadFile(mirror2.AuthFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.write(t, "mirror2-auth.json", auth)
-	ca, err := os.ReadFile(mirror2.CACertFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.write(t, "mirror2-certs/ca.crt", ca)
+	e.write(t, "mirror2-auth.json", readFile(t, mirror2.AuthFile))
+	e.write(t, "mirror2-certs/ca.crt", readFile(t, mirror2.CACertFile))
 	e.must(t, fmt.Sprintf("cp -r %s usb && cp %s release-key.asc", filepath.Join(connected.dir, "usb"), m.keyFile))
 	if err := m.src.Close(); err != nil {
 		t.Fatal(err)
@@ -113,7 +105,7 @@ func TestAirgapChain(t *testing.T) {
 	e.write(t, "mco.yaml", []byte(mcoState("worker", "rendered-worker-airgap", conf)))
 	e.must(t, "kubectl apply -f mco.yaml\n"+poolStatus("worker", "rendered-worker-airgap"))
 	e.must(t, "oc-registries-verify -f resources.yaml -f image-cluster.yaml --node-file worker-0=registries.conf")
-	e.must(t, "oc-registries-verify --node-file worker-0=registries.conf")
+	e.must(t, "oc-registries-verify --wait --timeout 1m --node-file worker-0=registries.conf")
 
 	// 4. Pause the health checks.
 	e.must(t, "oc-mhc-pause --all -o name")
@@ -134,8 +126,8 @@ func TestAirgapChain(t *testing.T) {
 		t.Errorf("the second registry serves manifests with missing content:\n%s", strings.Join(missing, "\n"))
 	}
 
-	// 6. Resume, and gate on it.
-	e.must(t, "oc-mhc-pause --resume --all -o name")
+	// 6. Resume (as the README writes it), and gate on it.
+	e.must(t, "oc-mhc-resume --all -o name")
 	e.must(t, "oc-mhc-pause status --expect resumed")
 }
 
@@ -321,12 +313,13 @@ func TestKill9(t *testing.T) {
 	t.Run("mirror to disk", func(t *testing.T) {
 		n := 0
 		dir := ""
+		kept := false // the last kill left finished chunks to keep
 		fresh := func() {
 			n++
 			dir = filepath.Join(e.dir, fmt.Sprintf("usb-%d", n))
+			kept = false
 		}
 		fresh()
-		pushed := 0
 		killAndResume(t, e, rng, toDiskTime, dirBytes(ref), kills, resumable{
 			args:     func() []string { return toDiskArgs(dir) },
 			fresh:    fresh,
@@ -336,7 +329,9 @@ func TestKill9(t *testing.T) {
 					t.Logf("killed after the index was written: a whole archive")
 					return
 				}
-				t.Logf("it left %d bytes on disk", dirBytes(dir))
+				_, err := os.Stat(filepath.Join(dir, archive.ChunksFile))
+				kept = err == nil
+				t.Logf("it left %d bytes on disk, finished chunks: %v", dirBytes(dir), kept)
 				// A half-written archive is never pushed.
 				p := runPlugin(t, e, nil, fromDiskArgs(dir, m.dst, "half")...)
 				if p.code != 2 || p.stdout != "" || !strings.Contains(p.stderr, "not complete") {
@@ -344,13 +339,15 @@ func TestKill9(t *testing.T) {
 				}
 			},
 			complete: func(t *testing.T, r run, final bool) {
+				if kept && !strings.Contains(r.stderr, "resuming "+dir) {
+					t.Errorf("the run after a kill did not keep the finished chunks:\n%s", r.stderr)
+				}
 				checkArchive(t, dir, refIdx)
 				if !final {
 					return
 				}
 				// The command's own check, then the push and what it made.
-				pushed++
-				repo := fmt.Sprintf("kill/to-disk-%d", pushed)
+				const repo = "kill/to-disk"
 				p := runPlugin(t, e, nil, fromDiskArgs(dir, m.dst, repo)...)
 				if p.code != 0 || strings.Contains(p.stderr, "refused") || !strings.Contains(p.stderr, "verifying ") {
 					t.Fatalf("pushing the resumed archive: exit %d\n%s", p.code, p.stderr)
@@ -376,6 +373,14 @@ func TestKill9(t *testing.T) {
 		pushTime := r.elapsed
 		wantTags := listTags(t, first, repo)
 		wantObjects := strings.ReplaceAll(r.stdout, first.Host, "MIRROR")
+		// As the README says: the same objects as a direct run to that --to.
+		auth := testenv.CombinedSystemContext(t, m.src, first).AuthFilePath
+		e.write(t, "certs/first.crt", readFile(t, first.CACertFile))
+		direct := e.must(t, fmt.Sprintf("oc-mirror-lite release %s --to docker://%s --authfile %s --cert-dir %s --signature-store %s --keyring %s",
+			m.rel.Tag, first.Ref(repo), auth, m.certDir, m.store, m.keyFile))
+		if direct.stdout != r.stdout {
+			t.Errorf("disk to mirror printed\n%s\na direct mirror to the same --to prints\n%s", r.stdout, direct.stdout)
+		}
 
 		var dst *testenv.Registry
 		fresh := func() {
@@ -450,6 +455,15 @@ func checkArchive(t *testing.T, dir string, want *archive.Index) {
 			t.Errorf("the finished archive directory holds %s", f)
 		}
 	}
+}
+
+func readFile(t *testing.T, name string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
 }
 
 // dirBytes is the size of the regular files under dir (none: 0), read
