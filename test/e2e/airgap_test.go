@@ -83,6 +83,9 @@ func TestAirgapChain(t *testing.T) {
 	if strings.Contains(push.stdout, "oc adm upgrade") {
 		t.Error("the upgrade command is in the YAML on stdout")
 	}
+	if !strings.Contains(push.stderr, "verifying ") || strings.Contains(push.stderr, "refused") {
+		t.Errorf("the push did not check the archive, or refused part of it:\n%s", push.stderr)
+	}
 
 	// 2. Apply only what verified.
 	applied := e.must(t, "oc-release-sig verify -f resources.yaml --keyring release-key.asc | kubectl apply -f -")
@@ -417,6 +420,8 @@ func TestKill9(t *testing.T) {
 				skopeoPulls(t, dst, dst.Ref(repo)+cli[strings.LastIndex(cli, "@"):], digest.Digest(cli[strings.LastIndex(cli, "@")+1:]))
 			},
 		})
+		// Pushes, killed or not, only read the disk.
+		checkArchive(t, ref, refIdx)
 	})
 }
 
