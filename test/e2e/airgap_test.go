@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -57,9 +56,9 @@ func TestAirgapChain(t *testing.T) {
 	if err := m.src.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if c, err := net.DialTimeout("tcp", m.src.Host, time.Second); err == nil {
-		c.Close()
-		t.Fatalf("the source registry %s still answers", m.src.Host)
+	if resp, err := m.src.HTTPClient().Get("https://" + m.src.Host + "/v2/"); err == nil {
+		resp.Body.Close()
+		t.Fatalf("the source registry %s still answers: %s", m.src.Host, resp.Status)
 	}
 	to := mirror2.Ref("ocp4/openshift4")
 
