@@ -2,10 +2,14 @@ package cli
 
 import (
 	"crypto/tls"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
 
+	"github.com/containers/image/v5/pkg/docker/config"
 	"github.com/containers/image/v5/pkg/tlsclientconfig"
 	"github.com/containers/image/v5/types"
 	"github.com/spf13/pflag"
@@ -62,6 +66,49 @@ func (f *RegistryFlags) Validate() error {
 			}
 			return BadInputf("%s: %w", what, err)
 		}
+	}
+	if path := f.authFile(); path != "" {
+		if err := checkAuthFile(path); err != nil {
+			what := "--authfile"
+			if f.AuthFile == "" {
+				what = "REGISTRY_AUTH_FILE"
+			}
+			return BadInputf("%s %s: %w", what, path, err)
+		}
+	}
+	return nil
+}
+
+// checkAuthFile parses the auth file at path as containers/image reads it
+// for a pull, so that a file that is not an auth file is bad input before any
+// registry is contacted. Only the file is read: no credential helper is run
+// (the registries.conf that could name one is replaced by an empty one), and
+// the error names no credential.
+func checkAuthFile(path string) error {
+	none, err := os.MkdirTemp("", "no-registries-conf-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(none)
+	if err := os.WriteFile(filepath.Join(none, "registries.conf"), nil, 0o600); err != nil {
+		return err
+	}
+	sys := &types.SystemContext{
+		AuthFilePath:                path,
+		SystemRegistriesConfPath:    filepath.Join(none, "registries.conf"),
+		SystemRegistriesConfDirPath: filepath.Join(none, "registries.conf.d"),
+	}
+	if _, err := config.GetCredentials(sys, "registry.invalid"); err != nil {
+		// The JSON error alone: the wrapping names the file once more.
+		var syntax *json.SyntaxError
+		var typ *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &syntax):
+			return fmt.Errorf("not JSON: %w", syntax)
+		case errors.As(err, &typ):
+			return fmt.Errorf("not an auth file: %w", typ)
+		}
+		return err
 	}
 	return nil
 }

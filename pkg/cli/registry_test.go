@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -105,5 +106,41 @@ func TestTurningTLSVerificationOffIsWarned(t *testing.T) {
 				t.Errorf("stdout %q: the warning must not go to stdout", out.String())
 			}
 		})
+	}
+}
+
+// TestAuthFileIsParsedUpFront: an auth file that is not one is bad input
+// (exit 2) from Validate, before any registry is contacted, naming the file
+// and not what it holds.
+func TestAuthFileIsParsedUpFront(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, data string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	good := write("auth.json", `{"auths": {"registry.example.com": {"auth": "dXNlcjpzM2NyM3Q="}}}`)
+	bad := write("not-json.json", `{"auths": {"registry.example.com": {"auth": "dXNlcjpzM2NyM3Q="}`)
+	yaml := write("auth.yaml", "auths:\n  registry.example.com: {auth: dXNlcjpzM2NyM3Q=}\n")
+
+	f := &RegistryFlags{AuthFile: good, TLSVerify: true}
+	if err := f.Validate(); err != nil {
+		t.Errorf("a good auth file: %v", err)
+	}
+	for _, p := range []string{bad, yaml} {
+		f := &RegistryFlags{AuthFile: p, TLSVerify: true}
+		err := f.Validate()
+		if ExitCode(err) != ExitBadInput || !strings.Contains(err.Error(), "--authfile "+p+": ") {
+			t.Errorf("%s: exit %d, %v; want exit 2 naming --authfile and the file", p, ExitCode(err), err)
+		}
+		if err != nil && strings.Contains(err.Error(), "s3cr3t") || err != nil && strings.Contains(err.Error(), "dXNlcjpzM2NyM3Q") {
+			t.Errorf("the error shows the credential: %v", err)
+		}
+	}
+	t.Setenv("REGISTRY_AUTH_FILE", bad)
+	if err := (&RegistryFlags{TLSVerify: true}).Validate(); ExitCode(err) != ExitBadInput || !strings.Contains(err.Error(), "REGISTRY_AUTH_FILE "+bad) {
+		t.Errorf("REGISTRY_AUTH_FILE not JSON: %v", err)
 	}
 }

@@ -84,6 +84,7 @@ func TestBadInput(t *testing.T) {
 	e, _ := clusterEnv(t)
 	corpus(t, e)
 	keyring := filepath.Join(testenvRoot(t), "pkg/signature/testdata/keyrings/redhat.txt")
+	const unreachable = "127.0.0.1:1/ocp/release:4.16.3-x86_64"
 	e.write(t, "mhcs.yaml", []byte(mhcs))
 	e.must(t, "kubectl apply -f mhcs.yaml")
 
@@ -136,6 +137,14 @@ func TestBadInput(t *testing.T) {
 		tc{"oc-mirror-lite/mapping huge line", "oc-mirror-lite images -f huge-line.txt --resources-dir out", "huge-line.txt: line 1: "},
 		tc{"oc-mirror-lite/mapping missing", "oc-mirror-lite images -f missing.txt --resources-dir out", "missing.txt"},
 		tc{"oc-mirror-lite/release bad pull spec", "oc-mirror-lite release 'Not!!' --to docker://mirror.example.com/ocp --resources-dir out", "Not!!"},
+		// Local inputs are read before any registry is asked (127.0.0.1:1 refuses
+		// every connection: reaching it first would be exit 3, after retries).
+		tc{"oc-mirror-lite/keyring not a key, before the registry", "oc-mirror-lite release " + unreachable + " --to docker://127.0.0.1:1/mirror --keyring key.asc --resources-dir out", "--keyring key.asc: "},
+		tc{"oc-mirror-lite/keyring not a key, before the registry, to disk", "oc-mirror-lite release " + unreachable + " --to file://disk --keyring key.asc", "--keyring key.asc: "},
+		tc{"oc-mirror-lite/auth file not JSON", "oc-mirror-lite release " + unreachable + " --to docker://127.0.0.1:1/mirror --authfile not-yaml.yaml --resources-dir out", "--authfile not-yaml.yaml: "},
+		tc{"oc-mirror-lite/auth file binary, images", "oc-mirror-lite images 127.0.0.1:1/a/b:1=127.0.0.1:1/m/b:1 --authfile binary.yaml", "--authfile binary.yaml: "},
+		tc{"oc-release-sig/keyring not a key, before the registry", "oc-release-sig " + unreachable + " --keyring key.asc --store file:///nonexistent --to-dir out", "--keyring key.asc: "},
+		tc{"oc-release-sig/auth file not JSON", "oc-release-sig " + unreachable + " --keyring " + keyring + " --authfile not-yaml.yaml --store file:///nonexistent --to-dir out", "--authfile not-yaml.yaml: "},
 		tc{"oc-mirror-lite/release bad destination", "oc-mirror-lite release quay.io/openshift-release-dev/ocp-release:4.16.3-x86_64 --to docker://Bad!!/y --resources-dir out", "--to"},
 	)
 	slices.SortFunc(cases, func(a, b tc) int { return strings.Compare(a.name, b.name) })

@@ -130,14 +130,10 @@ func (s *imageSet) add(t *imageSet) {
 
 // configSet builds the image set an ImageSetConfiguration asks for.
 func (o *Options) configSet(ctx context.Context) (*imageSet, *imageset.Config, error) {
-	data, err := os.ReadFile(o.Config)
-	if err != nil {
-		return nil, nil, cli.BadInputf("-c: %w", err)
+	if err := o.readLocal(); err != nil {
+		return nil, nil, err
 	}
-	cfg, err := imageset.Parse(data, o.Config)
-	if err != nil {
-		return nil, nil, cli.BadInput(err)
-	}
+	cfg := o.config
 	client, err := o.Registry.HTTPClient()
 	if err != nil {
 		return nil, nil, err
@@ -331,9 +327,6 @@ func (o *Options) direct(ctx context.Context, set *imageSet) error {
 	if err != nil {
 		return cli.BadInputf("--to: %w", err)
 	}
-	if o.keys, err = o.keyring(); err != nil {
-		return err
-	}
 	out, err := o.resources(root, set.name, set.images)
 	if err != nil {
 		return cli.BadInput(err)
@@ -389,9 +382,6 @@ func (o *Options) upgradeHint(root string, images []archive.Image, rels []archiv
 // interrupted run left there.
 func (o *Options) toDisk(ctx context.Context, set *imageSet, dir string) error {
 	var err error
-	if o.keys, err = o.keyring(); err != nil {
-		return err
-	}
 	size, err := parseArchiveSize(o.ArchiveSize)
 	if err != nil {
 		return cli.BadInputf("--archive-size: %w", err)

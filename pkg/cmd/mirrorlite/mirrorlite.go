@@ -25,6 +25,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/airgap-ocp/oc-plugins/pkg/cli"
+	"github.com/airgap-ocp/oc-plugins/pkg/imageset"
 	"github.com/airgap-ocp/oc-plugins/pkg/manifest"
 	"github.com/airgap-ocp/oc-plugins/pkg/mirror"
 	"github.com/airgap-ocp/oc-plugins/pkg/release"
@@ -115,7 +116,12 @@ type Options struct {
 	destCtx  *types.SystemContext
 	printer  *cli.Printer
 	retry    retry.Policy
-	keys     signature.Keyring
+
+	// Local inputs, read and parsed by readLocal before any network I/O.
+	localRead bool
+	keys      signature.Keyring
+	config    *imageset.Config
+	fileMaps  []mirror.Mapping
 }
 
 // NewOptions returns Options with the defaults.
@@ -412,6 +418,9 @@ func (o *Options) toRepo() (string, error) {
 
 // Run mirrors and prints the objects.
 func (o *Options) Run(ctx context.Context) error {
+	if err := o.readLocal(); err != nil {
+		return err
+	}
 	switch {
 	case o.From != "":
 		return o.fromDisk(ctx, diskDir(o.From))
@@ -491,9 +500,6 @@ func (o *Options) runRelease(ctx context.Context) error {
 	if o.ICSP {
 		res2.ICSP = BuildICSP(name, pairs)
 	}
-	if o.keys, err = o.keyring(); err != nil {
-		return err
-	}
 	res := mirror.Mirror(ctx, images, o.engineOptions())
 	if err := o.failed(ctx, res); err != nil {
 		return err
@@ -539,25 +545,7 @@ func (o *Options) runImages(ctx context.Context) error {
 		}
 		maps = append(maps, m)
 	}
-	for _, f := range o.MappingFiles {
-		var r io.Reader
-		name := f
-		if f == "-" {
-			r, name = o.In, "<stdin>"
-		} else {
-			file, err := os.Open(f)
-			if err != nil {
-				return cli.BadInputf("-f: %w", err)
-			}
-			defer file.Close()
-			r = file
-		}
-		ms, err := mirror.ReadMappings(r, name)
-		if err != nil {
-			return cli.BadInput(err)
-		}
-		maps = append(maps, ms...)
-	}
+	maps = append(maps, o.fileMaps...)
 	if dir := diskDir(o.To); dir != "" {
 		set, err := o.imagesSet(maps)
 		if err != nil {
@@ -824,6 +812,59 @@ func (o *Options) releaseSignatures(ctx context.Context, p *release.Payload) ([]
 		return nil, nil
 	}
 	return verified, nil
+}
+
+// readLocal reads and parses every local input, so that a bad keyring,
+// -c file or mapping file is bad input (exit 2) before anything is asked
+// of a registry, a signature store or the update graph: --keyring files,
+// the -c ImageSetConfiguration and the -f mapping files (the auth file,
+// certificates and registries.conf are checked by Validate).
+func (o *Options) readLocal() error {
+	if o.localRead {
+		return nil
+	}
+	var err error
+	if o.keys, err = o.keyring(); err != nil {
+		return err
+	}
+	if o.Config != "" {
+		data, err := os.ReadFile(o.Config)
+		if err != nil {
+			return cli.BadInputf("-c: %w", err)
+		}
+		if o.config, err = imageset.Parse(data, o.Config); err != nil {
+			return cli.BadInput(err)
+		}
+	}
+	for _, f := range o.MappingFiles {
+		ms, err := o.readMappingFile(f)
+		if err != nil {
+			return err
+		}
+		o.fileMaps = append(o.fileMaps, ms...)
+	}
+	o.localRead = true
+	return nil
+}
+
+func (o *Options) readMappingFile(f string) ([]mirror.Mapping, error) {
+	var r io.Reader
+	name := f
+	if f == "-" {
+		r, name = o.In, "<stdin>"
+	} else {
+		file, err := os.Open(f)
+		if err != nil {
+			return nil, cli.BadInputf("-f: %w", err)
+		}
+		defer file.Close()
+		r = file
+	}
+	ms, err := mirror.ReadMappings(r, name)
+	if err != nil {
+		return nil, cli.BadInput(err)
+	}
+	return ms, nil
 }
 
 func (o *Options) keyring() (signature.Keyring, error) {

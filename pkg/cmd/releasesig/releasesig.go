@@ -50,6 +50,9 @@ type KeyOptions struct {
 	Keyrings           []string
 	KeyringFromCluster bool
 	InsecureSkipVerify bool
+
+	files     signature.Keyring // the keys of Keyrings, once validate read them
+	filesRead bool
 }
 
 func (k *KeyOptions) addFlags(cmd *cobra.Command) {
@@ -63,16 +66,16 @@ func (k *KeyOptions) validate() error {
 	if len(k.Keyrings) == 0 && !k.KeyringFromCluster && !k.InsecureSkipVerify {
 		return cli.BadInputf("no keys to verify with: give --keyring FILE (Red Hat's is /etc/pki/rpm-gpg/RPM-GPG-KEY-redhat-release on RHEL) or --keyring-from-cluster")
 	}
-	for _, f := range k.Keyrings {
-		if _, err := os.Stat(f); err != nil {
-			return cli.BadInputf("--keyring: %w", err)
-		}
+	// The files are read now, before any registry, store or cluster is asked.
+	files, err := k.readFiles()
+	if err != nil {
+		return err
 	}
+	k.files, k.filesRead = files, true
 	return nil
 }
 
-// load reads the keyring files and, when asked, the cluster's keys.
-func (k *KeyOptions) load(ctx context.Context, client *cluster.Client) (signature.Keyring, error) {
+func (k *KeyOptions) readFiles() (signature.Keyring, error) {
 	var kr signature.Keyring
 	for _, f := range k.Keyrings {
 		data, err := os.Open(f)
@@ -85,6 +88,19 @@ func (k *KeyOptions) load(ctx context.Context, client *cluster.Client) (signatur
 			return kr, cli.BadInputf("--keyring %s: %w", f, err)
 		}
 		kr = kr.Merge(one)
+	}
+	return kr, nil
+}
+
+// load returns the keys of the keyring files (read by validate) and, when
+// asked, the cluster's keys.
+func (k *KeyOptions) load(ctx context.Context, client *cluster.Client) (signature.Keyring, error) {
+	kr := k.files
+	if !k.filesRead {
+		var err error
+		if kr, err = k.readFiles(); err != nil {
+			return kr, err
+		}
 	}
 	if k.KeyringFromCluster {
 		one, err := clusterKeyring(ctx, client)
