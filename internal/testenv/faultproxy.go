@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"crypto/tls"
+	"errors"
 	"io"
 	"log"
 	"net"
@@ -9,6 +10,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -16,18 +18,71 @@ import (
 	"time"
 )
 
+// Kind is what a registry request does, as the fault proxy tells them apart.
+type Kind string
+
+// The kinds of registry requests.
+const (
+	ManifestGet  Kind = "manifest GET"
+	ManifestHead Kind = "manifest HEAD"
+	ManifestPut  Kind = "manifest PUT"
+	BlobGet      Kind = "blob GET"
+	BlobHead     Kind = "blob HEAD"
+	UploadStart  Kind = "upload POST"     // starts an upload session
+	UploadData   Kind = "upload data"     // PATCH, or PUT/POST with a body
+	UploadFinish Kind = "upload PUT"      // ends a session, no body
+	Mount        Kind = "blob mount POST" // POST ?mount=
+	OtherRequest Kind = "other"
+)
+
+// Fault is what the proxy does to one request.
+type Fault int
+
+// The faults.
+const (
+	NoFault Fault = iota
+	// Reset resets the TCP connection: mid-body for blob data (after half
+	// of an upload's body is read; after half of a download's body is
+	// sent), else before answering.
+	Reset
+	// Stall stops mid-body as Reset does, but holds the connection silent
+	// for Faults.Stall (or until the client goes away or the proxy closes),
+	// then resets it.
+	Stall
+	InternalError   // 500
+	BadGateway      // 502
+	Unavailable     // 503
+	TooManyRequests // 429 with Retry-After
+)
+
 // Faults says which requests a FaultProxy breaks. Counting starts at 1 and
-// is per kind; zero disables a kind.
+// is per field; zero disables a field. The /v2/ ping always passes: clients
+// give up on a registry that fails it.
 type Faults struct {
-	// ResetBlobEvery cuts every n-th request that carries blob data (PATCH,
-	// or PUT/POST with a body to blobs/uploads) after half of its body: the
-	// proxy reads that much, then resets the TCP connection.
+	// ResetBlobEvery resets every n-th upload of blob data (PATCH, or
+	// PUT/POST with a body) after half of its body.
 	ResetBlobEvery int
-	// ServerErrorEvery answers every n-th request with 500 Internal Server Error.
-	ServerErrorEvery int
-	// TooManyEvery answers every n-th request with 429 Too Many Requests
-	// and "Retry-After: 1".
-	TooManyEvery int
+	// ResetDownloadEvery resets every n-th blob GET after half of the
+	// blob was sent.
+	ResetDownloadEvery int
+	// The fields below count and break only the requests of Kinds (all
+	// but the ping when empty), each over one count: the n-th of those
+	// requests gets the first fault whose field divides n.
+	ServerErrorEvery int // 500
+	BadGatewayEvery  int // 502
+	UnavailableEvery int // 503
+	TooManyEvery     int // 429 with "Retry-After: <RetryAfter>"
+	StallEvery       int // Stall
+	Kinds            []Kind
+	// RetryAfter is the 429's Retry-After, in whole seconds; 1s if zero.
+	RetryAfter time.Duration
+	// Stall is how long a stalled request stays silent before its
+	// connection is reset; until the client goes away if zero.
+	Stall time.Duration
+	// Plan, when set, is asked first about every request but the ping,
+	// with the request's kind and its number among requests of that kind
+	// (from 1): a deterministic fault plan.
+	Plan func(k Kind, n int) Fault
 }
 
 // FaultProxy is an HTTPS reverse proxy in front of a Registry that breaks
@@ -38,13 +93,23 @@ type FaultProxy struct {
 	// Host is 127.0.0.1:port.
 	Host string
 
-	faults                 Faults
-	reg                    *Registry
-	authFile               string
-	server                 *http.Server
-	n, nBlob               atomic.Int64
-	Resets, Errors, Busies atomic.Int64
-	closeOnce              sync.Once
+	faults   Faults
+	reg      *Registry
+	authFile string
+	server   *http.Server
+	closing  chan struct{}
+	n        atomic.Int64
+	nBlob    atomic.Int64
+	nGet     atomic.Int64
+	// Resets, Errors (5xx), Busies (429) and Stalls count injected faults.
+	Resets, Errors, Busies, Stalls atomic.Int64
+	closeOnce                      sync.Once
+
+	mu       sync.Mutex
+	perKind  map[Kind]int
+	last429  time.Time
+	minAfter time.Duration // least time from a 429 to the next request
+	seen     []Kind
 }
 
 // StartFaultProxy starts a proxy in front of r for the test, stopped when the
@@ -55,7 +120,13 @@ func (r *Registry) StartFaultProxy(t testing.TB, f Faults) *FaultProxy {
 	if err != nil {
 		t.Fatalf("listening for the fault proxy: %v", err)
 	}
-	p := &FaultProxy{Host: ln.Addr().String(), faults: f, reg: r, authFile: filepath.Join(t.TempDir(), "auth.json")}
+	if f.RetryAfter <= 0 {
+		f.RetryAfter = time.Second
+	}
+	p := &FaultProxy{
+		Host: ln.Addr().String(), faults: f, reg: r, authFile: filepath.Join(t.TempDir(), "auth.json"),
+		closing: make(chan struct{}), perKind: map[Kind]int{}, minAfter: -1,
+	}
 	if err := writeAuthFile(p.authFile, r.Username, r.Password, p.Host); err != nil {
 		t.Fatal(err)
 	}
@@ -82,9 +153,12 @@ func (r *Registry) StartFaultProxy(t testing.TB, f Faults) *FaultProxy {
 	return p
 }
 
-// Close stops the proxy.
+// Close stops the proxy and ends the stalls it holds.
 func (p *FaultProxy) Close() {
-	p.closeOnce.Do(func() { _ = p.server.Close() })
+	p.closeOnce.Do(func() {
+		close(p.closing)
+		_ = p.server.Close()
+	})
 }
 
 // Ref returns the image reference of name through the proxy.
@@ -100,50 +174,243 @@ func (p *FaultProxy) Registry() *Registry {
 	}
 }
 
+// Injected is the number of faults injected so far.
+func (p *FaultProxy) Injected() int64 {
+	return p.Resets.Load() + p.Errors.Load() + p.Busies.Load() + p.Stalls.Load()
+}
+
+// LeastWaitAfter429 is the shortest time between a 429 and the next request
+// the proxy received (the ping aside), and false when no request followed
+// a 429. With one request in flight at a time, that next request is the
+// client's retry: a client that honours Retry-After waits at least that.
+func (p *FaultProxy) LeastWaitAfter429() (time.Duration, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.minAfter, p.minAfter >= 0
+}
+
+// Seen lists the kinds of the requests the proxy received, in order (the
+// ping aside).
+func (p *FaultProxy) Seen() []Kind {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]Kind(nil), p.seen...)
+}
+
+var blobPath = regexp.MustCompile(`^/v2/.+/blobs/[a-z0-9]+:[a-f0-9]+$`)
+
+// KindOf tells what req does.
+func KindOf(req *http.Request) Kind {
+	path, q := req.URL.Path, req.URL.Query()
+	switch {
+	case uploadPath.MatchString(path):
+		switch {
+		case req.Method == http.MethodPatch:
+			return UploadData
+		case req.Method == http.MethodPost && q.Get("mount") != "":
+			return Mount
+		case (req.Method == http.MethodPut || req.Method == http.MethodPost) && q.Get("digest") != "" && req.ContentLength != 0:
+			return UploadData
+		case req.Method == http.MethodPost:
+			return UploadStart
+		case req.Method == http.MethodPut:
+			return UploadFinish
+		}
+	case blobPath.MatchString(path):
+		switch req.Method {
+		case http.MethodGet:
+			return BlobGet
+		case http.MethodHead:
+			return BlobHead
+		}
+	case manifestPath.MatchString(path):
+		switch req.Method {
+		case http.MethodGet:
+			return ManifestGet
+		case http.MethodHead:
+			return ManifestHead
+		case http.MethodPut:
+			return ManifestPut
+		}
+	}
+	return OtherRequest
+}
+
 func every(n int, count int64) bool { return n > 0 && count%int64(n) == 0 }
+
+// decide picks the fault for a request of kind k.
+func (p *FaultProxy) decide(k Kind) Fault {
+	f := p.faults
+	p.mu.Lock()
+	p.perKind[k]++
+	nk := p.perKind[k]
+	now := time.Now()
+	if !p.last429.IsZero() {
+		if gap := now.Sub(p.last429); p.minAfter < 0 || gap < p.minAfter {
+			p.minAfter = gap
+		}
+		p.last429 = time.Time{}
+	}
+	p.seen = append(p.seen, k)
+	p.mu.Unlock()
+	if f.Plan != nil {
+		if fault := f.Plan(k, nk); fault != NoFault {
+			return fault
+		}
+	}
+	if k == UploadData && every(f.ResetBlobEvery, p.nBlob.Add(1)) {
+		return Reset
+	}
+	if k == BlobGet && every(f.ResetDownloadEvery, p.nGet.Add(1)) {
+		return Reset
+	}
+	if len(f.Kinds) > 0 {
+		match := false
+		for _, want := range f.Kinds {
+			match = match || want == k
+		}
+		if !match {
+			return NoFault
+		}
+	}
+	n := p.n.Add(1)
+	switch {
+	case every(f.ServerErrorEvery, n):
+		return InternalError
+	case every(f.BadGatewayEvery, n):
+		return BadGateway
+	case every(f.UnavailableEvery, n):
+		return Unavailable
+	case every(f.TooManyEvery, n):
+		return TooManyRequests
+	case every(f.StallEvery, n):
+		return Stall
+	}
+	return NoFault
+}
 
 func (p *FaultProxy) serve(w http.ResponseWriter, req *http.Request, next http.Handler) {
 	if req.URL.Path == "/v2/" || req.URL.Path == "/v2" {
-		next.ServeHTTP(w, req) // the ping: clients give up on a registry that fails it
+		next.ServeHTTP(w, req)
 		return
 	}
-	n := p.n.Add(1)
-	isBlobData := req.ContentLength != 0 && uploadPath.MatchString(req.URL.Path) &&
-		(req.Method == http.MethodPatch || req.Method == http.MethodPut || req.Method == http.MethodPost)
-	if isBlobData && req.Method == http.MethodPost && req.URL.Query().Get("digest") == "" {
-		isBlobData = false
-	}
-	if isBlobData && every(p.faults.ResetBlobEvery, p.nBlob.Add(1)) {
-		p.Resets.Add(1)
-		half := req.ContentLength / 2
-		if half <= 0 {
-			half = 512
+	k := KindOf(req)
+	fault := p.decide(k)
+	switch fault {
+	case NoFault:
+		next.ServeHTTP(w, req)
+	case InternalError, BadGateway, Unavailable, TooManyRequests:
+		code := map[Fault]int{InternalError: 500, BadGateway: 502, Unavailable: 503, TooManyRequests: 429}[fault]
+		_, _ = io.Copy(io.Discard, req.Body)
+		if fault == TooManyRequests {
+			p.Busies.Add(1)
+			w.Header().Set("Retry-After", strconv.Itoa(int(p.faults.RetryAfter.Round(time.Second)/time.Second)))
+			defer func() {
+				p.mu.Lock()
+				p.last429 = time.Now()
+				p.mu.Unlock()
+			}()
+		} else {
+			p.Errors.Add(1)
 		}
-		_, _ = io.CopyN(io.Discard, req.Body, half)
-		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
-			if tcp, ok := underlyingTCP(conn); ok {
-				_ = tcp.SetLinger(0) // RST, not FIN
-			}
-			_ = conn.Close()
+		http.Error(w, "injected fault", code)
+	case Reset, Stall:
+		if fault == Reset {
+			p.Resets.Add(1)
+		} else {
+			p.Stalls.Add(1)
+		}
+		if req.Method == http.MethodGet {
+			// Half of the answer, then silence or a reset.
+			next.ServeHTTP(&cutWriter{ResponseWriter: w, p: p, req: req, stall: fault == Stall}, req)
 			return
 		}
-		panic(http.ErrAbortHandler)
+		if req.ContentLength != 0 && req.Body != nil {
+			half := req.ContentLength / 2
+			if half <= 0 {
+				half = 512
+			}
+			_, _ = io.CopyN(io.Discard, req.Body, half)
+		}
+		if fault == Stall {
+			p.hold(req)
+		}
+		p.reset(w)
 	}
-	switch {
-	case every(p.faults.ServerErrorEvery, n):
-		p.Errors.Add(1)
-		_, _ = io.Copy(io.Discard, req.Body)
-		http.Error(w, "injected fault", http.StatusInternalServerError)
-		return
-	case every(p.faults.TooManyEvery, n):
-		p.Busies.Add(1)
-		_, _ = io.Copy(io.Discard, req.Body)
-		w.Header().Set("Retry-After", strconv.Itoa(1))
-		http.Error(w, "injected fault", http.StatusTooManyRequests)
-		return
-	}
-	next.ServeHTTP(w, req)
 }
+
+// hold keeps a stalled request silent.
+func (p *FaultProxy) hold(req *http.Request) {
+	var timeout <-chan time.Time
+	if p.faults.Stall > 0 {
+		t := time.NewTimer(p.faults.Stall)
+		defer t.Stop()
+		timeout = t.C
+	}
+	select {
+	case <-timeout:
+	case <-req.Context().Done():
+	case <-p.closing:
+	}
+}
+
+// reset hijacks the connection and resets it (RST, not FIN).
+func (p *FaultProxy) reset(w http.ResponseWriter) {
+	rc := http.NewResponseController(w)
+	if conn, _, err := rc.Hijack(); err == nil {
+		if tcp, ok := underlyingTCP(conn); ok {
+			_ = tcp.SetLinger(0)
+		}
+		_ = conn.Close()
+		return
+	}
+	panic(http.ErrAbortHandler)
+}
+
+var errCut = errors.New("cut by the fault proxy")
+
+// cutWriter passes the first half of a response body (by its
+// Content-Length; 512 bytes when unknown), then stalls or resets.
+type cutWriter struct {
+	http.ResponseWriter
+	p       *FaultProxy
+	req     *http.Request
+	stall   bool
+	limit   int64
+	written int64
+	cut     bool
+}
+
+func (c *cutWriter) Write(b []byte) (int, error) {
+	if c.cut {
+		return 0, errCut
+	}
+	if c.limit == 0 {
+		c.limit = 512
+		if n, err := strconv.ParseInt(c.Header().Get("Content-Length"), 10, 64); err == nil && n > 1 {
+			c.limit = n / 2
+		}
+	}
+	if room := c.limit - c.written; int64(len(b)) < room {
+		n, err := c.ResponseWriter.Write(b)
+		c.written += int64(n)
+		return n, err
+	} else if room > 0 {
+		n, _ := c.ResponseWriter.Write(b[:room])
+		c.written += int64(n)
+	}
+	c.cut = true
+	if f, ok := c.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+	if c.stall {
+		c.p.hold(c.req)
+	}
+	c.p.reset(c.ResponseWriter)
+	return 0, errCut
+}
+
+func (c *cutWriter) Unwrap() http.ResponseWriter { return c.ResponseWriter }
 
 func underlyingTCP(c net.Conn) (*net.TCPConn, bool) {
 	if tc, ok := c.(*tls.Conn); ok {

@@ -11,14 +11,12 @@ package mirror
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"reflect"
 	"sort"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/containers/image/v5/docker"
@@ -81,6 +79,10 @@ type Options struct {
 	// and 256 KiB/s.
 	RequestTimeout time.Duration
 	MinRate        int64
+	// IdleTimeout stops (and retries) a request that has moved no byte for
+	// this long: a blob transfer from its last byte, any other request
+	// from its start. DefaultIdleTimeout if zero.
+	IdleTimeout time.Duration
 	// SigstoreAttachments also copies the sha256-<hex>.sig tag of every
 	// copied digest, where the source has one (cosign's layout).
 	SigstoreAttachments bool
@@ -192,15 +194,7 @@ func transports(ref types.ImageReference) string {
 // (Result.Err). Cancelling ctx fails what has not finished.
 func Mirror(ctx context.Context, images []Image, opts Options) *Result {
 	start := time.Now()
-	if opts.Parallel <= 0 {
-		opts.Parallel = DefaultParallel
-	}
-	if opts.RequestTimeout <= 0 {
-		opts.RequestTimeout = time.Minute
-	}
-	if opts.MinRate <= 0 {
-		opts.MinRate = 256 << 10
-	}
+	opts = opts.withDefaults()
 	r := &run{
 		opts:    opts,
 		cache:   memory.New(),
@@ -261,6 +255,22 @@ func Mirror(ctx context.Context, images []Image, opts Options) *Result {
 	res.Stats.ManifestsPushed = int(r.counters.manifests.Load())
 	res.Stats.Duration = time.Since(start)
 	return res
+}
+
+func (opts Options) withDefaults() Options {
+	if opts.Parallel <= 0 {
+		opts.Parallel = DefaultParallel
+	}
+	if opts.RequestTimeout <= 0 {
+		opts.RequestTimeout = time.Minute
+	}
+	if opts.MinRate <= 0 {
+		opts.MinRate = 256 << 10
+	}
+	if opts.IdleTimeout <= 0 {
+		opts.IdleTimeout = DefaultIdleTimeout
+	}
+	return opts
 }
 
 type run struct {
@@ -379,16 +389,11 @@ func (r *run) timeout(size int64) time.Duration {
 	return r.opts.RequestTimeout + time.Duration(size/r.opts.MinRate)*time.Second
 }
 
-// retry runs fn under the retry policy, each attempt with its own timeout.
+// retry runs fn under the retry policy, each attempt with its own timeout
+// and idle timeout.
 func (r *run) retry(ctx context.Context, size int64, fn func(context.Context) error) error {
 	return retry.Do(ctx, r.opts.Retry, func(ctx context.Context) error {
-		rctx, cancel := context.WithTimeout(ctx, r.timeout(size))
-		defer cancel()
-		err := fn(rctx)
-		if err != nil && ctx.Err() != nil {
-			return errors.Join(ctx.Err(), err) // the caller's cancel is not transient
-		}
-		return err
+		return r.attempt(ctx, size, func(ctx context.Context, _ *watch) error { return fn(ctx) })
 	})
 }
 
@@ -993,22 +998,36 @@ func (r *run) copyBlob(ctx context.Context, g *blobGroup) []*imageState {
 	return ready
 }
 
+// upload copies g's blob from its source into dest. An attempt is several
+// requests (the source GET; the destination's HEAD, POST, PATCH and PUT)
+// that can only be repeated whole, from a fresh upload: each step has the
+// policy's attempts of its own, so faults that hit a different request
+// each time do not add up to a failure. The idle timeout runs from the
+// last byte the destination read.
 func (r *run) upload(ctx context.Context, g *blobGroup, dest types.ImageDestination) error {
-	err := r.retry(ctx, g.info.Size, func(ctx context.Context) error {
-		rc, _, err := g.src.src.GetBlob(ctx, g.info, r.cache)
-		if err != nil {
-			return fmt.Errorf("reading: %w", err)
-		}
-		defer rc.Close()
-		cr := &countingReader{r: rc, n: &r.counters.bytesMoved}
-		got, err := dest.PutBlob(ctx, cr, g.info, r.cache, g.isConfig)
-		if err != nil {
-			return fmt.Errorf("writing to %s: %w", repoKey(dest.Reference()), err)
-		}
-		if got.Digest != g.info.Digest {
-			return fmt.Errorf("writing to %s: stored as %s", repoKey(dest.Reference()), got.Digest)
-		}
-		return nil
+	err := retry.DoSteps(ctx, r.opts.Retry, func(ctx context.Context) (int, error) {
+		var cr *countingReader
+		err := r.attempt(ctx, g.info.Size, func(ctx context.Context, w *watch) error {
+			rc, _, err := g.src.src.GetBlob(ctx, g.info, r.cache)
+			if err != nil {
+				return fmt.Errorf("reading from %s: %w", repoKey(g.src.Source), err)
+			}
+			defer rc.Close()
+			cr = &countingReader{r: rc, n: &r.counters.bytesMoved, w: w, size: g.info.Size}
+			got, err := dest.PutBlob(ctx, cr, g.info, r.cache, g.isConfig)
+			if rerr := cr.readErr(); err != nil && rerr != nil {
+				// The source failed mid-blob: say so, not the upload's echo of it.
+				return fmt.Errorf("reading from %s: %w", repoKey(g.src.Source), rerr)
+			}
+			if err != nil {
+				return fmt.Errorf("writing to %s: %w", repoKey(dest.Reference()), err)
+			}
+			if got.Digest != g.info.Digest {
+				return fmt.Errorf("writing to %s: stored as %s", repoKey(dest.Reference()), got.Digest)
+			}
+			return nil
+		})
+		return cr.step(err), err
 	})
 	if err != nil {
 		return err
@@ -1017,17 +1036,6 @@ func (r *run) upload(ctx context.Context, g *blobGroup, dest types.ImageDestinat
 	r.counters.blobsDone.Add(1)
 	r.counters.bytesCopied.Add(max(g.info.Size, 0))
 	return nil
-}
-
-type countingReader struct {
-	r io.Reader
-	n *atomic.Int64
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n.Add(int64(n))
-	return n, err
 }
 
 // pushImage pushes the instances of a list by digest, then the top

@@ -71,25 +71,31 @@ type AfterError interface {
 // Retry-After asks, or else with the policy's backoff. It returns fn's last
 // error. fn gets ctx; Do stops early when ctx ends.
 func Do(ctx context.Context, p Policy, fn func(context.Context) error) error {
+	return DoSteps(ctx, p, func(ctx context.Context) (int, error) { return 0, fn(ctx) })
+}
+
+// DoSteps is Do for an operation of several requests that can only be
+// repeated whole, such as a blob upload (check, start, send, finish): fn
+// says which step an attempt failed at (0 for the first), and each step has
+// the policy's attempts of its own. The operation gives up when one step has
+// failed Attempts times, not after Attempts attempts in all: faults that
+// hit a different request each time (a 500 on the start, a reset while
+// sending, a 503 on the finish) must not add up to a failure that no single
+// request had. Steps are small numbers; the total is bounded by steps times
+// Attempts.
+func DoSteps(ctx context.Context, p Policy, fn func(context.Context) (step int, err error)) error {
 	p = p.orDefault()
-	var err error
-	for attempt := 1; ; attempt++ {
-		if err = fn(ctx); err == nil || !IsTransient(err) || attempt >= p.Attempts {
+	failures := map[int]int{}
+	for {
+		step, err := fn(ctx)
+		if err == nil || !IsTransient(err) {
 			return err
 		}
-		if ctx.Err() != nil {
+		failures[step]++
+		if failures[step] >= p.Attempts || ctx.Err() != nil {
 			return err
 		}
-		wait := p.Backoff(attempt)
-		var ra AfterError
-		if errors.As(err, &ra) && ra.RetryAfter() > 0 {
-			wait = min(ra.RetryAfter(), 2*p.Max)
-		} else if isTooManyRequests(err) {
-			// containers/image already honoured Retry-After for the
-			// requests it could repeat; wait at least a second more.
-			wait = max(wait, time.Second)
-		}
-		t := time.NewTimer(wait)
+		t := time.NewTimer(p.wait(failures[step], err))
 		select {
 		case <-ctx.Done():
 			t.Stop()
@@ -97,6 +103,25 @@ func Do(ctx context.Context, p Policy, fn func(context.Context) error) error {
 		case <-t.C:
 		}
 	}
+}
+
+// TooManyRequestsWait is the least wait after a 429 whose Retry-After the
+// client could not see: containers/image honours the header on the requests
+// it repeats itself (those without a body) and drops it on the others
+// (blob data, manifests), so this is its own default for a 429 without one.
+const TooManyRequestsWait = 2 * time.Second
+
+// wait is the pause before retry number n after err.
+func (p Policy) wait(n int, err error) time.Duration {
+	wait := p.Backoff(n)
+	var ra AfterError
+	if errors.As(err, &ra) && ra.RetryAfter() > 0 {
+		return min(ra.RetryAfter(), 2*p.Max)
+	}
+	if isTooManyRequests(err) {
+		wait = max(wait, TooManyRequestsWait)
+	}
+	return wait
 }
 
 // statusInMessage finds the HTTP status of registry responses that

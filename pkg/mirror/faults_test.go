@@ -1,0 +1,144 @@
+package mirror_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/airgap-ocp/oc-plugins/internal/testenv"
+	"github.com/airgap-ocp/oc-plugins/pkg/mirror"
+	"github.com/airgap-ocp/oc-plugins/pkg/retry"
+)
+
+// oneImage pushes an image of one 256 KiB layer to src and returns the
+// engine's image for copying it through dst (a registry or a proxy's view).
+func oneImage(t *testing.T, src, dst *testenv.Registry) mirror.Image {
+	t.Helper()
+	src.MustPushImage(t, "apps/a:v1", testenv.Image{Layers: []testenv.Layer{{Files: []testenv.File{{Name: "a", Data: testenv.PseudoRandom("a", 256<<10)}}}}})
+	return mirror.Image{Source: ref(t, src.Ref("apps/a:v1")), Dest: ref(t, dst.Ref("mirror/a:v1"))}
+}
+
+// planned fails the n-th request of kind k (from 1) with fault f.
+type planned map[testenv.Kind]map[int]testenv.Fault
+
+func (p planned) plan(k testenv.Kind, n int) testenv.Fault { return p[k][n] }
+
+// TestMirrorUploadRetriesEachStepOnItsOwn is the deterministic form of a
+// flake: a blob upload is several requests (HEAD, POST, PATCH, PUT) that can
+// only be repeated whole, and with faults landing on a different request
+// each time (a 503 on the POST, a reset mid-PATCH twice, a 500 on the PUT)
+// five attempts fail in all although no single request failed three times.
+// With a policy of three attempts the upload must still complete; resetting
+// every PATCH must still give up, after exactly three tries of each blob.
+func TestMirrorUploadRetriesEachStepOnItsOwn(t *testing.T) {
+	src := testenv.StartRegistry(t)
+	dst := testenv.StartRegistry(t)
+	policy := retry.Policy{Attempts: 3, Base: time.Millisecond, Max: 5 * time.Millisecond}
+
+	proxy := dst.StartFaultProxy(t, testenv.Faults{Plan: planned{
+		testenv.UploadStart:  {1: testenv.Unavailable},
+		testenv.UploadData:   {1: testenv.Reset, 2: testenv.Reset},
+		testenv.UploadFinish: {1: testenv.InternalError},
+	}.plan})
+	img := oneImage(t, src, proxy.Registry())
+	sys := testenv.CombinedSystemContext(t, src, proxy.Registry())
+	res := mirror.Mirror(context.Background(), []mirror.Image{img}, mirror.Options{SourceCtx: sys, DestCtx: sys, Parallel: 1, Retry: policy})
+	checkAllCopied(t, res, mirror.StatusCopied)
+	if got := proxy.Resets.Load(); got != 2 {
+		t.Errorf("%d uploads reset, want the planned 2", got)
+	}
+	if got := proxy.Errors.Load(); got != 2 {
+		t.Errorf("%d 5xx answered, want the planned 2", got)
+	}
+	direct := dst.Ref("mirror/a:v1")
+	if got, want := destDigest(t, dst.SystemContext(), direct), destDigest(t, src.SystemContext(), src.Ref("apps/a:v1")); got != want {
+		t.Errorf("%s serves %s, want %s", direct, got, want)
+	}
+
+	// A registry that resets every upload: three tries of the PATCH, then a
+	// clean failure naming the destination, and no manifest pushed.
+	dst2 := testenv.StartRegistry(t)
+	always := dst2.StartFaultProxy(t, testenv.Faults{ResetBlobEvery: 1})
+	sys2 := testenv.CombinedSystemContext(t, src, always.Registry())
+	img.Dest = ref(t, always.Ref("mirror/a:v1"))
+	res = mirror.Mirror(context.Background(), []mirror.Image{img}, mirror.Options{SourceCtx: sys2, DestCtx: sys2, Parallel: 1, Retry: policy})
+	err := res.Err()
+	if err == nil {
+		t.Fatal("a mirror through a registry that resets every upload succeeded")
+	}
+	if got, want := always.Resets.Load(), int64(2*policy.Attempts); got != want {
+		t.Errorf("%d uploads tried, want %d (the layer and the config, each the policy's %d attempts of the sending step)", got, want, policy.Attempts)
+	}
+	if !strings.Contains(err.Error(), always.Host) {
+		t.Errorf("the error does not name the destination %s: %v", always.Host, err)
+	}
+	if n := dst2.Traffic().ManifestPuts(); n != 0 {
+		t.Errorf("%d manifests pushed although their blob never arrived", n)
+	}
+}
+
+// TestMirrorGivesUpOnStalledRequestsAndRetries stalls, once each, a
+// manifest GET and a blob GET mid-body at the source and a blob upload
+// mid-body and an upload's final PUT at the destination, each for far
+// longer than the idle timeout: every stalled request is abandoned after
+// the idle timeout and retried, and the image arrives whole.
+func TestMirrorGivesUpOnStalledRequestsAndRetries(t *testing.T) {
+	src := testenv.StartRegistry(t)
+	dst := testenv.StartRegistry(t)
+	const stall = time.Minute // the proxy's silence; the engine must not wait it out
+	srcProxy := src.StartFaultProxy(t, testenv.Faults{Stall: stall, Plan: planned{
+		testenv.ManifestGet: {1: testenv.Stall},
+		testenv.BlobGet:     {2: testenv.Stall},
+	}.plan})
+	dstProxy := dst.StartFaultProxy(t, testenv.Faults{Stall: stall, Plan: planned{
+		testenv.UploadData:   {1: testenv.Stall},
+		testenv.UploadFinish: {1: testenv.Stall},
+	}.plan})
+	src.MustPushImage(t, "apps/a:v1", testenv.Image{Layers: []testenv.Layer{{Files: []testenv.File{{Name: "a", Data: testenv.PseudoRandom("a", 256<<10)}}}}})
+	img := mirror.Image{Source: ref(t, srcProxy.Ref("apps/a:v1")), Dest: ref(t, dstProxy.Ref("mirror/a:v1"))}
+	sys := testenv.CombinedSystemContext(t, srcProxy.Registry(), dstProxy.Registry())
+	start := time.Now()
+	res := mirror.Mirror(context.Background(), []mirror.Image{img}, mirror.Options{
+		SourceCtx: sys, DestCtx: sys, Parallel: 1, IdleTimeout: 300 * time.Millisecond,
+		Retry: retry.Policy{Attempts: 3, Base: time.Millisecond, Max: 5 * time.Millisecond},
+	})
+	checkAllCopied(t, res, mirror.StatusCopied)
+	if got := srcProxy.Stalls.Load() + dstProxy.Stalls.Load(); got != 4 {
+		t.Errorf("%d requests stalled, want the planned 4", got)
+	}
+	// Not a timing assertion: a run that waited out one stall took a minute.
+	if took := time.Since(start); took >= stall {
+		t.Errorf("the mirror waited out a stall (%v)", took)
+	}
+	direct := dst.Ref("mirror/a:v1")
+	if got, want := destDigest(t, dst.SystemContext(), direct), destDigest(t, src.SystemContext(), src.Ref("apps/a:v1")); got != want {
+		t.Errorf("%s serves %s, want %s", direct, got, want)
+	}
+}
+
+// TestMirrorStallErrorNamesTheTimeout: a request that stays stalled past
+// every retry fails as a timeout that says so.
+func TestMirrorStallErrorNamesTheTimeout(t *testing.T) {
+	src := testenv.StartRegistry(t)
+	dst := testenv.StartRegistry(t)
+	proxy := dst.StartFaultProxy(t, testenv.Faults{StallEvery: 1, Kinds: []testenv.Kind{testenv.UploadData}, Stall: time.Minute})
+	img := oneImage(t, src, proxy.Registry())
+	sys := testenv.CombinedSystemContext(t, src, proxy.Registry())
+	res := mirror.Mirror(context.Background(), []mirror.Image{img}, mirror.Options{
+		SourceCtx: sys, DestCtx: sys, Parallel: 1, IdleTimeout: 200 * time.Millisecond,
+		Retry: retry.Policy{Attempts: 2, Base: time.Millisecond, Max: 5 * time.Millisecond},
+	})
+	err := res.Err()
+	var stalled *mirror.StalledError
+	if !errors.As(err, &stalled) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("want a StalledError (a timeout), got %v", err)
+	}
+	if !strings.Contains(err.Error(), "no data moved for 200ms") || !strings.Contains(err.Error(), proxy.Host) {
+		t.Errorf("the error does not say what stalled and where: %v", err)
+	}
+	if n := dst.Traffic().ManifestPuts(); n != 0 {
+		t.Errorf("%d manifests pushed although their blob never arrived", n)
+	}
+}
