@@ -90,3 +90,57 @@ func TestBackoffGrowsWithJitterUpToMax(t *testing.T) {
 		}
 	}
 }
+
+func TestDoStepsGivesEachStepItsOwnAttempts(t *testing.T) {
+	p := Policy{Attempts: 2, Base: time.Millisecond, Max: 2 * time.Millisecond}
+	// Each step fails once: five failures in all, none twice.
+	fails := []int{0, 1, 2, 3}
+	calls := 0
+	err := DoSteps(context.Background(), p, func(context.Context) (int, error) {
+		calls++
+		if len(fails) > 0 {
+			step := fails[0]
+			fails = fails[1:]
+			return step, io.ErrUnexpectedEOF
+		}
+		return 0, nil
+	})
+	if err != nil || calls != 5 {
+		t.Errorf("DoSteps: %v after %d calls, want success on the fifth", err, calls)
+	}
+	// One step that keeps failing uses up its attempts, however the others fare.
+	calls = 0
+	err = DoSteps(context.Background(), p, func(context.Context) (int, error) {
+		calls++
+		return 2, io.ErrUnexpectedEOF
+	})
+	if err == nil || calls != 2 {
+		t.Errorf("DoSteps with a lasting failure of one step: %v after %d calls, want failure after 2", err, calls)
+	}
+	calls = 0
+	final := errors.New("denied")
+	if err := DoSteps(context.Background(), p, func(context.Context) (int, error) { calls++; return 1, final }); !errors.Is(err, final) || calls != 1 {
+		t.Errorf("DoSteps with a final error: %v after %d calls, want it after one", err, calls)
+	}
+}
+
+type afterErr time.Duration
+
+func (a afterErr) Error() string             { return "busy" }
+func (a afterErr) RetryAfter() time.Duration { return time.Duration(a) }
+func (a afterErr) Unwrap() error             { return io.ErrUnexpectedEOF }
+
+func TestWaitHonoursRetryAfterAndWaitsOutAHiddenOne(t *testing.T) {
+	p := Policy{Attempts: 3, Base: time.Millisecond, Max: 10 * time.Second}
+	if got := p.wait(1, afterErr(3*time.Second)); got != 3*time.Second {
+		t.Errorf("wait with Retry-After 3s = %v", got)
+	}
+	// A 429 whose header containers/image dropped (a PATCH): its own default.
+	hidden := errors.New(`uploading layer chunked: StatusCode: 429, "busy"`)
+	if got := p.wait(1, hidden); got < TooManyRequestsWait {
+		t.Errorf("wait after a 429 without Retry-After = %v, want at least %v", got, TooManyRequestsWait)
+	}
+	if got := p.wait(1, io.ErrUnexpectedEOF); got > time.Millisecond {
+		t.Errorf("wait after a reset = %v, want the backoff", got)
+	}
+}
