@@ -196,6 +196,37 @@ func TestInputReadsStdinOnlyWhenNothingElseIsGiven(t *testing.T) {
 	}
 }
 
+// TestEmptyInput is the one rule for empty input: a source named with -f
+// that holds no object is bad input naming it; standard input that was only
+// piped may be empty, which is no input.
+func TestEmptyInput(t *testing.T) {
+	dir := t.TempDir()
+	empty := dir + "/empty.yaml"
+	if err := os.WriteFile(empty, []byte("# nothing\n---\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		files []string
+		want  string
+	}{
+		{"an empty file", []string{empty}, empty + ": no objects"},
+		{"empty standard input named with -f -", []string{"-"}, "<stdin>: no objects"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := InputOptions{Filenames: tc.files}
+			objs, err := o.Read(strings.NewReader(""), false)
+			if ExitCode(err) != ExitBadInput || err == nil || !strings.HasPrefix(err.Error(), tc.want) || len(objs) != 0 {
+				t.Errorf("%d objects, exit %d, err %v; want exit 2 and %q", len(objs), ExitCode(err), err, tc.want)
+			}
+		})
+	}
+	var o InputOptions
+	if objs, err := o.Read(strings.NewReader("---\n"), false); err != nil || len(objs) != 0 {
+		t.Errorf("empty piped stdin: %d objects, err %v; want none and no error", len(objs), err)
+	}
+}
+
 func TestPiped(t *testing.T) {
 	r, w, err := os.Pipe()
 	if err != nil {

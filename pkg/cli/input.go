@@ -31,15 +31,23 @@ func (o *InputOptions) Given() bool { return len(o.Filenames) > 0 }
 // on: no --from-cluster, no names, no --all) and stdin is not a terminal (a
 // pipe or a redirected file); otherwise Read returns no objects, so a command
 // never blocks on input it did not need.
+//
+// Empty input, one rule for every plugin: a source the user named with -f (a
+// file, a directory, or - for stdin) that holds no object (empty, or only
+// comments and ---) is bad input, "FILE: no objects ..." (exit 2); standard
+// input read because it was piped may be empty, which is the same as nothing
+// piped: Read returns no objects and the command does what it does with no
+// input (read the cluster, or say what input it needs). A command can
+// therefore take "no objects and no -f" to mean "no input".
 func (o *InputOptions) Read(stdin io.Reader, otherInput bool) ([]manifest.Object, error) {
 	files := o.Filenames
 	if len(files) == 0 {
 		if otherInput || !Piped(stdin) {
 			return nil, nil
 		}
-		files = []string{manifest.Stdin}
+		return manifest.ReadFiles([]string{manifest.Stdin}, stdin, manifest.ReadOptions{Recursive: o.Recursive})
 	}
-	return manifest.ReadFiles(files, stdin, manifest.ReadOptions{Recursive: o.Recursive})
+	return manifest.ReadFiles(files, stdin, manifest.ReadOptions{Recursive: o.Recursive, RequireObjects: true})
 }
 
 // Piped reports whether r can be read without waiting for a person: it is not

@@ -86,7 +86,14 @@ func (e *Error) Unwrap() error { return e.Err }
 type ReadOptions struct {
 	// Recursive descends into sub-directories of a directory argument.
 	Recursive bool
+	// RequireObjects makes every path given hold at least one object: an
+	// empty file, one of only comments and ---, a directory of such files or
+	// an empty standard input is an *Error wrapping ErrNoObjects.
+	RequireObjects bool
 }
+
+// ErrNoObjects is what a path that must hold objects and holds none is.
+var ErrNoObjects = errors.New("no objects (the input is empty, or only comments and ---)")
 
 // Extensions are the file name endings read from a directory.
 var Extensions = []string{".yaml", ".yml", ".json"}
@@ -110,6 +117,9 @@ func ReadFiles(paths []string, stdin io.Reader, opts ReadOptions) ([]Object, err
 			if err != nil {
 				return nil, err
 			}
+			if len(objs) == 0 && opts.RequireObjects {
+				return nil, &Error{Source: Source{File: Stdin}, Err: ErrNoObjects}
+			}
 			out = append(out, objs...)
 			continue
 		}
@@ -117,12 +127,16 @@ func ReadFiles(paths []string, stdin io.Reader, opts ReadOptions) ([]Object, err
 		if err != nil {
 			return nil, err
 		}
+		n := len(out)
 		for _, f := range files {
 			objs, err := readFile(f)
 			if err != nil {
 				return nil, err
 			}
 			out = append(out, objs...)
+		}
+		if len(out) == n && opts.RequireObjects {
+			return nil, &Error{Source: Source{File: p}, Err: ErrNoObjects}
 		}
 	}
 	return out, nil

@@ -187,6 +187,61 @@ func TestReadFiles(t *testing.T) {
 	}
 }
 
+func TestRequireObjects(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, data string) string {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	good := write("good.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n")
+	empty := write("empty.yaml", "")
+	seps := write("seps.yaml", "# a comment\n---\n---\n# another\n")
+	nulls := write("null.json", "null\n")
+	write("emptydir/a.yaml", "---\n")
+	write("emptydir/b.yml", "")
+	emptyDir := filepath.Join(dir, "emptydir")
+	require := ReadOptions{RequireObjects: true}
+	for _, tc := range []struct {
+		name  string
+		paths []string
+		stdin string
+		file  string // the place the error names; "" for no error
+	}{
+		{"a file with objects", []string{good}, "", ""},
+		{"an empty file", []string{empty}, "", empty},
+		{"a file of only comments and separators", []string{seps}, "", seps},
+		{"a JSON null", []string{nulls}, "", nulls},
+		{"an empty file after a good one", []string{good, empty}, "", empty},
+		{"a directory of empty files", []string{emptyDir}, "", emptyDir},
+		{"empty standard input", []string{Stdin}, "", Stdin},
+		{"standard input of only separators", []string{Stdin}, "---\n---\n", Stdin},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			objs, err := ReadFiles(tc.paths, strings.NewReader(tc.stdin), require)
+			if tc.file == "" {
+				if err != nil || len(objs) == 0 {
+					t.Fatalf("%d objects, err %v", len(objs), err)
+				}
+				return
+			}
+			var me *Error
+			if !errors.As(err, &me) || !errors.Is(err, ErrNoObjects) || me.Source.File != tc.file {
+				t.Fatalf("err %v, want ErrNoObjects naming %s", err, tc.file)
+			}
+			// Without the option, nothing is an error: a caller may accept empty input.
+			if objs, err := ReadFiles(tc.paths, strings.NewReader(tc.stdin), ReadOptions{}); err != nil {
+				t.Errorf("without RequireObjects: %d objects, err %v", len(objs), err)
+			}
+		})
+	}
+}
+
 func TestEncodeYAMLIsDeterministic(t *testing.T) {
 	in := "kind: A\napiVersion: v1\nmetadata: {name: x, labels: {z: '1', a: '2'}}\nspec: {b: 1, a: [3, 2, 1]}\n"
 	var first []byte

@@ -60,6 +60,11 @@ binaryData: {sha256-0123-1: "!!!not base64"}
 	w("mapping-bad-ref.txt", "quay.io/a/b:1=mirror.example.com/a/b:1\nquay.io/a/c:1=mirror.example.com/a/c:1\nquay.io/a/d:1=Mirror Example!/d:1\n")
 	e.write(t, "mapping-binary.txt", testenv.PseudoRandom("mapping", 4096))
 	w("key.asc", "not a key\n")
+	// Empty input: no objects where objects are required.
+	w("empty.yaml", "")
+	w("only-separators.yaml", "# nothing here\n---\n# nor here\n---\n")
+	w("empty-mapping.txt", "# no images yet\n\n")
+	w("empty-dir/empty.yaml", "---\n")
 
 	// A huge document: 32 MiB, missing its kind. The error line must not echo it.
 	huge := "apiVersion: v1\nmetadata: {name: huge}\ndata:\n  blob: " + strings.Repeat("x", 32<<20) + "\n"
@@ -105,6 +110,10 @@ func TestBadInput(t *testing.T) {
 		{"huge.yaml", "huge.yaml: document 1: kind: "},
 		{"100mb.yaml", "100mb.yaml: document 101: kind: "},
 		{"missing.yaml", "missing.yaml: "},
+		{"empty.yaml", "empty.yaml: no objects"},
+		{"only-separators.yaml", "only-separators.yaml: no objects"},
+		{"empty-dir", "empty-dir: no objects"},
+		{"- <empty.yaml", "<stdin>: no objects"},
 	}
 	type tc struct{ name, script, want string }
 	var cases []tc
@@ -114,6 +123,18 @@ func TestBadInput(t *testing.T) {
 		}
 	}
 	cases = append(cases,
+		// Empty standard input that was only piped (no -f) is no input at all:
+		// each plugin says what input it needs, or reads the cluster.
+		tc{"oc-icsp-migrate/empty pipe", "oc-icsp-migrate --dest-dir out", "no input"},
+		tc{"oc-icsp-migrate/empty stdin redirected", "oc-icsp-migrate --dest-dir out </dev/null", "no input"},
+		tc{"oc-release-sig verify/empty pipe", "oc-release-sig verify --keyring " + keyring, "no input"},
+		tc{"oc-mhc-pause/empty pipe", "oc-mhc-pause", "nothing selected"},
+		tc{"oc-mhc-pause/empty stdin redirected", "oc-mhc-pause </dev/null", "nothing selected"},
+		tc{"oc-mirror-lite/empty pipe", "oc-mirror-lite images", "no images"},
+		tc{"oc-mirror-lite/mapping file empty", "oc-mirror-lite images -f empty-mapping.txt --resources-dir out", "empty-mapping.txt: no mappings"},
+		tc{"oc-mirror-lite/mapping stdin empty", "oc-mirror-lite images -f - --resources-dir out <empty-mapping.txt", "<stdin>: no mappings"},
+		tc{"oc-registries-verify render/empty file", "oc-registries-verify render -f empty.yaml", "empty.yaml: no objects"},
+		tc{"oc-registries-verify render/one empty file of two", "oc-registries-verify render -f image-cluster.yaml -f only-separators.yaml", "only-separators.yaml: no objects"},
 		tc{"oc-icsp-migrate/stdin 100mb", "cat 100mb.yaml | oc-icsp-migrate --dest-dir out", "<stdin>: document 101: kind: "},
 		tc{"oc-icsp-migrate/no source", "oc-icsp-migrate -f icsp-no-source.yaml --dest-dir out", "icsp-no-source.yaml: document 2: spec.repositoryDigestMirrors[0].source: "},
 		tc{"oc-icsp-migrate/bad mirror", "oc-icsp-migrate -f icsp-bad-mirror.yaml --dest-dir out", "icsp-bad-mirror.yaml: document 1: spec.repositoryDigestMirrors[0].mirrors[0]: "},

@@ -191,7 +191,7 @@ func (o *Options) Run(ctx context.Context) error {
 		for i, u := range live {
 			objs = append(objs, manifest.Object{Unstructured: u, Source: manifest.Source{File: "cluster", Item: i + 1}})
 		}
-	} else if len(objs) == 0 && !o.Input.Given() && !cli.Piped(o.In) {
+	} else if len(objs) == 0 && !o.Input.Given() {
 		return cli.BadInputf("no input: name files with -f, pipe objects in, or use --from-cluster")
 	}
 

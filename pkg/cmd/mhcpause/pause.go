@@ -312,7 +312,7 @@ func (o *Options) Run(ctx context.Context) error {
 		return err
 	}
 	stream := !selected
-	if stream && len(objs) == 0 && !o.Input.Given() && !cli.Piped(o.In) {
+	if stream && len(objs) == 0 && !o.Input.Given() {
 		return cli.BadInputf("nothing selected: name MachineHealthChecks, or use --all, -l SELECTOR or -f FILE")
 	}
 	apis, err := servedAPIs(o.client, o.API)

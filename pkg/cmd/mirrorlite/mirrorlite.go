@@ -864,6 +864,10 @@ func (o *Options) readMappingFile(f string) ([]mirror.Mapping, error) {
 	if err != nil {
 		return nil, cli.BadInput(err)
 	}
+	if len(ms) == 0 {
+		// The rule for object streams (cli.InputOptions): a named input that holds nothing is bad input.
+		return nil, cli.BadInputf("%s: no mappings (the file is empty, or only comments; want SRC=DST or SRC DST per line)", name)
+	}
 	return ms, nil
 }
 

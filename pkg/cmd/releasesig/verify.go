@@ -117,7 +117,7 @@ func (o *VerifyOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if len(objs) == 0 && !o.FromCluster && !o.Input.Given() && !cli.Piped(o.In) {
+	if len(objs) == 0 && !o.FromCluster && !o.Input.Given() {
 		return cli.BadInputf("no input: name files with -f, pipe objects in, or use --from-cluster")
 	}
 	streamCMs, err := signatureConfigMaps(objs)
