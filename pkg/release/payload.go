@@ -19,6 +19,8 @@ import (
 	"github.com/opencontainers/go-digest"
 	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
 	imagev1 "github.com/openshift/api/image/v1"
+
+	"github.com/airgap-ocp/oc-plugins/pkg/retry"
 )
 
 // The files a release image carries, in one of its layers.
@@ -90,10 +92,36 @@ func (p *Payload) PullSpec() string {
 	return p.Repo.Name() + "@" + p.Digest.String()
 }
 
+// ReadOption changes how a release image is read.
+type ReadOption func(*readOptions)
+
+type readOptions struct {
+	retry retry.Policy
+}
+
+// WithRetry sets the policy each registry request of a read is retried
+// under when it fails for a passing reason (retry.IsTransient: a reset, a
+// 5xx, a 429, a timeout). The default is retry.Default; a policy of one
+// attempt turns retries off, for a caller that retries the whole read itself.
+func WithRetry(p retry.Policy) ReadOption {
+	return func(o *readOptions) { o.retry = p }
+}
+
+func newReadOptions(opts []ReadOption) readOptions {
+	o := readOptions{retry: retry.Default}
+	for _, f := range opts {
+		f(&o)
+	}
+	return o
+}
+
 // ReadPayload reads image-references and release-metadata from the layers
 // of the release image pullspec (by tag or digest). For a manifest list it
-// reads the linux/amd64 image, or else the first.
-func ReadPayload(ctx context.Context, sys *types.SystemContext, pullspec string) (*Payload, error) {
+// reads the linux/amd64 image, or else the first. Every registry request
+// (the connection, each manifest, the config, each layer) is retried on
+// transient failures under retry.Default or WithRetry's policy.
+func ReadPayload(ctx context.Context, sys *types.SystemContext, pullspec string, opts ...ReadOption) (*Payload, error) {
+	o := newReadOptions(opts)
 	named, err := parse(pullspec)
 	if err != nil {
 		return nil, err
@@ -102,25 +130,45 @@ func ReadPayload(ctx context.Context, sys *types.SystemContext, pullspec string)
 	if err != nil {
 		return nil, fmt.Errorf("image %q: %w", pullspec, err)
 	}
-	src, err := ref.NewImageSource(ctx, sys)
+	src, err := openSource(ctx, ref, sys, o.retry)
 	if err != nil {
 		return nil, fmt.Errorf("reading release image %s: %w", pullspec, err)
 	}
 	defer src.Close()
-	p, err := ReadPayloadFrom(ctx, src)
+	p, err := ReadPayloadFrom(ctx, src, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("reading release image %s: %w", pullspec, err)
 	}
 	return p, nil
 }
 
-// ReadPayloadFrom reads the payload of the release image src points at.
-func ReadPayloadFrom(ctx context.Context, src types.ImageSource) (*Payload, error) {
+// openSource opens ref (pinging the registry and logging in), retried.
+func openSource(ctx context.Context, ref types.ImageReference, sys *types.SystemContext, p retry.Policy) (src types.ImageSource, err error) {
+	err = retry.Do(ctx, p, func(ctx context.Context) error {
+		src, err = ref.NewImageSource(ctx, sys)
+		return err
+	})
+	return src, err
+}
+
+// getManifest is src.GetManifest, retried.
+func getManifest(ctx context.Context, src types.ImageSource, instance *digest.Digest, p retry.Policy) (raw []byte, mime string, err error) {
+	err = retry.Do(ctx, p, func(ctx context.Context) error {
+		raw, mime, err = src.GetManifest(ctx, instance)
+		return err
+	})
+	return raw, mime, err
+}
+
+// ReadPayloadFrom reads the payload of the release image src points at,
+// retrying each request as ReadPayload does.
+func ReadPayloadFrom(ctx context.Context, src types.ImageSource, opts ...ReadOption) (*Payload, error) {
+	o := newReadOptions(opts)
 	p := &Payload{}
 	if named := src.Reference().DockerReference(); named != nil {
 		p.Repo = reference.TrimNamed(named)
 	}
-	raw, mime, err := src.GetManifest(ctx, nil)
+	raw, mime, err := getManifest(ctx, src, nil, o.retry)
 	if err != nil {
 		return nil, err
 	}
@@ -144,7 +192,7 @@ func ReadPayloadFrom(ctx context.Context, src types.ImageSource) (*Payload, erro
 			}
 			d = list.Instances()[0]
 		}
-		if raw, mime, err = src.GetManifest(ctx, &d); err != nil {
+		if raw, mime, err = getManifest(ctx, src, &d, o.retry); err != nil {
 			return nil, fmt.Errorf("reading manifest %s: %w", d, err)
 		}
 	}
@@ -153,7 +201,11 @@ func ReadPayloadFrom(ctx context.Context, src types.ImageSource) (*Payload, erro
 		return nil, fmt.Errorf("parsing manifest: %w", err)
 	}
 	if cfg := m.ConfigInfo(); cfg.Digest != "" {
-		data, err := readBlob(ctx, src, cfg, 1<<20)
+		var data []byte
+		err := retry.Do(ctx, o.retry, func(ctx context.Context) (err error) {
+			data, err = readBlob(ctx, src, cfg, 1<<20)
+			return err
+		})
 		if err != nil {
 			return nil, fmt.Errorf("reading image config %s: %w", cfg.Digest, err)
 		}
@@ -168,7 +220,12 @@ func ReadPayloadFrom(ctx context.Context, src types.ImageSource) (*Payload, erro
 	layers := m.LayerInfos()
 	// The release files are in the top layers: read from the last one down.
 	for i := len(layers) - 1; i >= 0 && (refs == nil || meta == nil); i-- {
-		r, m, err := filesInLayer(ctx, src, layers[i].BlobInfo)
+		var r, m []byte
+		err := retry.Do(ctx, o.retry, func(ctx context.Context) (err error) {
+			// A layer is read again from its start: a tar stream cannot resume.
+			r, m, err = filesInLayer(ctx, src, layers[i].BlobInfo)
+			return err
+		})
 		if err != nil {
 			return nil, fmt.Errorf("reading layer %s: %w", layers[i].Digest, err)
 		}

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/containers/image/v5/docker/reference"
 	"github.com/opencontainers/go-digest"
 
 	"github.com/airgap-ocp/oc-plugins/internal/testenv"
+	"github.com/airgap-ocp/oc-plugins/pkg/retry"
 )
 
 func TestReadPayloadFromReleaseImageLayers(t *testing.T) {
@@ -117,5 +119,58 @@ func TestReadPayloadOfAnOrdinaryImageIsNotARelease(t *testing.T) {
 	_, err := ReadPayload(context.Background(), reg.SystemContext(), reg.Ref("apps/ubi:9"))
 	if !errors.Is(err, ErrNotRelease) || !strings.Contains(err.Error(), ImageReferencesFile) {
 		t.Errorf("want ErrNotRelease naming %s, got %v", ImageReferencesFile, err)
+	}
+}
+
+// TestReadingTheReleaseImageRetriesTransientFailures reads a release image
+// through a proxy that answers every second request with 500 (the first
+// reads of the manifest, config and layers each fail once): the read
+// retries each request under pkg/retry's policy and gets the whole payload;
+// resolving the digest does the same.
+func TestReadingTheReleaseImageRetriesTransientFailures(t *testing.T) {
+	reg := testenv.StartRegistry(t)
+	rel := reg.PushRelease(t, testenv.ReleaseSpec{Version: "4.16.3", Components: 3})
+	named, err := reference.ParseNormalizedNamed(rel.Tag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := reference.Path(named) + ":" + named.(reference.Tagged).Tag()
+
+	proxy := reg.StartFaultProxy(t, testenv.Faults{ServerErrorEvery: 2})
+	via := proxy.Registry()
+	p, err := ReadPayload(context.Background(), via.SystemContext(), via.Ref(path))
+	if err != nil {
+		t.Fatalf("reading through 500s: %v", err)
+	}
+	if p.Version != "4.16.3" || len(p.Components) != 3 || p.Digest != rel.Digest {
+		t.Errorf("read %s with %d components, digest %s; want 4.16.3, 3, %s", p.Version, len(p.Components), p.Digest, rel.Digest)
+	}
+	if proxy.Errors.Load() == 0 {
+		t.Fatal("the proxy injected no failure: the test proves nothing")
+	}
+
+	// Resolving a tag is one manifest request: the second resolve meets a 500.
+	proxy = reg.StartFaultProxy(t, testenv.Faults{ServerErrorEvery: 2})
+	via = proxy.Registry()
+	for i := range 2 {
+		d, err := ResolveDigest(context.Background(), via.SystemContext(), via.Ref(path), WithRetry(retry.Policy{Attempts: 3, Base: 10 * time.Millisecond}))
+		if err != nil || d != rel.Digest {
+			t.Fatalf("resolve %d: %s, %v; want %s", i+1, d, err, rel.Digest)
+		}
+	}
+	if proxy.Errors.Load() != 1 {
+		t.Errorf("%d failures injected into two resolves, want 1", proxy.Errors.Load())
+	}
+
+	// A failure that does not pass is not retried for ever: one attempt
+	// (WithRetry of one) meets the 500 and says so.
+	proxy = reg.StartFaultProxy(t, testenv.Faults{ServerErrorEvery: 1})
+	via = proxy.Registry()
+	_, err = ReadPayload(context.Background(), via.SystemContext(), via.Ref(path), WithRetry(retry.Policy{Attempts: 2, Base: 10 * time.Millisecond}))
+	if err == nil || !strings.Contains(err.Error(), "500") && !strings.Contains(strings.ToLower(err.Error()), "internal server error") {
+		t.Errorf("every request failing: %v, want the 500", err)
+	}
+	if got := proxy.Errors.Load(); got != 2 {
+		t.Errorf("%d requests with two attempts allowed, want 2", got)
 	}
 }

@@ -97,8 +97,10 @@ func Digest(pullspec string) (digest.Digest, error) {
 
 // ResolveDigest returns the digest a cluster pulls for pullspec: the one it
 // names when it is by digest, else the digest of the manifest the registry
-// serves for the tag (for a multi-arch release, the manifest list's).
-func ResolveDigest(ctx context.Context, sys *types.SystemContext, pullspec string) (digest.Digest, error) {
+// serves for the tag (for a multi-arch release, the manifest list's). Its
+// requests are retried as ReadPayload's are.
+func ResolveDigest(ctx context.Context, sys *types.SystemContext, pullspec string, opts ...ReadOption) (digest.Digest, error) {
+	o := newReadOptions(opts)
 	named, err := parse(pullspec)
 	if err != nil {
 		return "", err
@@ -110,12 +112,12 @@ func ResolveDigest(ctx context.Context, sys *types.SystemContext, pullspec strin
 	if err != nil {
 		return "", fmt.Errorf("image %q: %w", pullspec, err)
 	}
-	src, err := ref.NewImageSource(ctx, sys)
+	src, err := openSource(ctx, ref, sys, o.retry)
 	if err != nil {
 		return "", fmt.Errorf("resolving %s: %w", pullspec, err)
 	}
 	defer src.Close()
-	raw, _, err := src.GetManifest(ctx, nil)
+	raw, _, err := getManifest(ctx, src, nil, o.retry)
 	if err != nil {
 		return "", fmt.Errorf("resolving %s: %w", pullspec, err)
 	}
