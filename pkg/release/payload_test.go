@@ -162,8 +162,8 @@ func TestReadingTheReleaseImageRetriesTransientFailures(t *testing.T) {
 		t.Errorf("%d failures injected into two resolves, want 1", proxy.Errors.Load())
 	}
 
-	// A failure that does not pass is not retried for ever: one attempt
-	// (WithRetry of one) meets the 500 and says so.
+	// A failure that does not pass is retried only as the policy allows:
+	// two attempts meet two 500s, and the error says what the registry said.
 	proxy = reg.StartFaultProxy(t, testenv.Faults{ServerErrorEvery: 1})
 	via = proxy.Registry()
 	_, err = ReadPayload(context.Background(), via.SystemContext(), via.Ref(path), WithRetry(retry.Policy{Attempts: 2, Base: 10 * time.Millisecond}))
