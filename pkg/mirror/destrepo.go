@@ -1,0 +1,189 @@
+package mirror
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	"github.com/containers/image/v5/docker"
+	"github.com/containers/image/v5/docker/reference"
+	"github.com/containers/image/v5/manifest"
+	"github.com/containers/image/v5/types"
+	"github.com/docker/distribution/registry/api/errcode"
+	v2 "github.com/docker/distribution/registry/api/v2"
+)
+
+// destRepo is what a run knows of one destination repository.
+//
+// containers/image gives every ImageSource and ImageDestination (and every
+// docker.GetDigest call) a client of its own: its own connections, so a
+// TLS handshake, and a ping (GET /v2/) before the first request. Opened per
+// image, that was three clients per image on the destination (the check
+// before, the push, the check after): 573 handshakes and pings for a
+// 191-image release, most of the registry's work in a run that moves a
+// few hundred MB (docs/benchmarks.md). So the run shares, per destination
+// repository, one destination for all blob checks, mounts and uploads, one
+// listing of its tags, and one source that reads manifests back by digest.
+type destRepo struct {
+	// ref is the first destination reference of the repository the run
+	// met: its blob work goes through that reference's destination.
+	ref types.ImageReference
+
+	listOnce sync.Once
+	// tags, when listed, are the repository's tags; nil when they could
+	// not be listed (each image is then checked on its own). untagged:
+	// it has none (or the registry does not know it), most likely a new
+	// repository, so its blobs are not checked one by one before the
+	// transfers: PutBlob checks each anyway (upload tells what it found).
+	tags     map[string]bool
+	untagged bool
+
+	srcMu sync.Mutex
+	src   types.ImageSource
+}
+
+// repo returns the run's record of ref's destination repository.
+func (r *run) repo(ref types.ImageReference) *destRepo {
+	key := repoKey(ref)
+	v, _ := r.repos.LoadOrStore(key, &destRepo{ref: ref})
+	return v.(*destRepo)
+}
+
+// mayHold reports whether im.Dest may already hold im: false only when
+// im.Dest is a tag the repository's tag list (read once per repository)
+// lacks. Otherwise destHas must look. (A registry answers a repository
+// without tags as one it does not know, NAME_UNKNOWN, even when it holds
+// manifests by digest: that is no tag, not no image.)
+func (r *run) mayHold(ctx context.Context, im *imageState) bool {
+	if im.Dest.Transport().Name() != docker.Transport.Name() || im.Dest.DockerReference() == nil {
+		return true
+	}
+	d := r.repo(im.Dest)
+	d.listOnce.Do(func() {
+		var tags []string
+		err := r.retry(ctx, 0, func(ctx context.Context) (err error) {
+			tags, err = docker.GetRepositoryTags(ctx, r.opts.DestCtx, d.ref)
+			return err
+		})
+		if err == nil || isNameUnknown(err) {
+			d.tags = make(map[string]bool, len(tags))
+			for _, t := range tags {
+				d.tags[t] = true
+			}
+			d.untagged = len(tags) == 0
+		}
+	})
+	if tagged, ok := im.Dest.DockerReference().(reference.NamedTagged); ok && d.tags != nil {
+		return d.tags[tagged.Tag()]
+	}
+	return true
+}
+
+// presentByDigest marks im present, without reading its source, when im
+// is asked for by digest (one image, no platform to choose) and its docker
+// destination already holds that digest: a re-run then costs a check per
+// image at the destination, not a manifest read at the source as well.
+// checked says it looked (and the image, by that digest, is not there).
+func (r *run) presentByDigest(ctx context.Context, im *imageState) (present, checked bool) {
+	if r.opts.DryRun || im.Platform != nil || im.Source.Transport().Name() != docker.Transport.Name() ||
+		im.Dest.Transport().Name() != docker.Transport.Name() {
+		return false, false
+	}
+	digested, ok := im.Source.DockerReference().(reference.Digested)
+	if !ok {
+		return false, false
+	}
+	im.Digest = digested.Digest()
+	if !r.mayHold(ctx, im) || !r.destHas(ctx, im) {
+		im.Digest = ""
+		return false, true
+	}
+	r.mu.Lock()
+	im.Status = StatusPresent
+	r.mu.Unlock()
+	r.counters.imagesDone.Add(1)
+	return true, true
+}
+
+// repoUntagged reports whether the run found repo without tags: then its
+// blobs are not checked before the transfers.
+func (r *run) repoUntagged(repo string) bool {
+	v, ok := r.repos.Load(repo)
+	return ok && v.(*destRepo).untagged
+}
+
+func isNameUnknown(err error) bool {
+	var ec errcode.Error
+	if errors.As(err, &ec) {
+		return ec.Code == v2.ErrorCodeNameUnknown
+	}
+	var ecs errcode.Errors
+	if errors.As(err, &ecs) && len(ecs) > 0 {
+		if e, ok := ecs[0].(errcode.Error); ok {
+			return e.Code == v2.ErrorCodeNameUnknown
+		}
+	}
+	return false
+}
+
+// blobRef is the reference whose destination handles the blobs of repo.
+func (r *run) blobRef(repo string, fallback types.ImageReference) types.ImageReference {
+	if v, ok := r.repos.Load(repo); ok {
+		return v.(*destRepo).ref
+	}
+	return fallback
+}
+
+// served reports whether the destination serves im's manifest by digest,
+// byte for byte, after the push: read through one source per docker
+// repository (opened on the first image pushed there), else as destHas
+// reads it.
+func (r *run) served(ctx context.Context, im *imageState) bool {
+	named := im.Dest.DockerReference()
+	if im.Dest.Transport().Name() != docker.Transport.Name() || named == nil {
+		return r.destHas(ctx, im)
+	}
+	d := r.repo(im.Dest)
+	d.srcMu.Lock()
+	if d.src == nil {
+		byDigest, err := reference.WithDigest(reference.TrimNamed(named), im.Digest)
+		var ref types.ImageReference
+		if err == nil {
+			ref, err = docker.NewReference(byDigest)
+		}
+		if err == nil {
+			err = r.retry(ctx, 0, func(ctx context.Context) (err error) {
+				d.src, err = ref.NewImageSource(ctx, r.opts.DestCtx)
+				return err
+			})
+		}
+		if err != nil {
+			d.src = nil
+			d.srcMu.Unlock()
+			return r.destHas(ctx, im)
+		}
+	}
+	src := d.src
+	d.srcMu.Unlock()
+	var raw []byte
+	err := r.retry(ctx, int64(len(im.top)), func(ctx context.Context) (err error) {
+		dg := im.Digest
+		raw, _, err = src.GetManifest(ctx, &dg)
+		return err
+	})
+	if err != nil {
+		return false
+	}
+	got, err := manifest.Digest(raw)
+	return err == nil && got == im.Digest
+}
+
+// closeRepos closes the sources served opened.
+func (r *run) closeRepos() {
+	r.repos.Range(func(_, v any) bool {
+		if d := v.(*destRepo); d.src != nil {
+			_ = d.src.Close()
+		}
+		return true
+	})
+}
