@@ -29,6 +29,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"sort"
 	"strings"
@@ -75,10 +76,13 @@ type Measurement struct {
 	Manifests  int     `json:"manifests"`
 	// Requests and Pings (GET /v2/, one per client a tool sets up) the
 	// source and the destination served.
-	SrcRequests int `json:"sourceRequests"`
-	SrcPings    int `json:"sourcePings"`
-	DstRequests int `json:"destRequests"`
-	DstPings    int `json:"destPings"`
+	// RegistryCPU is the CPU seconds the two registries (this process)
+	// spent during the run: the other half of a tool's cost.
+	RegistryCPU float64 `json:"registryCPUSeconds"`
+	SrcRequests int     `json:"sourceRequests"`
+	SrcPings    int     `json:"sourcePings"`
+	DstRequests int     `json:"destRequests"`
+	DstPings    int     `json:"destPings"`
 	// ArchiveMB is the archive's size after mirror to disk; PushPeakMB the
 	// most the working folders held beyond it during disk to mirror (an
 	// unpacked copy of the payload would show here).
@@ -96,8 +100,10 @@ type Summary struct {
 	Runs       int     `json:"runs"`
 	Wall       float64 `json:"wallSeconds"`
 	CPU        float64 `json:"cpuSeconds"`
+	RegCPU     float64 `json:"registryCPUSeconds"`
 	RSSMB      float64 `json:"peakRSSMB"`
 	Uploads    float64 `json:"blobUploads"`
+	Requests   float64 `json:"requests"`
 	UploadedMB float64 `json:"uploadedMB"`
 	MaxPerBlob int     `json:"maxUploadsOfOneBlob"`
 	TmpPeakMB  float64 `json:"tmpPeakMB,omitempty"`
@@ -150,8 +156,23 @@ func main() {
 	toolDir := flag.String("tool-bin", "bin/bench", "folder holding crane, regctl and limit")
 	out := flag.String("out", "bench/results", "folder for the JSON results")
 	verbose := flag.Bool("v", false, "print each run as it ends")
+	profile := flag.String("registry-cpuprofile", "", "write a CPU profile of the registries (this process) during the runs to this file")
 	hold := flag.Bool("hold", false, "set up the source and one destination, print the command lines of each tool (to profile one by hand) and wait for Ctrl-C")
 	flag.Parse()
+	if *profile != "" {
+		f, err := os.Create(*profile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		profileRuns = func() func() {
+			if err := pprof.StartCPUProfile(f); err != nil {
+				fmt.Fprintln(os.Stderr, "bench:", err)
+				return func() {}
+			}
+			return func() { pprof.StopCPUProfile(); f.Close() }
+		}
+	}
 	if err := run(*scale, *runs, *tools, *binDir, *toolDir, *out, *verbose, *hold); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
@@ -219,6 +240,7 @@ func run(scale string, runs int, only, binDir, toolDir, out string, verbose, hol
 	}
 
 	diskOK, diskWhy := b.diskAvailable()
+	stopProfile := profileRuns()
 	for round := range runs {
 		order := rotate(selected, round)
 		for _, tool := range order {
@@ -234,12 +256,13 @@ func run(scale string, runs int, only, binDir, toolDir, out string, verbose, hol
 				if m.Err != "" {
 					fmt.Fprintf(os.Stderr, "bench: round %d %s FAILED: %s\n", round+1, m.Tool, m.Err)
 				} else if verbose {
-					fmt.Fprintf(os.Stderr, "bench: round %d %-44s %6.1fs wall %6.1fs cpu %5.0f MB rss %4d uploads %7.1f MB; requests src %d (%d pings) dst %d (%d pings)\n",
-						round+1, m.Tool, m.Wall, m.CPU, m.RSSMB, m.Uploads, m.UploadedMB, m.SrcRequests, m.SrcPings, m.DstRequests, m.DstPings)
+					fmt.Fprintf(os.Stderr, "bench: round %d %-44s %6.1fs wall %6.1fs cpu (registries %.1fs) %5.0f MiB rss %4d uploads %7.1f MB; requests src %d (%d pings) dst %d (%d pings)\n",
+						round+1, m.Tool, m.Wall, m.CPU, m.RegistryCPU, m.RSSMB, m.Uploads, m.UploadedMB, m.SrcRequests, m.SrcPings, m.DstRequests, m.DstPings)
 				}
 			}
 		}
 	}
+	stopProfile()
 	rep.LoadAfter = loadavg()
 	rep.Summary = summarize(selected, rep.Runs, diskOK, diskWhy)
 	rep.Targets = targets(rep.Summary, rep.Runs)
@@ -261,6 +284,10 @@ func run(scale string, runs int, only, binDir, toolDir, out string, verbose, hol
 	}
 	return nil
 }
+
+// profileRuns starts a CPU profile of the runs (-registry-cpuprofile) and
+// returns its stop.
+var profileRuns = func() func() { return func() {} }
 
 func selectTools(only string) ([]string, error) {
 	if only == "" {
@@ -500,6 +527,7 @@ func (b *bench) measure(tool string, round int, r *runEnv) Measurement {
 		return m
 	}
 	b.src.Traffic().Reset()
+	cpu0 := selfCPU()
 	var peak atomic.Int64
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -530,6 +558,7 @@ func (b *bench) measure(tool string, round int, r *runEnv) Measurement {
 	if tool == oursDisk {
 		m.PushPeakMB = max(m.TmpPeakMB-m.ArchiveMB, 0)
 	}
+	m.RegistryCPU = selfCPU() - cpu0
 	m.SrcRequests, m.SrcPings = b.src.Traffic().Requests()
 	m.DstRequests, m.DstPings = r.dst.Traffic().Requests()
 
@@ -610,6 +639,17 @@ func (b *bench) execute(c command, r *runEnv, logName string) (result, error) {
 	return res, nil
 }
 
+// selfCPU is the CPU seconds this process has used.
+func selfCPU() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return tv(ru.Utime) + tv(ru.Stime)
+}
+
+func tv(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
+
 func tail(name string) string {
 	data, _ := os.ReadFile(name)
 	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
@@ -653,7 +693,7 @@ func summarize(tools []string, runs []Measurement, diskOK bool, diskWhy string) 
 	var out []Summary
 	for _, tool := range tools {
 		s := Summary{Tool: tool}
-		var wall, cpu, rss, up, upMB, tmp, archive []float64
+		var wall, cpu, rss, up, upMB, tmp, archive, regCPU, reqs []float64
 		for _, m := range runs {
 			if m.Tool != tool || m.Err != "" {
 				continue
@@ -663,9 +703,10 @@ func summarize(tools []string, runs []Measurement, diskOK bool, diskWhy string) 
 			up, upMB, tmp = append(up, float64(m.Uploads)), append(upMB, m.UploadedMB), append(tmp, m.TmpPeakMB)
 			s.MaxPerBlob = max(s.MaxPerBlob, m.MaxPerBlob)
 			archive = append(archive, m.ArchiveMB)
+			regCPU, reqs = append(regCPU, m.RegistryCPU), append(reqs, float64(m.SrcRequests+m.DstRequests))
 			s.PushPeakMB = max(s.PushPeakMB, m.PushPeakMB)
 		}
-		s.ArchiveMB = median(archive)
+		s.ArchiveMB, s.RegCPU, s.Requests = median(archive), median(regCPU), median(reqs)
 		if tool == oursDisk && !diskOK {
 			s.Skipped = diskWhy
 		}
@@ -761,13 +802,14 @@ func targets(sum []Summary, runs []Measurement) []Target {
 func printTable(w io.Writer, rep *Report) {
 	fmt.Fprintf(w, "\nMirroring benchmark, scale %s: %d images, %d unique blobs, %.0f MB unique; median of each tool's runs\n", rep.Scale, rep.Images, rep.Blobs, rep.UniqueMB)
 	fmt.Fprintf(w, "machine: %s; load average before %s, after %s\n\n", rep.Machine, rep.LoadBefore, rep.LoadAfter)
-	rows := [][]string{{"tool", "runs", "wall s", "CPU s", "peak RSS MiB", "blobs up", "MB up", "max up/blob", "x ours", "x limit"}}
+	rows := [][]string{{"tool", "runs", "wall s", "CPU s", "registries CPU s", "requests", "peak RSS MiB", "blobs up", "MB up", "max up/blob", "x ours", "x limit"}}
 	for _, s := range rep.Summary {
 		if s.Skipped != "" {
-			rows = append(rows, []string{s.Tool, "-", "skipped: " + s.Skipped, "", "", "", "", "", "", ""})
+			rows = append(rows, []string{s.Tool, "-", "skipped: " + s.Skipped, "", "", "", "", "", "", "", "", ""})
 			continue
 		}
 		rows = append(rows, []string{s.Tool, fmt.Sprint(s.Runs), fmt.Sprintf("%.2f", s.Wall), fmt.Sprintf("%.2f", s.CPU),
+			fmt.Sprintf("%.1f", s.RegCPU), fmt.Sprintf("%.0f", s.Requests),
 			fmt.Sprintf("%.0f", s.RSSMB), fmt.Sprintf("%.0f", s.Uploads), fmt.Sprintf("%.1f", s.UploadedMB),
 			fmt.Sprint(s.MaxPerBlob), fmt.Sprintf("%.2f", s.VsOurs), fmt.Sprintf("%.2f", s.VsLimit)})
 	}
