@@ -8,7 +8,6 @@ import (
 	"github.com/containers/image/v5/pkg/sysregistriesv2"
 	configv1 "github.com/openshift/api/config/v1"
 	operatorv1alpha1 "github.com/openshift/api/operator/v1alpha1"
-	"github.com/openshift/runtime-utils/pkg/registries"
 	"github.com/pmezard/go-difflib/difflib"
 )
 
@@ -77,11 +76,12 @@ func (c Config) Render() ([]byte, error) {
 	if errs := mcoPrecheck(insecure, blocked, icsps, idmss, itmss); len(errs) > 0 {
 		return nil, fmt.Errorf("rendering registries.conf: the Machine Config Operator would refuse this configuration: %w", errs.ToAggregate())
 	}
-	conf := sysregistriesv2.V2RegistriesConf{}
-	if _, err := toml.Decode(baseRegistriesConf, &conf); err != nil {
+	if _, err := toml.Decode(baseRegistriesConf, &sysregistriesv2.V2RegistriesConf{}); err != nil {
 		return nil, fmt.Errorf("rendering registries.conf: decoding the base template: %w", err)
 	}
-	if err := registries.EditRegistriesConfig(&conf, insecure, blocked, icsps, idmss, itmss); err != nil {
+	// registries.EditRegistriesConfig, group by group (partition.go).
+	conf, err := editRegistriesConfig(insecure, blocked, icsps, idmss, itmss)
+	if err != nil {
 		return nil, fmt.Errorf("rendering registries.conf: EditRegistriesConfig, which the Machine Config Operator calls too, failed: %w", err)
 	}
 	var buf bytes.Buffer
