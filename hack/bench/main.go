@@ -58,10 +58,12 @@ var allTools = []string{ours, oursIncr, oursDisk, skopeo, crane, regctl, limit}
 
 // Measurement is one run of one tool.
 type Measurement struct {
-	Tool  string  `json:"tool"`
-	Round int     `json:"round"`
-	Wall  float64 `json:"wallSeconds"`
-	CPU   float64 `json:"cpuSeconds"`
+	Tool  string `json:"tool"`
+	Round int    `json:"round"`
+	// Load is the machine's load average when the run started.
+	Load string  `json:"loadAverage"`
+	Wall float64 `json:"wallSeconds"`
+	CPU  float64 `json:"cpuSeconds"`
 	// RSS is the peak resident set of the tool's process, or of its largest
 	// child (xargs runs four at a time: each is one process).
 	RSSMB float64 `json:"peakRSSMB"`
@@ -155,7 +157,7 @@ func main() {
 	binDir := flag.String("bin", "bin", "folder holding oc-mirror-lite")
 	toolDir := flag.String("tool-bin", "bin/bench", "folder holding crane, regctl and limit")
 	out := flag.String("out", "bench/results", "folder for the JSON results")
-	verbose := flag.Bool("v", false, "print each run as it ends")
+	verbose := flag.Bool("v", true, "print each run as it ends (on stderr)")
 	profile := flag.String("registry-cpuprofile", "", "write a CPU profile of the registries (this process) during the runs to this file")
 	hold := flag.Bool("hold", false, "set up the source and one destination, print the command lines of each tool (to profile one by hand) and wait for Ctrl-C")
 	flag.Parse()
@@ -204,6 +206,9 @@ func run(scale string, runs int, only, binDir, toolDir, out string, verbose, hol
 		if _, err := exec.LookPath("skopeo"); err != nil {
 			return errors.New("skopeo is not installed (apt-get install -y skopeo)")
 		}
+	}
+	if runs < 3 {
+		fmt.Fprintf(os.Stderr, "bench: %d run(s) of each tool: issue 8's figures are medians of at least 3 (BENCH_RUNS)\n", runs)
 	}
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
@@ -256,8 +261,8 @@ func run(scale string, runs int, only, binDir, toolDir, out string, verbose, hol
 				if m.Err != "" {
 					fmt.Fprintf(os.Stderr, "bench: round %d %s FAILED: %s\n", round+1, m.Tool, m.Err)
 				} else if verbose {
-					fmt.Fprintf(os.Stderr, "bench: round %d %-44s %6.1fs wall %6.1fs cpu (registries %.1fs) %5.0f MiB rss %4d uploads %7.1f MB; requests src %d (%d pings) dst %d (%d pings)\n",
-						round+1, m.Tool, m.Wall, m.CPU, m.RegistryCPU, m.RSSMB, m.Uploads, m.UploadedMB, m.SrcRequests, m.SrcPings, m.DstRequests, m.DstPings)
+					fmt.Fprintf(os.Stderr, "bench: round %d %-44s %6.1fs wall %6.1fs cpu (registries %.1fs) %5.0f MiB rss %4d uploads %7.1f MB; requests src %d (%d pings) dst %d (%d pings); load %s\n",
+						round+1, m.Tool, m.Wall, m.CPU, m.RegistryCPU, m.RSSMB, m.Uploads, m.UploadedMB, m.SrcRequests, m.SrcPings, m.DstRequests, m.DstPings, m.Load)
 				}
 			}
 		}
@@ -520,7 +525,7 @@ func (b *bench) runTool(tool string, round int, withIncr bool) []Measurement {
 }
 
 func (b *bench) measure(tool string, round int, r *runEnv) Measurement {
-	m := Measurement{Tool: tool, Round: round + 1}
+	m := Measurement{Tool: tool, Round: round + 1, Load: loadavg()}
 	cmds, err := b.commands(tool, r)
 	if err != nil {
 		m.Err = err.Error()
@@ -820,7 +825,7 @@ func printTable(w io.Writer, rep *Report) {
 		if !t.Met {
 			mark = "NOT MET"
 		}
-		fmt.Fprintf(w, "target %-55s %-8s %s\n", t.Name, mark, t.Got)
+		fmt.Fprintf(w, "target %-70s %-8s %s\n", t.Name, mark, t.Got)
 	}
 }
 
@@ -877,7 +882,11 @@ func machine() string {
 			mem = fmt.Sprintf(", %.0f GiB RAM", float64(kb)/(1<<20))
 		}
 	}
-	return fmt.Sprintf("%s/%s, %d CPUs (%s)%s, %s", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), model, mem, runtime.Version())
+	kernel := ""
+	if data, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		kernel = ", kernel " + strings.TrimSpace(string(data))
+	}
+	return fmt.Sprintf("%s/%s, %d CPUs (%s)%s%s, %s", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), model, mem, kernel, runtime.Version())
 }
 
 func loadavg() string {
