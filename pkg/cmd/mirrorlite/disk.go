@@ -90,7 +90,7 @@ func parseArchiveSize(s string) (int64, error) {
 
 // releaseSet reads the payload at pullSpec and plans it below path.
 func (o *Options) releaseSet(ctx context.Context, pullSpec, path string) (*imageSet, error) {
-	payload, err := release.ReadPayload(ctx, o.srcCtx, pullSpec)
+	payload, err := o.readPayload(ctx, pullSpec)
 	if err != nil {
 		if errors.Is(err, release.ErrNotRelease) {
 			return nil, cli.BadInput(err)

@@ -87,6 +87,12 @@ type Options struct {
 	ICSP                        bool
 	ObjectName                  string
 	ProgressInterval            time.Duration
+	// RetryTimes and RetryDelay are the retry policy of every registry
+	// request (--retry-times, --retry-delay, as in skopeo and oc-mirror);
+	// IdleTimeout stops a request that moves no data for that long.
+	RetryTimes  int
+	RetryDelay  time.Duration
+	IdleTimeout time.Duration
 
 	// release
 	Release           string
@@ -132,6 +138,9 @@ func NewOptions(streams genericiooptions.IOStreams) *Options {
 		Registry:    cli.NewRegistryFlags(),
 		Arch:        "x86_64",
 		ReleaseRepo: release.DefaultRepo,
+		RetryTimes:  retry.Default.Attempts - 1,
+		RetryDelay:  retry.Default.Base,
+		IdleTimeout: mirror.DefaultIdleTimeout,
 	}
 }
 
@@ -268,6 +277,9 @@ func (o *Options) addCommonFlags(cmd *cobra.Command) {
 	cli.MarkUnverified(fs, "src-tls-verify", "false", "the source registries' TLS certificates are not verified, and plain HTTP is allowed")
 	cli.MarkUnverified(fs, "dest-tls-verify", "false", "the destination registry's TLS certificate is not verified, and plain HTTP is allowed")
 	fs.IntVar(&o.Parallel, "parallel", mirror.DefaultParallel, "Requests in flight at once")
+	fs.IntVar(&o.RetryTimes, "retry-times", o.RetryTimes, "Times a registry request that failed for a passing reason (reset, 5xx, 429, timeout) is retried; each step of a blob upload has its own")
+	fs.DurationVar(&o.RetryDelay, "retry-delay", o.RetryDelay, "Wait before the first retry; it doubles with each retry up to 15s, and a 429's Retry-After is honoured")
+	fs.DurationVar(&o.IdleTimeout, "idle-timeout", o.IdleTimeout, "Give up on a registry request, and retry it, when it has moved no data for this long (a stalled registry or network path)")
 	fs.BoolVar(&o.DryRun, "dry-run", false, "Print the mapping (docker://SRC=docker://DST per line) and, on stderr, the objects; read the sources only, write nothing")
 	fs.IntVar(&o.MaxNestedPaths, "max-nested-paths", 0, "Flatten destination repository paths to at most N components (for registries that refuse deeper paths)")
 	fs.StringVar(&o.ResourcesDir, "resources-dir", "", "Also write the objects to DIR (idms-oc-mirror.yaml, itms-oc-mirror.yaml, icsp-oc-mirror.yaml, signature-configmap.yaml) and mapping.txt")
@@ -302,6 +314,9 @@ func (o *Options) Complete(cmd *cobra.Command, args []string) error {
 		return err
 	}
 	o.printer = p
+	if cmd != nil {
+		o.retry = retry.Policy{Attempts: o.RetryTimes + 1, Base: o.RetryDelay, Max: max(retry.Default.Max, o.RetryDelay)}
+	}
 	base := o.Registry.SystemContext()
 	o.srcCtx, o.destCtx = tlsContext(base, o.SrcTLSVerify), tlsContext(base, o.DestTLSVerify)
 	o.destCtx.SystemRegistriesConfPath = ""
@@ -323,6 +338,12 @@ func (o *Options) Validate() error {
 	}
 	if o.Parallel < 1 {
 		return cli.BadInputf("--parallel: must be at least 1")
+	}
+	if o.RetryTimes < 0 || o.RetryDelay < 0 {
+		return cli.BadInputf("--retry-times and --retry-delay: must not be negative")
+	}
+	if o.IdleTimeout <= 0 {
+		return cli.BadInputf("--idle-timeout: must be more than 0")
 	}
 	if o.MaxNestedPaths < 0 {
 		return cli.BadInputf("--max-nested-paths: must not be negative")
@@ -445,10 +466,20 @@ func (o *Options) Run(ctx context.Context) error {
 
 func (o *Options) engineOptions() mirror.Options {
 	return mirror.Options{
-		SourceCtx: o.srcCtx, DestCtx: o.destCtx, Parallel: o.Parallel, Retry: o.retry,
+		SourceCtx: o.srcCtx, DestCtx: o.destCtx, Parallel: o.Parallel, Retry: o.retry, IdleTimeout: o.IdleTimeout,
 		Progress: o.ErrOut, ProgressInterval: o.ProgressInterval, DryRun: o.DryRun,
 		SigstoreAttachments: true,
 	}
+}
+
+// readPayload reads a release payload's metadata with the engine's retries
+// and idle timeout.
+func (o *Options) readPayload(ctx context.Context, pullSpec string) (payload *release.Payload, err error) {
+	err = mirror.Request(ctx, o.engineOptions(), func(ctx context.Context) error {
+		payload, err = release.ReadPayload(ctx, o.srcCtx, pullSpec)
+		return err
+	})
+	return payload, err
 }
 
 func (o *Options) runRelease(ctx context.Context) error {
@@ -460,7 +491,7 @@ func (o *Options) runRelease(ctx context.Context) error {
 	if err != nil {
 		return cli.BadInputf("--to: %w", err)
 	}
-	payload, err := release.ReadPayload(ctx, o.srcCtx, target)
+	payload, err := o.readPayload(ctx, target)
 	if err != nil {
 		if errors.Is(err, release.ErrNotRelease) {
 			return cli.BadInput(err)

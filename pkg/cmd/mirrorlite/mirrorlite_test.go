@@ -294,6 +294,8 @@ func TestBadInputExitsTwoAndCopiesNothing(t *testing.T) {
 		{"no subcommand", []string{}, "subcommand"},
 		{"a keyring that is not a key", []string{"release", rel.Tag, "--to", "docker://" + e.dst.Ref("x"), "--keyring", garbage}, "--keyring"},
 		{"an invalid --name", []string{"release", rel.Tag, "--to", "docker://" + e.dst.Ref("x"), "--name", "Bad_Name"}, "--name"},
+		{"negative --retry-times", []string{"release", rel.Tag, "--to", "docker://" + e.dst.Ref("x"), "--retry-times", "-1"}, "--retry-times"},
+		{"no --idle-timeout", []string{"release", rel.Tag, "--to", "docker://" + e.dst.Ref("x"), "--idle-timeout", "0s"}, "--idle-timeout"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			stdout, stderr, code := e.run(t, "", tc.args...)
