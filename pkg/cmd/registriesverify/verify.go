@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
 	"strings"
 	"time"
 
@@ -297,6 +298,17 @@ func (o *Options) Validate() error {
 
 // Run does what Mode says.
 func (o *Options) Run(ctx context.Context) error {
+	if o.Mode == ModeVerify {
+		// Local input first, the objects then the node files, whatever the cluster says.
+		if len(o.objs) > 0 {
+			if _, err := mirrorset.Collect(o.objs); err != nil {
+				return err
+			}
+		}
+		if err := o.checkNodeFiles(ctx); err != nil {
+			return err
+		}
+	}
 	switch o.Mode {
 	case ModeRender:
 		return o.runRender(ctx)
@@ -391,6 +403,28 @@ func (o *Options) warn(exp *Expected) {
 	for _, w := range exp.Warnings {
 		fmt.Fprintln(o.ErrOut, "warning:", w)
 	}
+}
+
+// checkNodeFiles reads and parses every --node-file before the cluster is
+// asked anything, so that a file that is not a registries.conf is bad input
+// (exit 2) whatever the cluster's state, and not found out after it was read.
+func (o *Options) checkNodeFiles(ctx context.Context) error {
+	nodes := make([]string, 0, len(o.nodeFiles))
+	for node := range o.nodeFiles {
+		nodes = append(nodes, node)
+	}
+	sort.Strings(nodes)
+	for _, node := range nodes {
+		path := o.nodeFiles[node]
+		data, err := o.fileReader.ReadRegistriesConf(ctx, node)
+		if err != nil {
+			return err
+		}
+		if _, err := mirrorset.ParseRegistriesConf(fmt.Sprintf("node %s's registries.conf (%s)", node, path), data); err != nil {
+			return cli.BadInput(fmt.Errorf("--node-file %s=%s: %w", node, path, err))
+		}
+	}
+	return nil
 }
 
 // fileReader reads the --node-file files; standard input once.

@@ -652,6 +652,30 @@ func TestBadInput(t *testing.T) {
 	}
 }
 
+// TestNodeFilesAreReadBeforeTheCluster: a --node-file that is not a
+// registries.conf is bad input (exit 2) even when the cluster, asked first
+// before, cannot be reached (that was exit 3, after its retries).
+func TestNodeFilesAreReadBeforeTheCluster(t *testing.T) {
+	dir := t.TempDir()
+	notTOML := filepath.Join(dir, "node.conf")
+	os.WriteFile(notTOML, []byte("[[registry]\nlocation = \"x\"\n"), 0o644)
+	good := filepath.Join(dir, "good.conf")
+	os.WriteFile(good, mirrorset.BaseRegistriesConf(), 0o644)
+	kc := filepath.Join(dir, "kubeconfig")
+	os.WriteFile(kc, []byte(`apiVersion: v1
+kind: Config
+clusters: [{name: gone, cluster: {server: "https://127.0.0.1:1"}}]
+users: [{name: u, user: {token: t}}]
+contexts: [{name: c, context: {cluster: gone, user: u}}]
+current-context: c
+`), 0o600)
+	r := run(t, "", "--from-cluster", "--node-file", "w0="+good, "--node-file", "w1="+notTOML, "--kubeconfig", kc)
+	r.want(t, 2, "--node-file w1="+notTOML+": parsing node w1's registries.conf")
+	if n := strings.Count(r.Stderr, "\n"); n != 1 || r.Stdout != "" {
+		t.Errorf("want one line on stderr and nothing on stdout, got:\n%s\nstdout: %q", r.Stderr, r.Stdout)
+	}
+}
+
 func TestReadNodesThroughTheDaemonPods(t *testing.T) {
 	e := newEnv(t)
 	e.apply(mirrorObjects)
