@@ -52,6 +52,9 @@ const (
 	crane    = "crane copy -P4"
 	regctl   = "regctl image copy -P4"
 	limit    = "limit"
+	// baseline is oc-mirror-lite from another build (-baseline), run as
+	// ours is: a before-and-after comparison under the same conditions.
+	baseline = "oc-mirror-lite (baseline build)"
 )
 
 var allTools = []string{ours, oursIncr, oursDisk, skopeo, crane, regctl, limit}
@@ -143,6 +146,7 @@ type Target struct {
 
 type bench struct {
 	work, binDir, toolDir string
+	baselineDir           string
 	src                   *testenv.Registry
 	payload               *testenv.BenchPayload
 	list                  [][2]string // source by digest, destination by tag (repo path mirror/ocp)
@@ -159,6 +163,7 @@ func main() {
 	out := flag.String("out", "bench/results", "folder for the JSON results")
 	verbose := flag.Bool("v", true, "print each run as it ends (on stderr)")
 	profile := flag.String("registry-cpuprofile", "", "write a CPU profile of the registries (this process) during the runs to this file")
+	baselineDir := flag.String("baseline", "", "folder holding another build of oc-mirror-lite to run beside ours (before and after a change)")
 	hold := flag.Bool("hold", false, "set up the source and one destination, print the command lines of each tool (to profile one by hand) and wait for Ctrl-C")
 	flag.Parse()
 	if *profile != "" {
@@ -175,13 +180,13 @@ func main() {
 			return func() { pprof.StopCPUProfile(); f.Close() }
 		}
 	}
-	if err := run(*scale, *runs, *tools, *binDir, *toolDir, *out, *verbose, *hold); err != nil {
+	if err := run(*scale, *runs, *tools, *binDir, *toolDir, *baselineDir, *out, *verbose, *hold); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(scale string, runs int, only, binDir, toolDir, out string, verbose, hold bool) error {
+func run(scale string, runs int, only, binDir, toolDir, baselineDir, out string, verbose, hold bool) error {
 	spec, err := testenv.BenchScale(scale)
 	if err != nil {
 		return err
@@ -191,6 +196,15 @@ func run(scale string, runs int, only, binDir, toolDir, out string, verbose, hol
 		return err
 	}
 	b := &bench{parallel: 8, verbose: verbose}
+	if baselineDir != "" {
+		if b.baselineDir, err = filepath.Abs(baselineDir); err != nil {
+			return err
+		}
+		if _, err := os.Stat(filepath.Join(b.baselineDir, "oc-mirror-lite")); err != nil {
+			return fmt.Errorf("-baseline: %w", err)
+		}
+		selected = append(selected, baseline)
+	}
 	if b.binDir, err = filepath.Abs(binDir); err != nil {
 		return err
 	}
@@ -414,6 +428,10 @@ func (b *bench) commands(tool string, r *runEnv) ([]command, error) {
 	switch tool {
 	case ours, oursIncr:
 		return []command{{args: b.oursArgs(r, "docker://"+r.dst.Ref("mirror/ocp"))}}, nil
+	case baseline:
+		args := b.oursArgs(r, "docker://"+r.dst.Ref("mirror/ocp"))
+		args[0] = filepath.Join(b.baselineDir, "oc-mirror-lite")
+		return []command{{args: args}}, nil
 	case oursDisk:
 		archive := filepath.Join(r.dir, "tmp", "archive")
 		return []command{
@@ -789,14 +807,14 @@ func targets(sum []Summary, runs []Measurement) []Target {
 	}
 	worst := 0.0
 	for _, m := range runs {
-		if strings.HasPrefix(m.Tool, ours) && m.Err == "" {
+		if isOurs(m.Tool) && m.Err == "" {
 			worst = max(worst, m.RSSMB)
 		}
 	}
 	add("peak RSS <= 150 MB (every run of ours)", worst <= 150, "%.0f MB", worst)
 	once := true
 	for _, m := range runs {
-		if strings.HasPrefix(m.Tool, ours) && m.Err == "" && (!m.SharedOnce || m.MaxPerBlob > 1) {
+		if isOurs(m.Tool) && m.Err == "" && (!m.SharedOnce || m.MaxPerBlob > 1) {
 			once = false
 		}
 	}
@@ -924,3 +942,7 @@ func atoiOr(s string, def int) int {
 	}
 	return n
 }
+
+// isOurs tells the runs of this build of oc-mirror-lite, the ones the
+// targets are about, from the peers' and the baseline's.
+func isOurs(tool string) bool { return tool == ours || tool == oursIncr || tool == oursDisk }
