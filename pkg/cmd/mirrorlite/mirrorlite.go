@@ -473,10 +473,12 @@ func (o *Options) engineOptions() mirror.Options {
 }
 
 // readPayload reads a release payload's metadata with the engine's retries
-// and idle timeout.
+// and idle timeout. Those are the only retries: pkg/release's own (each
+// request under retry.Default) are turned off, or the attempts would
+// multiply (--retry-times 5 would be 36 tries of a lasting failure).
 func (o *Options) readPayload(ctx context.Context, pullSpec string) (payload *release.Payload, err error) {
 	err = mirror.Request(ctx, o.engineOptions(), func(ctx context.Context) error {
-		payload, err = release.ReadPayload(ctx, o.srcCtx, pullSpec)
+		payload, err = release.ReadPayload(ctx, o.srcCtx, pullSpec, release.WithRetry(retry.Policy{Attempts: 1}))
 		return err
 	})
 	return payload, err

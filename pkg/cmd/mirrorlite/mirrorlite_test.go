@@ -498,3 +498,26 @@ func TestInterruptedRunSaysARerunContinues(t *testing.T) {
 		t.Errorf("an interrupted run printed objects: %s", out.String())
 	}
 }
+
+// TestReadingThePayloadRetriesAsTheFlagsSay: the release payload is read
+// under --retry-times, once: a source that answers every request with 500
+// sees --retry-times+1 attempts at its manifest, not that many times the
+// retries pkg/release makes on its own.
+func TestReadingThePayloadRetriesAsTheFlagsSay(t *testing.T) {
+	e := newEnv(t)
+	rel := e.src.PushRelease(t, testenv.ReleaseSpec{Version: "4.16.3", Components: 2})
+	proxy := e.src.StartFaultProxy(t, testenv.Faults{ServerErrorEvery: 1})
+	via := proxy.Registry()
+	sys := testenv.CombinedSystemContext(t, via, e.dst)
+	var out, errOut bytes.Buffer
+	streams := genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}
+	cmd := NewCmd(streams)
+	cmd.SetArgs([]string{"release", via.Ref(strings.TrimPrefix(rel.Tag, e.src.Host+"/")), "--to", "docker://" + e.dst.Ref("mirror/ocp"),
+		"--authfile", sys.AuthFilePath, "--cert-dir", e.flags[3], "--retry-times", "2", "--retry-delay", "10ms"})
+	if code := cli.Execute(cmd, streams); code != cli.ExitFailed || out.Len() != 0 {
+		t.Fatalf("exit %d, stdout %q, stderr %s; want exit 3 and nothing printed", code, out.String(), errOut.String())
+	}
+	if got := proxy.Errors.Load(); got != 3 {
+		t.Errorf("the source was asked %d times, want 3 (--retry-times 2)", got)
+	}
+}
