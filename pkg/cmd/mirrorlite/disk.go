@@ -488,6 +488,10 @@ func (o *Options) fromDisk(ctx context.Context, dir string) error {
 	if err != nil {
 		return cli.BadInputf("--from %s: %w", dir, err)
 	}
+	sigs, err := o.archivedSignatures(idx.Releases)
+	if err != nil {
+		return err
+	}
 	dr := mirror.NewDiskReader(ar)
 	var images []mirror.Image
 	for _, im := range idx.Images {
@@ -509,12 +513,11 @@ func (o *Options) fromDisk(ctx context.Context, dir string) error {
 	if err := o.failed(ctx, res); err != nil {
 		return err
 	}
-	for _, r := range idx.Releases {
-		if len(r.Signatures) == 0 {
-			fmt.Fprintf(o.ErrOut, "warning: the archive carries no verified signatures for release %s (%s)\n", r.Version, r.Digest)
+	for i, r := range idx.Releases {
+		if len(sigs[i]) == 0 {
 			continue
 		}
-		cm, err := signature.ConfigMap(r.Digest.String(), r.Signatures)
+		cm, err := signature.ConfigMap(r.Digest.String(), sigs[i])
 		if err != nil {
 			return cli.Failed(err)
 		}
@@ -530,6 +533,37 @@ func (o *Options) fromDisk(ctx context.Context, dir string) error {
 	o.summary(res)
 	o.upgradeHint(root, idx.Images, idx.Releases)
 	return nil
+}
+
+// archivedSignatures returns the signatures of each release in the archive
+// that go into its signature ConfigMap. They were verified before they were
+// archived; with --keyring they are verified again here, before anything is
+// pushed, so an index altered or swapped on the way across gives no
+// ConfigMap the Cluster Version Operator would refuse. A release left with
+// none is a warning, or exit 1 with --require-signatures.
+func (o *Options) archivedSignatures(releases []archive.Release) ([][][]byte, error) {
+	out := make([][][]byte, len(releases))
+	for i, r := range releases {
+		d := r.Digest.String()
+		sigs, why := r.Signatures, "the archive carries no verified signatures for it"
+		if len(o.Keyrings) > 0 && len(sigs) > 0 {
+			var bad []error
+			if sigs, bad = verifyEach(sigs, d, o.keys); len(bad) > 0 {
+				why = fmt.Sprintf("%d archived signatures did not verify with --keyring (%v)", len(bad), errors.Join(bad...))
+				if len(sigs) > 0 {
+					fmt.Fprintf(o.ErrOut, "warning: release %s (%s): %s; left out\n", r.Version, d, why)
+				}
+			}
+		}
+		if len(sigs) == 0 {
+			if o.RequireSignatures {
+				return nil, cli.Differs(fmt.Errorf("release %s (%s): %s", r.Version, d, why))
+			}
+			fmt.Fprintf(o.ErrOut, "warning: no release signature ConfigMap for %s (%s): %s\n", r.Version, d, why)
+		}
+		out[i] = sigs
+	}
+	return out, nil
 }
 
 // validateAirGap checks the flags of -c, --from and --to file://.

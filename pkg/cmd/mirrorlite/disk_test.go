@@ -444,3 +444,48 @@ func TestAirGapBadUsage(t *testing.T) {
 		}
 	}
 }
+
+// TestFromDiskVerifiesArchivedSignaturesWithKeyring: with --keyring, the
+// far side checks the archive's signatures again before pushing: the
+// connected side's key gives the ConfigMap; another key (or an archive
+// whose signatures were swapped on the way) gives none, and with
+// --require-signatures exit 1 with nothing pushed.
+func TestFromDiskVerifiesArchivedSignaturesWithKeyring(t *testing.T) {
+	e := newEnv(t)
+	rel, keyFile, store := signedRelease(t, e, testenv.ReleaseSpec{Components: 4})
+	dir := filepath.Join(e.dir, "usb")
+	if _, stderr, code := e.run(t, "", "release", rel.Tag, "--to", "file://"+dir,
+		"--keyring", keyFile, "--signature-store", store); code != 0 {
+		t.Fatalf("mirror to disk: exit %d: %s", code, stderr)
+	}
+	other := filepath.Join(e.dir, "other.asc")
+	if err := os.WriteFile(other, testenv.NewSigningKey(t, nil).ArmoredPublicKey(t), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cm := "sha256-" + rel.Digest.Encoded()
+
+	// The right key: the ConfigMap, no warning.
+	stdout, stderr, code := e.run(t, "", "--from", "file://"+dir, "--to", "docker://"+e.dst.Ref("good/ocp"),
+		"--keyring", keyFile, "--require-signatures")
+	if code != 0 || !strings.Contains(stdout, cm) || strings.Contains(stderr, "warning") {
+		t.Fatalf("with the signing key: exit %d, ConfigMap printed: %v, stderr:\n%s", code, strings.Contains(stdout, cm), stderr)
+	}
+
+	// Another key: no ConfigMap, a warning saying why.
+	stdout, stderr, code = e.run(t, "", "--from", "file://"+dir, "--to", "docker://"+e.dst.Ref("other/ocp"),
+		"--keyring", other)
+	if code != 0 || strings.Contains(stdout, cm) || !strings.Contains(stderr, "did not verify with --keyring") {
+		t.Errorf("with another key: exit %d, ConfigMap printed: %v, stderr:\n%s", code, strings.Contains(stdout, cm), stderr)
+	}
+
+	// Another key and --require-signatures: exit 1 before anything is pushed.
+	e.dst.Traffic().Reset()
+	stdout, stderr, code = e.run(t, "", "--from", "file://"+dir, "--to", "docker://"+e.dst.Ref("strict/ocp"),
+		"--keyring", other, "--require-signatures")
+	if code != cli.ExitDiffers || stdout != "" || !strings.Contains(stderr, rel.Digest.String()) {
+		t.Errorf("with another key and --require-signatures: exit %d, stdout %q, stderr:\n%s", code, stdout, stderr)
+	}
+	if n := e.dst.Traffic().TotalUploads() + e.dst.Traffic().ManifestPuts(); n != 0 {
+		t.Errorf("%d blobs and manifests were pushed before the signatures were refused", n)
+	}
+}

@@ -818,15 +818,7 @@ func (o *Options) releaseSignatures(ctx context.Context, p *release.Payload) ([]
 		stores = append(stores, s)
 	}
 	raw, err := signature.FetchAll(ctx, stores, d)
-	var verified [][]byte
-	var bad []error
-	for _, sig := range raw {
-		if _, verr := signature.Verify(sig, d, kr); verr != nil {
-			bad = append(bad, verr)
-			continue
-		}
-		verified = append(verified, sig)
-	}
+	verified, bad := verifyEach(raw, d, kr)
 	if len(verified) == 0 {
 		why := "no signature store had signatures for it"
 		switch {
@@ -845,6 +837,19 @@ func (o *Options) releaseSignatures(ctx context.Context, p *release.Payload) ([]
 		return nil, nil
 	}
 	return verified, nil
+}
+
+// verifyEach splits signatures for digest d into those that verify with
+// kr and the reasons the others do not.
+func verifyEach(raw [][]byte, d string, kr signature.Keyring) (verified [][]byte, bad []error) {
+	for _, sig := range raw {
+		if _, err := signature.Verify(sig, d, kr); err != nil {
+			bad = append(bad, err)
+			continue
+		}
+		verified = append(verified, sig)
+	}
+	return verified, bad
 }
 
 // readLocal reads and parses every local input, so that a bad keyring,
