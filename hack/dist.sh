@@ -90,7 +90,9 @@ for p in $PLUGINS; do
 		root="$stage/root"
 		rm -rf "$root"
 		mkdir "$root"
-		GOOS=$os GOARCH=$arch CGO_ENABLED=0 "$GO" build -trimpath -ldflags "$LDFLAGS" -o "$root/$p" "./cmd/$p" ||
+		# -buildvcs=false: the version is VERSION; the checkout's state (a
+		# later commit, an untracked file) must not change the bytes.
+		GOOS=$os GOARCH=$arch CGO_ENABLED=0 "$GO" build -trimpath -buildvcs=false -ldflags "$LDFLAGS" -o "$root/$p" "./cmd/$p" ||
 			die "building $p for $os/$arch failed"
 		chmod 0755 "$root/$p"
 		for a in $aliases; do

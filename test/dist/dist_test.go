@@ -154,7 +154,14 @@ func TestDist(t *testing.T) {
 	distDir := t.TempDir()
 	// VERSION as the Makefile computed it, so that a file changing under a
 	// shared checkout cannot add -dirty between here and the builds.
-	env := []string{"VERSION=" + version, "DIST_DIR=" + distDir, "DIST_PLATFORMS=" + strings.Join(platforms, " ")}
+	// SOURCE_DATE_EPOCH likewise, as HEAD's commit time now: a commit made
+	// between the two builds below must not change the archives' mtime.
+	epoch, err := exec.CommandContext(ctx, "git", "-C", root, "log", "-1", "--format=%ct").Output()
+	if err != nil {
+		t.Fatalf("git log: %v", err)
+	}
+	sde := "SOURCE_DATE_EPOCH=" + strings.TrimSpace(string(epoch))
+	env := []string{"VERSION=" + version, "DIST_DIR=" + distDir, "DIST_PLATFORMS=" + strings.Join(platforms, " "), sde}
 
 	start := time.Now()
 	out, err := run(ctx, root, env, "make", "--no-print-directory", "dist")
@@ -210,7 +217,7 @@ func TestDist(t *testing.T) {
 	// plugin on one platform, so this costs a link, not another cross-build.
 	again := t.TempDir()
 	start = time.Now()
-	out, err = run(ctx, root, []string{"VERSION=" + version, "DIST_DIR=" + again, "DIST_PLATFORMS=" + platforms[0]},
+	out, err = run(ctx, root, []string{"VERSION=" + version, "DIST_DIR=" + again, "DIST_PLATFORMS=" + platforms[0], sde},
 		"make", "--no-print-directory", "dist", "PLUGINS="+plugins[0])
 	if err != nil {
 		t.Fatalf("second make dist: %v\n%s", err, out)
