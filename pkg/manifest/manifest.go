@@ -5,7 +5,6 @@
 package manifest
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -13,11 +12,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utiljson "k8s.io/apimachinery/pkg/util/json"
@@ -201,86 +197,7 @@ func readFile(path string) ([]Object, error) {
 // Read reads every object of one stream; name labels the objects' Source.
 // Empty documents are skipped (but counted, so indexes match what a reader
 // sees); List documents are expanded into their items.
-//
-// A YAML stream is split into documents by apimachinery's YAMLReader, as
-// its YAMLOrJSONDecoder does, and the documents are converted on every CPU
-// at once (the YAML parser is most of the time: a 10 MB stream took 1.1 s
-// on one core, BenchmarkRead10MB); the result, and the first error by
-// document, are those of reading them one by one. A JSON stream is read
-// one by one.
 func Read(r io.Reader, name string) ([]Object, error) {
-	br := bufio.NewReaderSize(r, 4096)
-	head, _ := br.Peek(4096) // what NewYAMLOrJSONDecoder looks at
-	if utilyaml.IsJSONBuffer(head) {
-		return readSequential(br, name)
-	}
-	return readYAML(br, name)
-}
-
-// readYAML reads a YAML stream as readSequential does, converting its
-// documents in parallel.
-func readYAML(r io.Reader, name string) ([]Object, error) {
-	yr := utilyaml.NewYAMLReader(bufio.NewReader(r))
-	var docs [][]byte
-	var splitErr error
-	for {
-		b, err := yr.Read()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			splitErr = err
-			break
-		}
-		docs = append(docs, b)
-	}
-	type result struct {
-		objs []Object
-		err  error
-	}
-	results := make([]result, len(docs))
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range min(runtime.GOMAXPROCS(0), len(docs)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= len(docs) {
-					return
-				}
-				src := Source{File: name, Document: i + 1}
-				var raw json.RawMessage
-				if err := yaml.Unmarshal(docs[i], &raw); err != nil {
-					results[i].err = &Error{Source: src, Err: fmt.Errorf("not valid YAML or JSON: %w", err)}
-					continue
-				}
-				raw = bytes.TrimSpace(raw)
-				if len(raw) == 0 || string(raw) == "null" {
-					continue
-				}
-				results[i].objs, results[i].err = decodeDocument(raw, src)
-			}
-		}()
-	}
-	wg.Wait()
-	var out []Object
-	for _, res := range results {
-		if res.err != nil {
-			return nil, res.err
-		}
-		out = append(out, res.objs...)
-	}
-	if splitErr != nil {
-		return nil, &Error{Source: Source{File: name, Document: len(docs) + 1}, Err: fmt.Errorf("not valid YAML or JSON: %w", splitErr)}
-	}
-	return out, nil
-}
-
-// readSequential reads a stream document by document with apimachinery's
-// YAMLOrJSONDecoder.
-func readSequential(r io.Reader, name string) ([]Object, error) {
 	dec := utilyaml.NewYAMLOrJSONDecoder(r, 4096)
 	var out []Object
 	for doc := 1; ; doc++ {
