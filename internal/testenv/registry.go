@@ -211,6 +211,7 @@ func NewRegistry(dir string, opts ...RegistryOption) (_ *Registry, retErr error)
 	r.traffic = newTraffic()
 	r.server = &http.Server{
 		Handler:           r.traffic.wrap(r.app),
+		ConnState:         r.traffic.connState,
 		ReadHeaderTimeout: 30 * time.Second,
 		ErrorLog:          log.New(logSink, "registry "+r.Host+": ", 0),
 		TLSConfig: &tls.Config{

@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"net"
 	"net/http"
 	"regexp"
 	"sync"
@@ -18,6 +19,7 @@ type Traffic struct {
 	manifests int
 	requests  int
 	pings     int
+	conns     int
 }
 
 func newTraffic() *Traffic {
@@ -36,7 +38,7 @@ func (t *Traffic) Reset() {
 	t.uploads = map[digest.Digest]int{}
 	t.mounts = map[digest.Digest]int{}
 	t.manifests = 0
-	t.requests, t.pings = 0, 0
+	t.requests, t.pings, t.conns = 0, 0, 0
 }
 
 // Requests is the number of requests served, whatever their outcome, and
@@ -46,6 +48,23 @@ func (t *Traffic) Requests() (requests, pings int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.requests, t.pings
+}
+
+// Connections is the number of connections clients opened: each one a TLS
+// handshake.
+func (t *Traffic) Connections() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.conns
+}
+
+// connState counts new connections (http.Server.ConnState).
+func (t *Traffic) connState(_ net.Conn, state http.ConnState) {
+	if state == http.StateNew {
+		t.mu.Lock()
+		t.conns++
+		t.mu.Unlock()
+	}
 }
 
 // Uploads returns how many times each blob was uploaded (completed with 201).

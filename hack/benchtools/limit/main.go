@@ -6,6 +6,11 @@
 // byte for byte. No retries, no progress, no checks beyond what
 // go-containerregistry's remote package does itself.
 //
+// With -check it is the floor of a re-run onto a filled destination
+// instead: one HEAD per destination tag, all through one client per
+// repository, each compared with the source digest; it copies nothing and
+// fails if a tag is missing or names another digest.
+//
 // Credentials come from the docker config (DOCKER_CONFIG), CAs from the
 // system pool (SSL_CERT_FILE).
 package main
@@ -61,18 +66,19 @@ func (s *streamLayer) Compressed() (io.ReadCloser, error) {
 
 func main() {
 	parallel := flag.Int("p", 8, "requests in flight")
+	check := flag.Bool("check", false, "only check that each DST tag names SRC's digest (the floor of a re-run)")
 	flag.Parse()
 	if flag.NArg() != 1 {
-		fmt.Fprintln(os.Stderr, "usage: limit [-p N] LIST (lines of SRC@DIGEST DST:TAG)")
+		fmt.Fprintln(os.Stderr, "usage: limit [-p N] [-check] LIST (lines of SRC@DIGEST DST:TAG)")
 		os.Exit(2)
 	}
-	if err := run(context.Background(), flag.Arg(0), *parallel); err != nil {
+	if err := run(context.Background(), flag.Arg(0), *parallel, *check); err != nil {
 		fmt.Fprintln(os.Stderr, "limit:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, list string, parallel int) error {
+func run(ctx context.Context, list string, parallel int, check bool) error {
 	f, err := os.Open(list)
 	if err != nil {
 		return err
@@ -110,6 +116,21 @@ func run(ctx context.Context, list string, parallel int) error {
 	}
 	srcOpts := []remote.Option{auth, remote.WithContext(ctx), remote.Reuse(puller)}
 	dstOpts := []remote.Option{auth, remote.WithContext(ctx), remote.Reuse(pusher)}
+
+	if check {
+		// The puller keeps one client (one handshake, one ping) per
+		// repository: the destination's here.
+		return each(len(images), parallel, func(i int) error {
+			d, err := remote.Head(images[i].dst, srcOpts...)
+			if err != nil {
+				return err
+			}
+			if d.Digest.String() != images[i].src.DigestStr() {
+				return fmt.Errorf("%s names %s, want %s", images[i].dst, d.Digest, images[i].src.DigestStr())
+			}
+			return nil
+		})
+	}
 
 	// 1. Manifests.
 	if err := each(len(images), parallel, func(i int) error {
