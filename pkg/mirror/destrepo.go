@@ -3,6 +3,7 @@ package mirror
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 
 	"github.com/containers/image/v5/docker"
@@ -22,8 +23,9 @@ import (
 // before, the push, the check after): 573 handshakes and pings for a
 // 191-image release, most of the registry's work in a run that moves a
 // few hundred MB (docs/benchmarks.md). So the run shares, per destination
-// repository, one destination for all blob checks, mounts and uploads, one
-// listing of its tags, and one source that reads manifests back by digest.
+// repository, a pool of destinations for all blob checks, mounts and
+// uploads, one listing of its tags, and a pool of sources that read
+// manifests back by digest (pool.go says why pools, not one of each).
 type destRepo struct {
 	// ref is the first destination reference of the repository the run
 	// met: its blob work goes through that reference's destination.
@@ -38,14 +40,19 @@ type destRepo struct {
 	tags     map[string]bool
 	untagged bool
 
-	srcMu sync.Mutex
-	src   types.ImageSource
+	blobs pool[types.ImageDestination]
+	reads pool[types.ImageSource]
 }
 
 // repo returns the run's record of ref's destination repository.
 func (r *run) repo(ref types.ImageReference) *destRepo {
 	key := repoKey(ref)
-	v, _ := r.repos.LoadOrStore(key, &destRepo{ref: ref})
+	if v, ok := r.repos.Load(key); ok {
+		return v.(*destRepo)
+	}
+	d := &destRepo{ref: ref}
+	d.blobs.limit, d.reads.limit = poolSize(r.opts.Parallel), poolSize(r.opts.Parallel)
+	v, _ := r.repos.LoadOrStore(key, d)
 	return v.(*destRepo)
 }
 
@@ -126,17 +133,32 @@ func isNameUnknown(err error) bool {
 	return false
 }
 
-// blobRef is the reference whose destination handles the blobs of repo.
-func (r *run) blobRef(repo string, fallback types.ImageReference) types.ImageReference {
-	if v, ok := r.repos.Load(repo); ok {
-		return v.(*destRepo).ref
+// blobDest returns the destination for g's blob in repo, and the release
+// to call when done with it: one of the repository's pool when the run
+// knows the repository (a docker one), else that of the first image of
+// the group going there.
+func (r *run) blobDest(ctx context.Context, g *blobGroup, repo string) (types.ImageDestination, func(), error) {
+	v, ok := r.repos.Load(repo)
+	if !ok {
+		dest, err := r.dest(ctx, g.waiters[repo][0].Dest)
+		return dest, func() {}, err
 	}
-	return fallback
+	d := v.(*destRepo)
+	return d.blobs.get(ctx, func(ctx context.Context) (dest types.ImageDestination, err error) {
+		err = r.retry(ctx, 0, func(ctx context.Context) (err error) {
+			dest, err = d.ref.NewImageDestination(ctx, r.opts.DestCtx)
+			return err
+		})
+		if err != nil {
+			err = fmt.Errorf("opening %s: %w", transports(d.ref), err)
+		}
+		return dest, err
+	})
 }
 
 // served reports whether the destination serves im's manifest by digest,
-// byte for byte, after the push: read through one source per docker
-// repository (opened on the first image pushed there), else as destHas
+// byte for byte, after the push: read through the docker repository's
+// pool of sources (each opened on an image pushed there), else as destHas
 // reads it.
 func (r *run) served(ctx context.Context, im *imageState) bool {
 	named := im.Dest.DockerReference()
@@ -144,8 +166,7 @@ func (r *run) served(ctx context.Context, im *imageState) bool {
 		return r.destHas(ctx, im)
 	}
 	d := r.repo(im.Dest)
-	d.srcMu.Lock()
-	if d.src == nil {
+	src, release, err := d.reads.get(ctx, func(ctx context.Context) (src types.ImageSource, err error) {
 		byDigest, err := reference.WithDigest(reference.TrimNamed(named), im.Digest)
 		var ref types.ImageReference
 		if err == nil {
@@ -153,20 +174,18 @@ func (r *run) served(ctx context.Context, im *imageState) bool {
 		}
 		if err == nil {
 			err = r.retry(ctx, 0, func(ctx context.Context) (err error) {
-				d.src, err = ref.NewImageSource(ctx, r.opts.DestCtx)
+				src, err = ref.NewImageSource(ctx, r.opts.DestCtx)
 				return err
 			})
 		}
-		if err != nil {
-			d.src = nil
-			d.srcMu.Unlock()
-			return r.destHas(ctx, im)
-		}
+		return src, err
+	})
+	if err != nil {
+		return r.destHas(ctx, im)
 	}
-	src := d.src
-	d.srcMu.Unlock()
+	defer release()
 	var raw []byte
-	err := r.retry(ctx, int64(len(im.top)), func(ctx context.Context) (err error) {
+	err = r.retry(ctx, int64(len(im.top)), func(ctx context.Context) (err error) {
 		dg := im.Digest
 		raw, _, err = src.GetManifest(ctx, &dg)
 		return err
@@ -178,12 +197,13 @@ func (r *run) served(ctx context.Context, im *imageState) bool {
 	return err == nil && got == im.Digest
 }
 
-// closeRepos closes the sources served opened.
+// closeRepos closes the destinations and sources the repositories' pools
+// opened.
 func (r *run) closeRepos() {
 	r.repos.Range(func(_, v any) bool {
-		if d := v.(*destRepo); d.src != nil {
-			_ = d.src.Close()
-		}
+		d := v.(*destRepo)
+		d.blobs.each(func(dest types.ImageDestination) { _ = dest.Close() })
+		d.reads.each(func(src types.ImageSource) { _ = src.Close() })
 		return true
 	})
 }

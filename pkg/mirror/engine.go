@@ -201,7 +201,7 @@ func Mirror(ctx context.Context, images []Image, opts Options) *Result {
 		opts:    opts,
 		cache:   memory.New(),
 		dests:   map[string]*destHandle{},
-		sources: map[string]*srcHandle{},
+		sources: map[string]*pool[types.ImageSource]{},
 		seen:    map[string]bool{},
 	}
 	r.progress = newProgress(opts.Progress, opts.ProgressInterval, &r.counters)
@@ -285,17 +285,17 @@ type run struct {
 	images  []*imageState
 	seen    map[string]bool
 	dests   map[string]*destHandle
-	sources map[string]*srcHandle
+	sources map[string]*pool[types.ImageSource]
 	// repos holds a *destRepo per destination repository (destrepo.go).
 	repos sync.Map
 }
 
 type imageState struct {
 	ImageResult
-	src types.ImageSource
-	// ownSrc: src is this image's alone; else shared by its repository,
-	// and instance is the digest to read from it.
-	ownSrc   bool
+	// src is the image's own source; or srcs, its repository's (pool.go),
+	// and instance the digest to read from them.
+	src      types.ImageSource
+	srcs     *pool[types.ImageSource]
 	instance *digest.Digest
 	repo     string // destination repository key
 	// top is the manifest pushed at Dest; children are pushed by digest first.
@@ -345,14 +345,12 @@ func (r *run) add(images []Image, attachment bool) []*imageState {
 func (r *run) close() {
 	r.closeRepos()
 	for _, im := range r.images {
-		if im.src != nil && im.ownSrc {
+		if im.src != nil {
 			_ = im.src.Close()
 		}
 	}
-	for _, h := range r.sources {
-		if h.src != nil {
-			_ = h.src.Close()
-		}
+	for _, p := range r.sources {
+		p.each(func(src types.ImageSource) { _ = src.Close() })
 	}
 	for _, h := range r.dests {
 		if h.dest != nil {
@@ -403,52 +401,48 @@ func (r *run) retry(ctx context.Context, size int64, fn func(context.Context) er
 }
 
 // openSource gives im an image source. Images by digest in one docker
-// repository share one (one connection setup, not one per image), opened
-// with the first of them that can be read; an image whose own reference
-// cannot be opened fails alone.
+// repository share a pool of them (pool.go: a few connection setups, not
+// one per image), each opened with the reference of an image that needs
+// it; an image whose own reference cannot be opened fails alone.
 func (r *run) openSource(ctx context.Context, im *imageState) error {
-	open := func(ref types.ImageReference) (src types.ImageSource, err error) {
-		err = r.retry(ctx, 0, func(ctx context.Context) error {
-			src, err = ref.NewImageSource(ctx, r.opts.SourceCtx)
-			return err
-		})
-		return src, err
-	}
 	named := im.Source.DockerReference()
 	digested, ok := named.(reference.Digested)
 	if im.Source.Transport().Name() != docker.Transport.Name() || !ok {
-		src, err := open(im.Source)
+		src, err := r.newSource(ctx, im.Source)
 		if err != nil {
 			return err
 		}
-		im.src, im.ownSrc = src, true
+		im.src = src
 		return nil
 	}
 	key := repoKey(im.Source)
 	r.mu.Lock()
-	h := r.sources[key]
-	if h == nil {
-		h = &srcHandle{}
-		r.sources[key] = h
+	p := r.sources[key]
+	if p == nil {
+		p = &pool[types.ImageSource]{limit: poolSize(r.opts.Parallel)}
+		r.sources[key] = p
 	}
 	r.mu.Unlock()
 	d := digested.Digest()
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.src == nil {
-		src, err := open(im.Source)
-		if err != nil {
-			return err
-		}
-		h.src = src
-	}
-	im.src, im.instance = h.src, &d
+	im.srcs, im.instance = p, &d
 	return nil
 }
 
-type srcHandle struct {
-	mu  sync.Mutex
-	src types.ImageSource
+func (r *run) newSource(ctx context.Context, ref types.ImageReference) (src types.ImageSource, err error) {
+	err = r.retry(ctx, 0, func(ctx context.Context) error {
+		src, err = ref.NewImageSource(ctx, r.opts.SourceCtx)
+		return err
+	})
+	return src, err
+}
+
+// source returns a source to read im from, and the release to call when
+// the reading is over.
+func (r *run) source(ctx context.Context, im *imageState) (types.ImageSource, func(), error) {
+	if im.srcs == nil {
+		return im.src, func() {}, nil
+	}
+	return im.srcs.get(ctx, func(ctx context.Context) (types.ImageSource, error) { return r.newSource(ctx, im.Source) })
 }
 
 // resolve reads an image's manifests and checks whether the destination
@@ -464,10 +458,16 @@ func (r *run) resolve(ctx context.Context, im *imageState) {
 	}
 	var raw []byte
 	var mime string
-	err := r.retry(ctx, 0, func(ctx context.Context) (err error) {
-		raw, mime, err = im.src.GetManifest(ctx, im.instance)
+	src, release, err := r.source(ctx, im)
+	if err != nil {
+		r.fail(im, fmt.Errorf("reading %s: %w", transports(im.Source), err))
+		return
+	}
+	err = r.retry(ctx, 0, func(ctx context.Context) (err error) {
+		raw, mime, err = src.GetManifest(ctx, im.instance)
 		return err
 	})
+	release()
 	if err == nil && im.instance != nil {
 		if ok, merr := manifest.MatchesDigest(raw, *im.instance); merr != nil || !ok {
 			err = fmt.Errorf("the registry served a manifest that does not match %s", *im.instance)
@@ -544,10 +544,15 @@ func (r *run) readManifests(ctx context.Context, im *imageState, raw []byte, mim
 func (r *run) getInstance(ctx context.Context, im *imageState, d digest.Digest) ([]byte, string, error) {
 	var raw []byte
 	var mime string
-	err := r.retry(ctx, 0, func(ctx context.Context) (err error) {
-		raw, mime, err = im.src.GetManifest(ctx, &d)
+	src, release, err := r.source(ctx, im)
+	if err != nil {
+		return nil, "", err
+	}
+	err = r.retry(ctx, 0, func(ctx context.Context) (err error) {
+		raw, mime, err = src.GetManifest(ctx, &d)
 		return err
 	})
+	release()
 	if err != nil {
 		return nil, "", fmt.Errorf("reading manifest %s: %w", d, err)
 	}
@@ -747,7 +752,7 @@ func (r *run) plan(ctx context.Context) []*blobGroup {
 			if r.repoUntagged(c.repo) {
 				return // most likely new: PutBlob checks (upload)
 			}
-			dest, err := r.blobDest(ctx, c.g, c.repo)
+			dest, release, err := r.blobDest(ctx, c.g, c.repo)
 			if err != nil {
 				return // the transfer reports it
 			}
@@ -756,6 +761,7 @@ func (r *run) plan(ctx context.Context) []*blobGroup {
 				c.ok = ok
 				return err
 			})
+			release()
 			if c.ok {
 				r.counters.blobsPresent.Add(1)
 				r.recordLocation(dest.Reference(), c.g.info.Digest)
@@ -836,12 +842,6 @@ func recordCompressor(cache types.BlobInfoCache, d digest.Digest, mediaType stri
 	base.SetString(name)
 	specific.SetString("unknown")
 	m.Call([]reflect.Value{reflect.ValueOf(d), data})
-}
-
-// blobDest is the destination used for blobs of repo: one per repository
-// (destrepo.go), else that of the first image of the group going there.
-func (r *run) blobDest(ctx context.Context, g *blobGroup, repo string) (types.ImageDestination, error) {
-	return r.dest(ctx, r.blobRef(repo, g.waiters[repo][0].Dest))
 }
 
 func (r *run) dest(ctx context.Context, ref types.ImageReference) (types.ImageDestination, error) {
@@ -993,8 +993,9 @@ func (r *run) copyBlob(ctx context.Context, g *blobGroup) []*imageState {
 	for _, repo := range g.missing {
 		err := ctx.Err()
 		var dest types.ImageDestination
+		release := func() {}
 		if err == nil {
-			dest, err = r.blobDest(ctx, g, repo)
+			dest, release, err = r.blobDest(ctx, g, repo)
 		}
 		if err == nil && have {
 			var mounted bool
@@ -1003,6 +1004,7 @@ func (r *run) copyBlob(ctx context.Context, g *blobGroup) []*imageState {
 				return err
 			})
 			if err == nil && mounted {
+				release()
 				r.counters.blobsMounted.Add(1)
 				r.counters.blobsDone.Add(1)
 				ready = append(ready, r.blobDone(g, repo, nil)...)
@@ -1012,6 +1014,7 @@ func (r *run) copyBlob(ctx context.Context, g *blobGroup) []*imageState {
 		if err == nil {
 			err = r.upload(ctx, g, dest)
 		}
+		release()
 		if err == nil {
 			have = true
 			r.recordLocation(dest.Reference(), g.info.Digest)
@@ -1033,7 +1036,12 @@ func (r *run) upload(ctx context.Context, g *blobGroup, dest types.ImageDestinat
 	err := retry.DoSteps(ctx, r.opts.Retry, func(ctx context.Context) (int, error) {
 		var cr *countingReader
 		err := r.attempt(ctx, g.info.Size, func(ctx context.Context, w *watch) error {
-			rc, _, err := g.src.src.GetBlob(ctx, g.info, r.cache)
+			src, release, err := r.source(ctx, g.src)
+			if err != nil {
+				return fmt.Errorf("reading from %s: %w", repoKey(g.src.Source), err)
+			}
+			defer release()
+			rc, _, err := src.GetBlob(ctx, g.info, r.cache)
 			if err != nil {
 				return fmt.Errorf("reading from %s: %w", repoKey(g.src.Source), err)
 			}
@@ -1093,7 +1101,7 @@ func (r *run) pushImage(ctx context.Context, im *imageState) {
 		return dest.PutManifest(ctx, im.top, nil)
 	})
 	if err == nil {
-		err = dest.Commit(ctx, image.UnparsedInstance(im.src, instanceOf(im)))
+		err = dest.Commit(ctx, image.UnparsedInstance(r.anySource(im), instanceOf(im)))
 	}
 	if err != nil {
 		r.fail(im, fmt.Errorf("pushing manifest %s to %s: %w", im.Digest, transports(im.Dest), err))
@@ -1112,8 +1120,18 @@ func (r *run) pushImage(ctx context.Context, im *imageState) {
 	r.mu.Unlock()
 }
 
+// anySource is a source of im for Commit, which reads nothing from it.
+func (r *run) anySource(im *imageState) types.ImageSource {
+	if im.srcs != nil {
+		if src, ok := im.srcs.any(); ok {
+			return src
+		}
+	}
+	return im.src
+}
+
 func instanceOf(im *imageState) *digest.Digest {
-	if !im.ownSrc || im.Platform != nil && len(im.children) == 0 {
+	if im.srcs != nil || im.Platform != nil && len(im.children) == 0 {
 		d := im.Digest
 		return &d
 	}
