@@ -20,7 +20,7 @@ func BenchmarkMirror(b *testing.B) {
 	for _, parallel := range []int{1, 4, mirror.DefaultParallel, 16} {
 		b.Run(fmt.Sprintf("parallel=%d", parallel), func(b *testing.B) {
 			var bytes int64
-			var requests, pings, srcRequests, srcPings int
+			var requests, pings, srcRequests, srcPings, conns, srcConns int
 			for range b.N {
 				b.StopTimer()
 				dst := testenv.StartRegistry(b)
@@ -37,6 +37,7 @@ func BenchmarkMirror(b *testing.B) {
 				r, p := dst.Traffic().Requests()
 				sr, sp := src.Traffic().Requests()
 				requests, pings, srcRequests, srcPings = requests+r, pings+p, srcRequests+sr, srcPings+sp
+				conns, srcConns = conns+dst.Traffic().Connections(), srcConns+src.Traffic().Connections()
 				if err := dst.Close(); err != nil {
 					b.Fatal(err)
 				}
@@ -48,6 +49,8 @@ func BenchmarkMirror(b *testing.B) {
 			b.ReportMetric(float64(pings)/float64(b.N), "dest-pings/op")
 			b.ReportMetric(float64(srcRequests)/float64(b.N), "src-requests/op")
 			b.ReportMetric(float64(srcPings)/float64(b.N), "src-pings/op")
+			b.ReportMetric(float64(conns)/float64(b.N), "dest-conns/op")
+			b.ReportMetric(float64(srcConns)/float64(b.N), "src-conns/op")
 		})
 	}
 }
