@@ -144,7 +144,7 @@ func (r *run) blobDest(ctx context.Context, g *blobGroup, repo string) (types.Im
 		return dest, func() {}, err
 	}
 	d := v.(*destRepo)
-	return d.blobs.get(ctx, func(ctx context.Context) (dest types.ImageDestination, err error) {
+	return d.blobs.get(ctx, func(ctx context.Context, _ bool) (dest types.ImageDestination, err error) {
 		err = r.retry(ctx, 0, func(ctx context.Context) (err error) {
 			dest, err = d.ref.NewImageDestination(ctx, r.opts.DestCtx)
 			return err
@@ -166,19 +166,16 @@ func (r *run) served(ctx context.Context, im *imageState) bool {
 		return r.destHas(ctx, im)
 	}
 	d := r.repo(im.Dest)
-	src, release, err := d.reads.get(ctx, func(ctx context.Context) (src types.ImageSource, err error) {
+	src, release, err := d.reads.get(ctx, func(ctx context.Context, spare bool) (types.ImageSource, error) {
 		byDigest, err := reference.WithDigest(reference.TrimNamed(named), im.Digest)
-		var ref types.ImageReference
-		if err == nil {
-			ref, err = docker.NewReference(byDigest)
+		if err != nil {
+			return nil, err
 		}
-		if err == nil {
-			err = r.retry(ctx, 0, func(ctx context.Context) (err error) {
-				src, err = ref.NewImageSource(ctx, r.opts.DestCtx)
-				return err
-			})
+		ref, err := docker.NewReference(byDigest)
+		if err != nil {
+			return nil, err
 		}
-		return src, err
+		return r.openRef(ctx, ref, r.opts.DestCtx, spare)
 	})
 	if err != nil {
 		return r.destHas(ctx, im)

@@ -408,7 +408,7 @@ func (r *run) openSource(ctx context.Context, im *imageState) error {
 	named := im.Source.DockerReference()
 	digested, ok := named.(reference.Digested)
 	if im.Source.Transport().Name() != docker.Transport.Name() || !ok {
-		src, err := r.newSource(ctx, im.Source)
+		src, err := r.openRef(ctx, im.Source, r.opts.SourceCtx, false)
 		if err != nil {
 			return err
 		}
@@ -428,11 +428,18 @@ func (r *run) openSource(ctx context.Context, im *imageState) error {
 	return nil
 }
 
-func (r *run) newSource(ctx context.Context, ref types.ImageReference) (src types.ImageSource, err error) {
-	err = r.retry(ctx, 0, func(ctx context.Context) error {
-		src, err = ref.NewImageSource(ctx, r.opts.SourceCtx)
+// openRef opens ref as a source under the retry policy, or, for a spare
+// client of a pool, in one attempt.
+func (r *run) openRef(ctx context.Context, ref types.ImageReference, sys *types.SystemContext, spare bool) (src types.ImageSource, err error) {
+	open := func(ctx context.Context) error {
+		src, err = ref.NewImageSource(ctx, sys)
 		return err
-	})
+	}
+	if spare {
+		err = r.attempt(ctx, 0, func(ctx context.Context, _ *watch) error { return open(ctx) })
+	} else {
+		err = r.retry(ctx, 0, open)
+	}
 	return src, err
 }
 
@@ -442,7 +449,9 @@ func (r *run) source(ctx context.Context, im *imageState) (types.ImageSource, fu
 	if im.srcs == nil {
 		return im.src, func() {}, nil
 	}
-	return im.srcs.get(ctx, func(ctx context.Context) (types.ImageSource, error) { return r.newSource(ctx, im.Source) })
+	return im.srcs.get(ctx, func(ctx context.Context, spare bool) (types.ImageSource, error) {
+		return r.openRef(ctx, im.Source, r.opts.SourceCtx, spare)
+	})
 }
 
 // resolve reads an image's manifests and checks whether the destination

@@ -48,8 +48,10 @@ func poolSize(parallel int) int {
 
 // get returns a client, opening one with open when every client is busy
 // and the pool may grow, and the release to call when the request (or
-// the read of its body) is over.
-func (p *pool[T]) get(ctx context.Context, open func(context.Context) (T, error)) (T, func(), error) {
+// the read of its body) is over. open is told whether the client would be
+// a spare: one is open already, so a failure costs nothing but the
+// attempt (get falls back on the open one), and it should not retry.
+func (p *pool[T]) get(ctx context.Context, open func(ctx context.Context, spare bool) (T, error)) (T, func(), error) {
 	p.mu.Lock()
 	if p.cond == nil {
 		p.cond = sync.NewCond(&p.mu)
@@ -67,7 +69,7 @@ func (p *pool[T]) get(ctx context.Context, open func(context.Context) (T, error)
 		}
 		p.opening++
 		p.mu.Unlock()
-		client, err := open(ctx)
+		client, err := open(ctx, m != nil)
 		p.mu.Lock()
 		p.opening--
 		p.cond.Broadcast()

@@ -3,6 +3,7 @@ package mirror
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 )
 
@@ -10,7 +11,12 @@ func TestPoolGivesEachClientAtMostTwoRequestsThenSharesAtTheLimit(t *testing.T) 
 	ctx := context.Background()
 	p := &pool[int]{limit: poolSize(8)}
 	opened := 0
-	open := func(context.Context) (int, error) { opened++; return opened, nil }
+	var spares []bool
+	open := func(_ context.Context, spare bool) (int, error) {
+		opened++
+		spares = append(spares, spare)
+		return opened, nil
+	}
 	users := map[int]int{}
 	var releases []func()
 	for range 8 {
@@ -23,6 +29,9 @@ func TestPoolGivesEachClientAtMostTwoRequestsThenSharesAtTheLimit(t *testing.T) 
 	}
 	if opened != 4 {
 		t.Errorf("8 requests at once opened %d clients, want 4 (two requests each)", opened)
+	}
+	if want := []bool{false, true, true, true}; !slices.Equal(spares, want) {
+		t.Errorf("opens told spare %v, want %v: only the first client is needed, the others may fail", spares, want)
 	}
 	for c, n := range users {
 		if n != 2 {
@@ -48,17 +57,17 @@ func TestPoolOpenFailureFailsThatCallerAndTheNextTriesAgain(t *testing.T) {
 	ctx := context.Background()
 	p := &pool[string]{limit: 4}
 	broken := errors.New("manifest unknown")
-	if _, _, err := p.get(ctx, func(context.Context) (string, error) { return "", broken }); !errors.Is(err, broken) {
+	if _, _, err := p.get(ctx, func(context.Context, bool) (string, error) { return "", broken }); !errors.Is(err, broken) {
 		t.Fatalf("get with a failing open: %v, want its error", err)
 	}
-	c, release, err := p.get(ctx, func(context.Context) (string, error) { return "ok", nil })
+	c, release, err := p.get(ctx, func(context.Context, bool) (string, error) { return "ok", nil })
 	if err != nil || c != "ok" {
 		t.Fatalf("next get: %q, %v; want a client opened with its own open", c, err)
 	}
 	release()
 	// With the client open, a failing open for more capacity falls back on it.
 	for i := range 3 {
-		c, _, err := p.get(ctx, func(context.Context) (string, error) { return "", broken })
+		c, _, err := p.get(ctx, func(context.Context, bool) (string, error) { return "", broken })
 		if err != nil || c != "ok" {
 			t.Errorf("request %d, opens failing: %q, %v; want the open client", i+1, c, err)
 		}
