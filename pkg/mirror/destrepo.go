@@ -3,7 +3,6 @@ package mirror
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync"
 
 	"github.com/containers/image/v5/docker"
@@ -144,15 +143,9 @@ func (r *run) blobDest(ctx context.Context, g *blobGroup, repo string) (types.Im
 		return dest, func() {}, err
 	}
 	d := v.(*destRepo)
-	return d.blobs.get(ctx, func(ctx context.Context, _ bool) (dest types.ImageDestination, err error) {
-		err = r.retry(ctx, 0, func(ctx context.Context) (err error) {
-			dest, err = d.ref.NewImageDestination(ctx, r.opts.DestCtx)
-			return err
-		})
-		if err != nil {
-			err = fmt.Errorf("opening %s: %w", transports(d.ref), err)
-		}
-		return dest, err
+	// Opening a docker destination sends no request: nothing to spare.
+	return d.blobs.get(ctx, func(ctx context.Context, _ bool) (types.ImageDestination, error) {
+		return r.openDest(ctx, d.ref)
 	})
 }
 

@@ -862,20 +862,20 @@ func (r *run) dest(ctx context.Context, ref types.ImageReference) (types.ImageDe
 		r.dests[key] = h
 	}
 	r.mu.Unlock()
-	h.once.Do(func() {
-		h.err = r.retry(ctx, 0, func(ctx context.Context) error {
-			d, err := ref.NewImageDestination(ctx, r.opts.DestCtx)
-			if err != nil {
-				return err
-			}
-			h.dest = d
-			return nil
-		})
-		if h.err != nil {
-			h.err = fmt.Errorf("opening %s: %w", transports(ref), h.err)
-		}
-	})
+	h.once.Do(func() { h.dest, h.err = r.openDest(ctx, ref) })
 	return h.dest, h.err
+}
+
+// openDest opens ref as a destination under the retry policy.
+func (r *run) openDest(ctx context.Context, ref types.ImageReference) (dest types.ImageDestination, err error) {
+	err = r.retry(ctx, 0, func(ctx context.Context) (err error) {
+		dest, err = ref.NewImageDestination(ctx, r.opts.DestCtx)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("opening %s: %w", transports(ref), err)
+	}
+	return dest, nil
 }
 
 // blobDone notes that repo now holds g's blob (err nil) or cannot get it,
