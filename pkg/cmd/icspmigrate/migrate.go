@@ -15,7 +15,6 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
@@ -221,7 +220,7 @@ func (o *Options) Run(ctx context.Context) error {
 	for _, it := range items {
 		switch {
 		case it.idms != nil:
-			u, err := toUnstructured(it.idms)
+			u, err := manifest.ToUnstructured(it.idms)
 			if err != nil {
 				return err
 			}
@@ -326,19 +325,6 @@ func (o *Options) check(what string, before, after mirrorset.Config) error {
 	}
 	fmt.Fprintf(o.ErrOut, "check: registries.conf rendered from the %s is the same after conversion\n", what)
 	return nil
-}
-
-func toUnstructured(obj runtime.Object) (*unstructured.Unstructured, error) {
-	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
-	if err != nil {
-		return nil, err
-	}
-	u := &unstructured.Unstructured{Object: m}
-	// Typed objects carry an empty creationTimestamp and status: drop what
-	// only the server sets, so the stream applies cleanly and reads well.
-	unstructured.RemoveNestedField(u.Object, "metadata", "creationTimestamp")
-	unstructured.RemoveNestedField(u.Object, "status")
-	return u, nil
 }
 
 func (o *Options) dryRunLabel() string {

@@ -16,7 +16,6 @@ import (
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
@@ -391,7 +390,7 @@ func (o *Options) Run(ctx context.Context) error {
 	if o.Name != "" {
 		cm.Name = o.Name
 	}
-	u, err := toUnstructured(cm)
+	u, err := manifest.ToUnstructured(cm)
 	if err != nil {
 		return err
 	}
@@ -460,15 +459,4 @@ func writeToDir(dir, digest string, u *unstructured.Unstructured) error {
 		return cli.Failed(fmt.Errorf("--to-dir: %w", err))
 	}
 	return nil
-}
-
-func toUnstructured(obj runtime.Object) (*unstructured.Unstructured, error) {
-	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
-	if err != nil {
-		return nil, err
-	}
-	u := &unstructured.Unstructured{Object: m}
-	// The converter keeps creationTimestamp: null; a ConfigMap to apply has none.
-	unstructured.RemoveNestedField(u.Object, "metadata", "creationTimestamp")
-	return u, nil
 }
