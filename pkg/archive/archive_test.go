@@ -16,6 +16,8 @@ import (
 	"testing"
 
 	digest "github.com/opencontainers/go-digest"
+
+	"github.com/airgap-ocp/oc-plugins/pkg/plan"
 )
 
 func blob(seed string, n int) ([]byte, digest.Digest) {
@@ -55,7 +57,7 @@ func writeArchive(t *testing.T, dir string, opts WriterOptions, sizes ...int) ([
 		ds = append(ds, d)
 		all[d] = data
 	}
-	idx := &Index{Tool: "test", Images: []Image{{Source: "example.com/a@" + ds[0].String(), Digest: ds[0]}}}
+	idx := &Index{Tool: "test", Images: []plan.Item{{Source: "example.com/a@" + ds[0].String(), Digest: ds[0]}}}
 	if err := w.Finish(idx); err != nil {
 		t.Fatal(err)
 	}
@@ -255,7 +257,7 @@ func TestResumeKeepsIntactMembersAndCutsTheTorn(t *testing.T) {
 		t.Error("a torn member is recorded as stored")
 	}
 	put(t, w2, c)
-	idx := &Index{Tool: "test", Images: []Image{{Source: "x@" + da.String(), Digest: da}}}
+	idx := &Index{Tool: "test", Images: []plan.Item{{Source: "x@" + da.String(), Digest: da}}}
 	if err := w2.Finish(idx); err != nil {
 		t.Fatal(err)
 	}
@@ -298,7 +300,7 @@ func TestSinceLeavesOutWhatTheFarSideHas(t *testing.T) {
 	}
 	newData, _ := blob("new", 3000)
 	dn := put(t, w, newData)
-	idx := &Index{Tool: "test", Images: []Image{{Source: "x@" + ds[1].String(), Digest: ds[1]}, {Source: "y@" + dn.String(), Digest: dn}}}
+	idx := &Index{Tool: "test", Images: []plan.Item{{Source: "x@" + ds[1].String(), Digest: ds[1]}, {Source: "y@" + dn.String(), Digest: dn}}}
 	if err := w.Finish(idx); err != nil {
 		t.Fatal(err)
 	}
@@ -466,7 +468,7 @@ func TestResumeAfterKillBetweenRenameAndRecord(t *testing.T) {
 	if !w2.Stored(da) {
 		t.Fatal("the blob of an unrecorded finished chunk was lost")
 	}
-	idx := &Index{Tool: "test", Images: []Image{{Source: "x@" + da.String(), Digest: da}}}
+	idx := &Index{Tool: "test", Images: []plan.Item{{Source: "x@" + da.String(), Digest: da}}}
 	if err := w2.Finish(idx); err != nil {
 		t.Fatal(err)
 	}
@@ -499,7 +501,7 @@ func TestResumeRemovesTheTempFilesOfCutWrites(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := w2.Finish(&Index{Tool: "test", Images: []Image{{Source: "x@" + da.String(), Digest: da}}}); err != nil {
+	if err := w2.Finish(&Index{Tool: "test", Images: []plan.Item{{Source: "x@" + da.String(), Digest: da}}}); err != nil {
 		t.Fatal(err)
 	}
 	entries, err := os.ReadDir(dir)

@@ -30,6 +30,8 @@ import (
 	"time"
 
 	digest "github.com/opencontainers/go-digest"
+
+	"github.com/airgap-ocp/oc-plugins/pkg/plan"
 )
 
 // FormatVersion is the version of the format this package writes and reads.
@@ -59,45 +61,13 @@ type Index struct {
 	Name string `json:"name,omitempty"`
 	// Images are every image of the archive with where it goes, relative
 	// to the destination given at disk to mirror.
-	Images []Image `json:"images"`
+	Images []plan.Item `json:"images"`
 	// Releases are the release payloads among the images.
-	Releases []Release `json:"releases,omitempty"`
+	Releases []plan.Release `json:"releases,omitempty"`
 	// Since, for an incremental archive, is what it leaves out.
 	Since *Since `json:"since,omitempty"`
 	// Chunks is the checksum manifest (as chunks.json holds it).
 	Chunks []Chunk `json:"chunks"`
-}
-
-// Image is one image of an archive.
-type Image struct {
-	// Source is the pull spec it was copied from.
-	Source string `json:"source"`
-	// Digest is its manifest digest (of the list, for a manifest list);
-	// MediaType that manifest's type.
-	Digest    digest.Digest `json:"digest"`
-	MediaType string        `json:"mediaType,omitempty"`
-	// Path is the destination repository below the destination given at
-	// disk to mirror ("" for that repository itself); Tag its destination
-	// tag ("" pushes by digest).
-	Path string `json:"path,omitempty"`
-	Tag  string `json:"tag,omitempty"`
-	// ByTag: the source was named by tag (an ImageTagMirrorSet covers it).
-	ByTag bool `json:"byTag,omitempty"`
-}
-
-// Release is a release payload of the archive.
-type Release struct {
-	Version string        `json:"version"`
-	ArchExt string        `json:"archExt"`
-	Digest  digest.Digest `json:"digest"`
-	// Source is the release image by digest; Tag its destination tag.
-	Source string `json:"source"`
-	Tag    string `json:"tag"`
-	// Metadata is release-metadata as the payload holds it.
-	Metadata json.RawMessage `json:"metadata,omitempty"`
-	// Signatures are the release signatures verified at mirror to disk,
-	// so the disconnected side can build the ConfigMap without network.
-	Signatures [][]byte `json:"signatures,omitempty"`
 }
 
 // Since records what an incremental archive leaves out.

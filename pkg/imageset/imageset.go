@@ -10,17 +10,76 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"slices"
+	"sort"
+	"strings"
 
 	"github.com/blang/semver/v4"
 	"github.com/containers/image/v5/docker/reference"
 	"sigs.k8s.io/yaml"
 )
 
-// APIVersion and Kind of the accepted document.
+// APIVersion and Kind of the accepted document; V1APIVersion is oc-mirror
+// v1's, named in its error.
 const (
-	APIVersion = "mirror.openshift.io/v2alpha1"
-	Kind       = "ImageSetConfiguration"
+	APIVersion   = "mirror.openshift.io/v2alpha1"
+	Kind         = "ImageSetConfiguration"
+	V1APIVersion = "mirror.openshift.io/v1alpha2"
 )
+
+// covered are the fields mirror-lite reads, by path ("[]" for the
+// elements of a list); operators and helm are refused on their own.
+var covered = map[string][]string{
+	"":                           {"apiVersion", "kind", "archiveSize", "mirror"},
+	"mirror":                     {"platform", "additionalImages", "blockedImages", "operators", "helm"},
+	"mirror.platform":            {"channels", "architectures", "graph", "kubeVirtContainer"},
+	"mirror.platform.channels[]": {"name", "type", "minVersion", "maxVersion", "shortestPath", "full"},
+	"mirror.additionalImages[]":  {"name", "targetRepo", "targetTag"},
+	"mirror.blockedImages[]":     {"name"},
+}
+
+// unknownField is the path of the first field of v (at path) that the
+// schema does not list, in a stable order, or "".
+func unknownField(v any, path string, schema map[string][]string) string {
+	join := func(k string) string {
+		if path == "" {
+			return k
+		}
+		return path + "." + k
+	}
+	switch v := v.(type) {
+	case map[string]any:
+		known, ok := schema[stripIndexes(path)]
+		if !ok {
+			return ""
+		}
+		keys := make([]string, 0, len(v))
+		for k := range v {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			if !slices.Contains(known, k) {
+				return join(k)
+			}
+			if f := unknownField(v[k], join(k), schema); f != "" {
+				return f
+			}
+		}
+	case []any:
+		for i, e := range v {
+			if f := unknownField(e, fmt.Sprintf("%s[%d]", path, i), schema); f != "" {
+				return f
+			}
+		}
+	}
+	return ""
+}
+
+var index = regexp.MustCompile(`\[[0-9]+\]`)
+
+// stripIndexes turns a.b[3].c into a.b[].c, the schema's spelling.
+func stripIndexes(path string) string { return index.ReplaceAllString(path, "[]") }
 
 // Config is what an ImageSetConfiguration asks mirror-lite for.
 type Config struct {
@@ -34,6 +93,8 @@ type Config struct {
 	AdditionalImages []AdditionalImage
 	// Blocked are patterns of images never to mirror.
 	Blocked []*regexp.Regexp
+
+	file string
 }
 
 // Channel is one release channel.
@@ -72,9 +133,10 @@ type document struct {
 	ArchiveSize int    `json:"archiveSize,omitempty"`
 	Mirror      struct {
 		Platform *struct {
-			Channels      []Channel `json:"channels,omitempty"`
-			Architectures []string  `json:"architectures,omitempty"`
-			Graph         bool      `json:"graph,omitempty"`
+			Channels          []Channel `json:"channels,omitempty"`
+			Architectures     []string  `json:"architectures,omitempty"`
+			Graph             bool      `json:"graph,omitempty"`
+			KubeVirtContainer bool      `json:"kubeVirtContainer,omitempty"`
 		} `json:"platform,omitempty"`
 		AdditionalImages []AdditionalImage `json:"additionalImages,omitempty"`
 		BlockedImages    []struct {
@@ -106,6 +168,13 @@ func Parse(data []byte, name string) (*Config, error) {
 	if err != nil {
 		return nil, bad("", "not YAML: %v", err)
 	}
+	var generic map[string]any
+	if err := json.Unmarshal(js, &generic); err != nil {
+		return nil, bad("", "not an ImageSetConfiguration: %v", err)
+	}
+	if v, _ := generic["apiVersion"].(string); v == V1APIVersion {
+		return nil, bad("apiVersion", "%s is oc-mirror v1's format; mirror-lite reads %s (oc-mirror v2's)", v, APIVersion)
+	}
 	// The sections mirror-lite does not cover, named before anything else.
 	var loose document
 	if err := json.Unmarshal(js, &loose); err != nil {
@@ -124,6 +193,12 @@ func Parse(data []byte, name string) (*Config, error) {
 	if loose.Mirror.Platform != nil && loose.Mirror.Platform.Graph {
 		return nil, bad("mirror.platform.graph", "the graph data image is not built by mirror-lite; set graph: false or use oc-mirror")
 	}
+	if loose.Mirror.Platform != nil && loose.Mirror.Platform.KubeVirtContainer {
+		return nil, bad("mirror.platform.kubeVirtContainer", "the KubeVirt container disk image is not mirrored by mirror-lite yet; set kubeVirtContainer: false or use oc-mirror")
+	}
+	if field := unknownField(generic, "", covered); field != "" {
+		return nil, bad(field, "not covered by mirror-lite (it reads mirror.platform.channels and architectures, mirror.additionalImages, mirror.blockedImages and archiveSize)")
+	}
 	var doc document
 	dec := json.NewDecoder(bytes.NewReader(js))
 	dec.DisallowUnknownFields()
@@ -136,7 +211,7 @@ func Parse(data []byte, name string) (*Config, error) {
 	if doc.Kind != Kind {
 		return nil, bad("kind", "%q, want %s", doc.Kind, Kind)
 	}
-	c := &Config{ArchiveSize: doc.ArchiveSize}
+	c := &Config{ArchiveSize: doc.ArchiveSize, file: name}
 	if doc.ArchiveSize < 0 {
 		return nil, bad("archiveSize", "must not be negative")
 	}
@@ -167,6 +242,10 @@ func Parse(data []byte, name string) (*Config, error) {
 	}
 	for i, im := range doc.Mirror.AdditionalImages {
 		f := fmt.Sprintf("mirror.additionalImages[%d]", i)
+		if strings.HasPrefix(im.Name, "oci://") {
+			return nil, bad(f+".name", "%q: images in OCI layouts on disk are not mirrored by mirror-lite; push them to a registry and name them there", im.Name)
+		}
+		im.Name = strings.TrimPrefix(im.Name, "docker://") // oc-mirror accepts the transport
 		if _, err := reference.ParseNormalizedNamed(im.Name); err != nil {
 			return nil, bad(f+".name", "%q: %v", im.Name, err)
 		}

@@ -28,7 +28,7 @@ func BenchmarkMirror(b *testing.B) {
 				images, _ := releaseImages(b, sys, rel, dst.Ref("mirror/ocp"))
 				src.Traffic().Reset()
 				b.StartTimer()
-				res := mirror.Mirror(context.Background(), images, mirror.Options{SourceCtx: sys, DestCtx: sys, Parallel: parallel})
+				res := mirror.Copy(context.Background(), images, mirror.Options{SourceCtx: sys, DestCtx: sys, Parallel: parallel})
 				b.StopTimer()
 				if err := res.Err(); err != nil {
 					b.Fatal(err)

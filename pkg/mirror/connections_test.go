@@ -25,7 +25,7 @@ func TestMirrorKeepsItsConnections(t *testing.T) {
 
 	src.Traffic().Reset()
 	dst.Traffic().Reset()
-	res := mirror.Mirror(ctx, images, mirror.Options{SourceCtx: sys, DestCtx: sys, Parallel: 8})
+	res := mirror.Copy(ctx, images, mirror.Options{SourceCtx: sys, DestCtx: sys, Parallel: 8})
 	checkAllCopied(t, res, mirror.StatusCopied)
 	for _, reg := range []struct {
 		name string

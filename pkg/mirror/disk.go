@@ -14,6 +14,7 @@ import (
 	digest "github.com/opencontainers/go-digest"
 
 	"github.com/airgap-ocp/oc-plugins/pkg/archive"
+	"github.com/airgap-ocp/oc-plugins/pkg/plan"
 )
 
 // The disk endpoints: an archive (pkg/archive) as the destination of
@@ -36,16 +37,24 @@ func (diskTransport) ValidatePolicyConfigurationScope(string) error { return nil
 
 // DiskWriter is the destination of mirror to disk.
 type DiskWriter struct {
-	w  *archive.Writer
-	mu sync.Mutex
-	n  int
+	w   *archive.Writer
+	dir string
+	mu  sync.Mutex
+	n   int
 	// tops are the committed top-level manifests, by reference id.
 	tops map[string][]byte
 }
 
 // NewDiskWriter makes w a destination for the engine.
 func NewDiskWriter(w *archive.Writer) *DiskWriter {
-	return &DiskWriter{w: w, tops: map[string][]byte{}}
+	return &DiskWriter{w: w, dir: w.Dir(), tops: map[string][]byte{}}
+}
+
+// NewDiskPlan is the destination of a dry run to disk at dir: it names
+// where images would go and writes nothing (a dry run opens no
+// destination).
+func NewDiskPlan(dir string) *DiskWriter {
+	return &DiskWriter{dir: dir, tops: map[string][]byte{}}
 }
 
 // Ref is a new destination reference into the archive, one per image.
@@ -53,8 +62,12 @@ func (dw *DiskWriter) Ref() types.ImageReference {
 	dw.mu.Lock()
 	defer dw.mu.Unlock()
 	dw.n++
-	return &diskRef{dir: dw.w.Dir(), id: fmt.Sprintf("image-%d", dw.n), writer: dw}
+	return &diskRef{dir: dw.dir, id: fmt.Sprintf("image-%d", dw.n), writer: dw}
 }
+
+// DestRef is a new destination in the archive for it: the archive keeps
+// what goes where in its index, not in the reference.
+func (dw *DiskWriter) DestRef(plan.Item) (types.ImageReference, error) { return dw.Ref(), nil }
 
 // DiskReader is the source of disk to mirror.
 type DiskReader struct {
@@ -68,6 +81,14 @@ func NewDiskReader(r *archive.Reader) *DiskReader { return &DiskReader{r: r} }
 // Ref is the image of the archive whose manifest is d.
 func (dr *DiskReader) Ref(d digest.Digest) types.ImageReference {
 	return &diskRef{dir: dr.r.Dir(), id: d.Encoded(), reader: dr, digest: d}
+}
+
+// SourceRef is the image of the archive that it names by digest.
+func (dr *DiskReader) SourceRef(it plan.Item) (types.ImageReference, error) {
+	if err := it.Digest.Validate(); err != nil {
+		return nil, fmt.Errorf("an archived image needs its digest: %w", err)
+	}
+	return dr.Ref(it.Digest), nil
 }
 
 type diskRef struct {

@@ -9,6 +9,7 @@ import (
 	"github.com/airgap-ocp/oc-plugins/internal/testenv"
 	"github.com/airgap-ocp/oc-plugins/pkg/archive"
 	"github.com/airgap-ocp/oc-plugins/pkg/mirror"
+	"github.com/airgap-ocp/oc-plugins/pkg/plan"
 )
 
 // BenchmarkMirrorViaDisk is BenchmarkMirror's payload taken the long way:
@@ -39,13 +40,13 @@ func BenchmarkMirrorViaDisk(b *testing.B) {
 		for i := range images {
 			images[i].Dest = dw.Ref()
 		}
-		res := mirror.Mirror(context.Background(), images, mirror.Options{SourceCtx: sys})
+		res := mirror.Copy(context.Background(), images, mirror.Options{SourceCtx: sys})
 		if err := res.Err(); err != nil {
 			b.Fatal(err)
 		}
 		idx := &archive.Index{Tool: "bench"}
 		for _, im := range res.Images {
-			idx.Images = append(idx.Images, archive.Image{Source: im.Source.StringWithinTransport(), Digest: im.Digest})
+			idx.Images = append(idx.Images, plan.Item{Source: im.Source.StringWithinTransport(), Digest: im.Digest})
 		}
 		if err := w.Finish(idx); err != nil {
 			b.Fatal(err)
@@ -65,7 +66,7 @@ func BenchmarkMirrorViaDisk(b *testing.B) {
 		for _, im := range idx.Images {
 			images2 = append(images2, mirror.Image{Source: dr.Ref(im.Digest), Dest: ref(b, dst.Ref("mirror/ocp")+"@"+im.Digest.String())})
 		}
-		res = mirror.Mirror(context.Background(), images2, mirror.Options{SourceCtx: sys, DestCtx: sys})
+		res = mirror.Copy(context.Background(), images2, mirror.Options{SourceCtx: sys, DestCtx: sys})
 		b.StopTimer()
 		toDisk, verify, push = toDisk+t1.Sub(t0), verify+t2.Sub(t1), push+time.Since(t2)
 		if err := res.Err(); err != nil {

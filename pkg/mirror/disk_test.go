@@ -13,6 +13,7 @@ import (
 	"github.com/airgap-ocp/oc-plugins/internal/testenv"
 	"github.com/airgap-ocp/oc-plugins/pkg/archive"
 	"github.com/airgap-ocp/oc-plugins/pkg/mirror"
+	"github.com/airgap-ocp/oc-plugins/pkg/plan"
 )
 
 // toDisk mirrors the release rel to an archive in dir and returns the
@@ -28,7 +29,7 @@ func toDisk(t *testing.T, sys *types.SystemContext, rel *testenv.Release, dir st
 	for i := range images {
 		images[i].Dest = dw.Ref()
 	}
-	res := mirror.Mirror(context.Background(), images, mirror.Options{SourceCtx: sys})
+	res := mirror.Copy(context.Background(), images, mirror.Options{SourceCtx: sys})
 	if err := res.Err(); err != nil {
 		t.Fatalf("mirror to disk: %v", err)
 	}
@@ -37,7 +38,7 @@ func toDisk(t *testing.T, sys *types.SystemContext, rel *testenv.Release, dir st
 	for _, im := range res.Images {
 		src := strings.TrimPrefix(im.Source.StringWithinTransport(), "//")
 		got[src] = im.Digest
-		idx.Images = append(idx.Images, archive.Image{Source: src, Digest: im.Digest, MediaType: im.MIMEType})
+		idx.Images = append(idx.Images, plan.Item{Source: src, Digest: im.Digest, MediaType: im.MIMEType})
 	}
 	if err := w.Finish(idx); err != nil {
 		t.Fatal(err)
@@ -59,7 +60,7 @@ func fromDisk(t *testing.T, sys *types.SystemContext, dir, repo string) (*mirror
 	for _, im := range ar.Index().Images {
 		images = append(images, mirror.Image{Source: dr.Ref(im.Digest), Dest: ref(t, repo+"@"+im.Digest.String())})
 	}
-	return mirror.Mirror(context.Background(), images, mirror.Options{SourceCtx: sys, DestCtx: sys}), bad
+	return mirror.Copy(context.Background(), images, mirror.Options{SourceCtx: sys, DestCtx: sys}), bad
 }
 
 func TestDiskRoundTripKeepsDigestsAndStoresEachBlobOnce(t *testing.T) {

@@ -28,6 +28,7 @@ import (
 	"github.com/containers/image/v5/types"
 	digest "github.com/opencontainers/go-digest"
 
+	"github.com/airgap-ocp/oc-plugins/pkg/plan"
 	"github.com/airgap-ocp/oc-plugins/pkg/retry"
 )
 
@@ -48,20 +49,7 @@ type Image struct {
 	// Platform, when set and the source is a manifest list, copies only the
 	// image for that platform; the destination then holds that image's
 	// manifest, not the list.
-	Platform *Platform
-}
-
-// Platform selects one image of a manifest list.
-type Platform struct {
-	OS, Architecture, Variant string
-}
-
-func (p Platform) String() string {
-	s := p.OS + "/" + p.Architecture
-	if p.Variant != "" {
-		s += "/" + p.Variant
-	}
-	return s
+	Platform *plan.Platform
 }
 
 // Options tune a run. The zero value works.
@@ -119,8 +107,10 @@ type ImageResult struct {
 	// is then not read).
 	Digest   digest.Digest
 	MIMEType string
-	// Attachment marks a sigstore attachment found for another image.
+	// Attachment marks a sigstore attachment found for another image;
+	// Parent is the index, among the images given to Copy, of that image.
 	Attachment bool
+	Parent     int
 	Status     Status
 	Err        error
 }
@@ -132,12 +122,19 @@ type Stats struct {
 	// mounted from another repository of the destination registry.
 	BlobsCopied, BlobsPresent, BlobsMounted int
 	BytesCopied                             int64
-	ManifestsPushed                         int
-	Duration                                time.Duration
+	// BlobsPlanned and BytesPlanned are, in a dry run, the unique blobs
+	// the images need and their size.
+	BlobsPlanned    int
+	BytesPlanned    int64
+	ManifestsPushed int
+	Duration        time.Duration
 }
 
 // Result is the outcome of a run.
 type Result struct {
+	// Images holds the outcome of each image given to Copy, at its index
+	// (an image given twice is copied once and reported at both), then the
+	// attachments found for them.
 	Images []ImageResult
 	Stats  Stats
 }
@@ -192,9 +189,9 @@ func transports(ref types.ImageReference) string {
 	return ref.Transport().Name() + ":" + ref.StringWithinTransport()
 }
 
-// Mirror copies images. It always returns a result; failures are per image
+// Copy copies images. It always returns a result; failures are per image
 // (Result.Err). Cancelling ctx fails what has not finished.
-func Mirror(ctx context.Context, images []Image, opts Options) *Result {
+func Copy(ctx context.Context, images []Image, opts Options) *Result {
 	start := time.Now()
 	opts = opts.withDefaults()
 	r := &run{
@@ -202,14 +199,14 @@ func Mirror(ctx context.Context, images []Image, opts Options) *Result {
 		cache:   memory.New(),
 		dests:   map[string]*destHandle{},
 		sources: map[string]*pool[types.ImageSource]{},
-		seen:    map[string]bool{},
+		seen:    map[string]*imageState{},
 	}
 	r.progress = newProgress(opts.Progress, opts.ProgressInterval, &r.counters)
 	defer r.close()
 
 	// 1. Small requests first: every manifest, every destination check.
 	r.counters.phase.Store("reading manifests")
-	todo := r.add(images, false)
+	inputs, todo := r.add(images, nil)
 	for len(todo) > 0 {
 		r.forEach(ctx, todo, r.resolve)
 		var next []*imageState
@@ -219,10 +216,15 @@ func Mirror(ctx context.Context, images []Image, opts Options) *Result {
 		todo = next
 	}
 
+	var planned map[digest.Digest]int64
 	if opts.DryRun {
+		planned = map[digest.Digest]int64{}
 		for _, im := range r.images {
 			if im.Status == "" {
 				im.Status = StatusPlanned
+			}
+			for _, b := range im.blobs {
+				planned[b.info.Digest] = max(b.info.Size, 0)
 			}
 		}
 	} else {
@@ -237,8 +239,21 @@ func Mirror(ctx context.Context, images []Image, opts Options) *Result {
 	r.progress.stop()
 
 	res := &Result{}
+	index := map[*imageState]int{}
+	for i, im := range inputs {
+		if _, ok := index[im]; !ok {
+			index[im] = i
+		}
+		ir := im.ImageResult
+		ir.Image = images[i]
+		res.Images = append(res.Images, ir)
+	}
 	for _, im := range r.images {
-		res.Images = append(res.Images, im.ImageResult)
+		if im.Attachment {
+			ir := im.ImageResult
+			ir.Parent = index[im.parent]
+			res.Images = append(res.Images, ir)
+		}
 		switch im.Status {
 		case StatusPlanned:
 		case StatusCopied:
@@ -255,6 +270,10 @@ func Mirror(ctx context.Context, images []Image, opts Options) *Result {
 	res.Stats.BlobsMounted = int(r.counters.blobsMounted.Load())
 	res.Stats.BytesCopied = r.counters.bytesCopied.Load()
 	res.Stats.ManifestsPushed = int(r.counters.manifests.Load())
+	res.Stats.BlobsPlanned = len(planned)
+	for _, size := range planned {
+		res.Stats.BytesPlanned += size
+	}
 	res.Stats.Duration = time.Since(start)
 	return res
 }
@@ -283,7 +302,7 @@ type run struct {
 
 	mu      sync.Mutex
 	images  []*imageState
-	seen    map[string]bool
+	seen    map[string]*imageState
 	dests   map[string]*destHandle
 	sources map[string]*pool[types.ImageSource]
 	// repos holds a *destRepo per destination repository (destrepo.go).
@@ -292,6 +311,8 @@ type run struct {
 
 type imageState struct {
 	ImageResult
+	// parent is the image an attachment was found for.
+	parent *imageState
 	// src is the image's own source; or srcs, its repository's (pool.go),
 	// and instance the digest to read from them.
 	src      types.ImageSource
@@ -321,25 +342,28 @@ type destHandle struct {
 	err  error
 }
 
-func (r *run) add(images []Image, attachment bool) []*imageState {
+// add puts images into the run, as attachments of parent when it is not
+// nil. It returns the state of each image, in order (an image already in
+// the run has the state it was given then), and those new to the run.
+func (r *run) add(images []Image, parent *imageState) (states, added []*imageState) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	var added []*imageState
 	for _, img := range images {
 		key := transports(img.Source) + "=" + transports(img.Dest)
 		if img.Platform != nil {
 			key += "#" + img.Platform.String()
 		}
-		if r.seen[key] {
-			continue
+		st := r.seen[key]
+		if st == nil {
+			st = &imageState{ImageResult: ImageResult{Image: img, Attachment: parent != nil}, parent: parent, repo: repoKey(img.Dest)}
+			r.seen[key] = st
+			r.images = append(r.images, st)
+			added = append(added, st)
 		}
-		r.seen[key] = true
-		st := &imageState{ImageResult: ImageResult{Image: img, Attachment: attachment}, repo: repoKey(img.Dest)}
-		r.images = append(r.images, st)
-		added = append(added, st)
+		states = append(states, st)
 	}
 	r.counters.images.Add(int64(len(added)))
-	return added
+	return states, added
 }
 
 func (r *run) close() {
@@ -639,8 +663,12 @@ func (r *run) destHas(ctx context.Context, im *imageState) bool {
 // attachments finds the sigstore signature tags (sha256-<hex>.sig) the
 // sources hold for the digests of ims, and adds them as images.
 func (r *run) attachments(ctx context.Context, ims []*imageState) []*imageState {
+	type attachment struct {
+		Image
+		parent *imageState
+	}
 	var mu sync.Mutex
-	var found []Image
+	var found []attachment
 	r.forEach(ctx, ims, func(ctx context.Context, im *imageState) {
 		_, taggable := im.Dest.(tagger)
 		if im.Status == StatusFailed || im.Attachment || im.Source.Transport().Name() != docker.Transport.Name() ||
@@ -672,11 +700,16 @@ func (r *run) attachments(ctx context.Context, ims []*imageState) []*imageState 
 			return // no attachment (or none readable): nothing to copy
 		}
 		mu.Lock()
-		found = append(found, Image{Source: src, Dest: dst})
+		found = append(found, attachment{Image{Source: src, Dest: dst}, im})
 		mu.Unlock()
 	})
 	sort.Slice(found, func(i, j int) bool { return transports(found[i].Source) < transports(found[j].Source) })
-	return r.add(found, true)
+	var added []*imageState
+	for _, a := range found {
+		_, fresh := r.add([]Image{a.Image}, a.parent)
+		added = append(added, fresh...)
+	}
+	return added
 }
 
 // tagger is a destination that names an attachment of its image itself

@@ -44,7 +44,7 @@ func TestMirrorUploadRetriesEachStepOnItsOwn(t *testing.T) {
 	}.plan})
 	img := oneImage(t, src, proxy.Registry())
 	sys := testenv.CombinedSystemContext(t, src, proxy.Registry())
-	res := mirror.Mirror(context.Background(), []mirror.Image{img}, mirror.Options{SourceCtx: sys, DestCtx: sys, Parallel: 1, Retry: policy})
+	res := mirror.Copy(context.Background(), []mirror.Image{img}, mirror.Options{SourceCtx: sys, DestCtx: sys, Parallel: 1, Retry: policy})
 	checkAllCopied(t, res, mirror.StatusCopied)
 	if got := proxy.Resets.Load(); got != 2 {
 		t.Errorf("%d uploads reset, want the planned 2", got)
@@ -63,7 +63,7 @@ func TestMirrorUploadRetriesEachStepOnItsOwn(t *testing.T) {
 	always := dst2.StartFaultProxy(t, testenv.Faults{ResetBlobEvery: 1})
 	sys2 := testenv.CombinedSystemContext(t, src, always.Registry())
 	img.Dest = ref(t, always.Ref("mirror/a:v1"))
-	res = mirror.Mirror(context.Background(), []mirror.Image{img}, mirror.Options{SourceCtx: sys2, DestCtx: sys2, Parallel: 1, Retry: policy})
+	res = mirror.Copy(context.Background(), []mirror.Image{img}, mirror.Options{SourceCtx: sys2, DestCtx: sys2, Parallel: 1, Retry: policy})
 	err := res.Err()
 	if err == nil {
 		t.Fatal("a mirror through a registry that resets every upload succeeded")
@@ -100,7 +100,7 @@ func TestMirrorGivesUpOnStalledRequestsAndRetries(t *testing.T) {
 	img := mirror.Image{Source: ref(t, srcProxy.Ref("apps/a:v1")), Dest: ref(t, dstProxy.Ref("mirror/a:v1"))}
 	sys := testenv.CombinedSystemContext(t, srcProxy.Registry(), dstProxy.Registry())
 	start := time.Now()
-	res := mirror.Mirror(context.Background(), []mirror.Image{img}, mirror.Options{
+	res := mirror.Copy(context.Background(), []mirror.Image{img}, mirror.Options{
 		SourceCtx: sys, DestCtx: sys, Parallel: 1, IdleTimeout: 300 * time.Millisecond,
 		Retry: retry.Policy{Attempts: 3, Base: time.Millisecond, Max: 5 * time.Millisecond},
 	})
@@ -126,7 +126,7 @@ func TestMirrorStallErrorNamesTheTimeout(t *testing.T) {
 	proxy := dst.StartFaultProxy(t, testenv.Faults{StallEvery: 1, Kinds: []testenv.Kind{testenv.UploadData}, Stall: time.Minute})
 	img := oneImage(t, src, proxy.Registry())
 	sys := testenv.CombinedSystemContext(t, src, proxy.Registry())
-	res := mirror.Mirror(context.Background(), []mirror.Image{img}, mirror.Options{
+	res := mirror.Copy(context.Background(), []mirror.Image{img}, mirror.Options{
 		SourceCtx: sys, DestCtx: sys, Parallel: 1, IdleTimeout: 200 * time.Millisecond,
 		Retry: retry.Policy{Attempts: 2, Base: time.Millisecond, Max: 5 * time.Millisecond},
 	})

@@ -19,6 +19,7 @@ import (
 
 	"github.com/airgap-ocp/oc-plugins/internal/testenv"
 	"github.com/airgap-ocp/oc-plugins/pkg/mirror"
+	"github.com/airgap-ocp/oc-plugins/pkg/plan"
 	"github.com/airgap-ocp/oc-plugins/pkg/release"
 	"github.com/airgap-ocp/oc-plugins/pkg/retry"
 )
@@ -38,22 +39,43 @@ func ref(t testing.TB, s string) types.ImageReference {
 
 // releaseImages plans the release as oc adm release mirror --to does and
 // turns the plan into images for the engine.
-func releaseImages(t testing.TB, sys *types.SystemContext, rel *testenv.Release, to string) ([]mirror.Image, *release.MirrorPlan) {
+func releaseImages(t testing.TB, sys *types.SystemContext, rel *testenv.Release, to string) ([]mirror.Image, *releasePlan) {
 	t.Helper()
 	p, err := release.ReadPayload(context.Background(), sys, rel.PullSpec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	plan, err := p.Mirror(to, "")
+	pl, err := p.Plan(to, "")
 	if err != nil {
 		t.Fatal(err)
 	}
+	out := &releasePlan{}
 	var images []mirror.Image
-	for _, m := range plan.All() {
+	for _, it := range pl.Items {
+		dest, err := it.Dest("", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := mapping{Source: it.Source, Dest: dest}
+		if it.Kind == plan.ReleaseImage {
+			out.Release = m
+		}
+		out.all = append(out.all, m)
 		images = append(images, mirror.Image{Source: ref(t, m.Source), Dest: ref(t, m.Dest)})
 	}
-	return images, plan
+	return images, out
 }
+
+// releasePlan is a release's plan as pull specs.
+type releasePlan struct {
+	Release mapping
+	all     []mapping
+}
+
+type mapping struct{ Source, Dest string }
+
+// All is the release image and its components, source and destination.
+func (p *releasePlan) All() []mapping { return p.all }
 
 // destDigest is the digest dst serves for ref, read with a client of its own.
 func destDigest(t testing.TB, sys *types.SystemContext, s string) digest.Digest {
@@ -98,7 +120,7 @@ func TestMirrorReleaseCopiesEveryImageOnceAndByteForByte(t *testing.T) {
 	}
 
 	var progress bytes.Buffer
-	res := mirror.Mirror(context.Background(), images, mirror.Options{
+	res := mirror.Copy(context.Background(), images, mirror.Options{
 		SourceCtx: sys, DestCtx: sys, Progress: &progress, ProgressInterval: 10 * time.Millisecond,
 	})
 	checkAllCopied(t, res, mirror.StatusCopied)
@@ -134,7 +156,7 @@ func TestMirrorReleaseCopiesEveryImageOnceAndByteForByte(t *testing.T) {
 
 	// A second run finds everything and moves nothing.
 	dst.Traffic().Reset()
-	again := mirror.Mirror(context.Background(), images, mirror.Options{SourceCtx: sys, DestCtx: sys})
+	again := mirror.Copy(context.Background(), images, mirror.Options{SourceCtx: sys, DestCtx: sys})
 	checkAllCopied(t, again, mirror.StatusPresent)
 	if n := dst.Traffic().TotalUploads(); n != 0 {
 		t.Errorf("second run uploaded %d blobs, want none", n)
@@ -153,7 +175,7 @@ func TestMirrorMultiArchKeepsListsWhole(t *testing.T) {
 	if !strings.HasSuffix(plan.Release.Dest, ":4.16.3-multi") {
 		t.Errorf("release destination %s, want tag 4.16.3-multi", plan.Release.Dest)
 	}
-	res := mirror.Mirror(context.Background(), images, mirror.Options{SourceCtx: sys, DestCtx: sys})
+	res := mirror.Copy(context.Background(), images, mirror.Options{SourceCtx: sys, DestCtx: sys})
 	checkAllCopied(t, res, mirror.StatusCopied)
 	for _, m := range plan.All() {
 		if got, want := destDigest(t, dst.SystemContext(), m.Dest), sourceDigest(t, m.Source); got != want {
@@ -183,9 +205,9 @@ func TestMirrorSelectsOnePlatform(t *testing.T) {
 		t.Fatal(err)
 	}
 	sys := testenv.CombinedSystemContext(t, src, dst)
-	res := mirror.Mirror(ctx, []mirror.Image{{
+	res := mirror.Copy(ctx, []mirror.Image{{
 		Source: ref(t, src.Ref("tools/ubi:9")), Dest: ref(t, dst.Ref("tools/ubi:9")),
-		Platform: &mirror.Platform{OS: "linux", Architecture: "arm64"},
+		Platform: &plan.Platform{OS: "linux", Architecture: "arm64"},
 	}}, mirror.Options{SourceCtx: sys, DestCtx: sys})
 	checkAllCopied(t, res, mirror.StatusCopied)
 	if got := destDigest(t, dst.SystemContext(), dst.Ref("tools/ubi:9")); got != arm.Digest {
@@ -207,7 +229,7 @@ func TestMirrorMountsSharedBlobsAcrossRepositories(t *testing.T) {
 		t.Fatal(err)
 	}
 	sys := testenv.CombinedSystemContext(t, src, dst)
-	res := mirror.Mirror(context.Background(), images, mirror.Options{SourceCtx: sys, DestCtx: sys})
+	res := mirror.Copy(context.Background(), images, mirror.Options{SourceCtx: sys, DestCtx: sys})
 	checkAllCopied(t, res, mirror.StatusCopied)
 	d := baseBuilt.LayerDigests[0]
 	if n := dst.Traffic().Uploads()[d]; n != 1 {
@@ -228,7 +250,7 @@ func TestMirrorThroughFaultsYieldsCompleteMirror(t *testing.T) {
 	rel := src.PushRelease(t, testenv.ReleaseSpec{Components: 12, OwnLayerSize: 256 << 10})
 	sys := testenv.CombinedSystemContext(t, src, proxy.Registry())
 	images, plan := releaseImages(t, sys, rel, proxy.Ref("mirror/ocp"))
-	res := mirror.Mirror(context.Background(), images, mirror.Options{
+	res := mirror.Copy(context.Background(), images, mirror.Options{
 		SourceCtx: sys, DestCtx: sys,
 		Retry: retry.Policy{Attempts: 12, Base: 20 * time.Millisecond, Max: 100 * time.Millisecond},
 	})
@@ -256,7 +278,7 @@ func TestMirrorOneUnreachableImageFailsOnlyThatImage(t *testing.T) {
 	images = append(images, mirror.Image{Source: ref(t, missing), Dest: ref(t, dst.Ref("mirror/ocp:gone"))})
 
 	var progress bytes.Buffer
-	res := mirror.Mirror(context.Background(), images, mirror.Options{
+	res := mirror.Copy(context.Background(), images, mirror.Options{
 		SourceCtx: sys, DestCtx: sys, Progress: &progress,
 		Retry: retry.Policy{Attempts: 2, Base: 10 * time.Millisecond},
 	})
@@ -292,7 +314,7 @@ func TestMirrorWrongCredentialsFailWithoutShowingThem(t *testing.T) {
 		t.Fatal(err)
 	}
 	var progress bytes.Buffer
-	res := mirror.Mirror(context.Background(), []mirror.Image{{Source: ref(t, src.Ref("apps/a:v1")), Dest: ref(t, dst.Ref("apps/a:v1"))}},
+	res := mirror.Copy(context.Background(), []mirror.Image{{Source: ref(t, src.Ref("apps/a:v1")), Dest: ref(t, dst.Ref("apps/a:v1"))}},
 		mirror.Options{SourceCtx: sys, DestCtx: &wrong, Progress: &progress, Retry: retry.Policy{Attempts: 2, Base: time.Millisecond}})
 	err := res.Err()
 	if err == nil {
@@ -313,7 +335,7 @@ func TestMirrorCopiesSigstoreAttachments(t *testing.T) {
 	rel := src.PushRelease(t, testenv.ReleaseSpec{Components: 3, SigstoreSignature: true})
 	sys := testenv.CombinedSystemContext(t, src, dst)
 	images, _ := releaseImages(t, sys, rel, dst.Ref("mirror/ocp"))
-	res := mirror.Mirror(context.Background(), images, mirror.Options{SourceCtx: sys, DestCtx: sys, SigstoreAttachments: true})
+	res := mirror.Copy(context.Background(), images, mirror.Options{SourceCtx: sys, DestCtx: sys, SigstoreAttachments: true})
 	checkAllCopied(t, res, mirror.StatusCopied)
 	tag := rel.SignatureTag[strings.LastIndex(rel.SignatureTag, ":")+1:]
 	want := destDigest(t, src.SystemContext(), rel.SignatureTag)
@@ -337,7 +359,7 @@ func TestMirrorWithinOneRegistryMountsInsteadOfUploading(t *testing.T) {
 	sys := testenv.CombinedSystemContext(t, reg)
 	images, plan := releaseImages(t, sys, rel, reg.Ref("enclave/ocp"))
 	reg.Traffic().Reset()
-	res := mirror.Mirror(context.Background(), images, mirror.Options{SourceCtx: sys, DestCtx: sys})
+	res := mirror.Copy(context.Background(), images, mirror.Options{SourceCtx: sys, DestCtx: sys})
 	checkAllCopied(t, res, mirror.StatusCopied)
 	if n := reg.Traffic().TotalUploads(); n != 0 {
 		t.Errorf("%d blobs uploaded within one registry, want all mounted", n)
@@ -381,7 +403,7 @@ func TestMirrorStreamsBlobs(t *testing.T) {
 			}
 		}
 	}()
-	res := mirror.Mirror(context.Background(), images, mirror.Options{SourceCtx: sys, DestCtx: sys})
+	res := mirror.Copy(context.Background(), images, mirror.Options{SourceCtx: sys, DestCtx: sys})
 	close(done)
 	checkAllCopied(t, res, mirror.StatusCopied)
 	if res.Stats.BytesCopied < size {

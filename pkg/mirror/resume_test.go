@@ -48,7 +48,7 @@ func TestMirrorIntoRepositoryWithBlobsButNoTagsUploadsOnlyWhatIsMissing(t *testi
 	into.Close()
 
 	dst.Traffic().Reset()
-	res := mirror.Mirror(ctx, images, mirror.Options{SourceCtx: sys, DestCtx: sys})
+	res := mirror.Copy(ctx, images, mirror.Options{SourceCtx: sys, DestCtx: sys})
 	checkAllCopied(t, res, mirror.StatusCopied)
 	uploads := dst.Traffic().Uploads()
 	for _, d := range rel.SharedBlobs {

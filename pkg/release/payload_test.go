@@ -11,6 +11,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/airgap-ocp/oc-plugins/internal/testenv"
+	"github.com/airgap-ocp/oc-plugins/pkg/plan"
 	"github.com/airgap-ocp/oc-plugins/pkg/retry"
 )
 
@@ -52,7 +53,7 @@ func TestReadPayloadFromReleaseImageLayers(t *testing.T) {
 	}
 }
 
-func TestMirrorPlanFollowsOcAdmReleaseMirror(t *testing.T) {
+func TestPlanFollowsOcAdmReleaseMirror(t *testing.T) {
 	repo, _ := reference.ParseNormalizedNamed("quay.io/openshift-release-dev/ocp-release")
 	p := &Payload{
 		Repo: repo, Digest: digest.Digest("sha256:" + strings.Repeat("a", 64)), Architecture: "amd64", Version: "4.16.3",
@@ -61,54 +62,50 @@ func TestMirrorPlanFollowsOcAdmReleaseMirror(t *testing.T) {
 			{Name: "installer", PullSpec: "quay.io/openshift-release-dev/ocp-v4.0-art-dev@sha256:" + strings.Repeat("2", 64)},
 		},
 	}
-	plan, err := p.Mirror("mirror.example.com:5000/ocp/release", "")
+	const to = "mirror.example.com:5000/ocp/release"
+	pl, err := p.Plan(to, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []Mapping{
-		{Source: "quay.io/openshift-release-dev/ocp-release@sha256:" + strings.Repeat("a", 64), Dest: "mirror.example.com:5000/ocp/release:4.16.3-x86_64"},
-		{Name: "cli", Source: p.Components[0].PullSpec, Dest: "mirror.example.com:5000/ocp/release:4.16.3-x86_64-cli"},
-		{Name: "installer", Source: p.Components[1].PullSpec, Dest: "mirror.example.com:5000/ocp/release:4.16.3-x86_64-installer"},
+	type mapping struct {
+		kind         plan.Kind
+		source, dest string
 	}
-	got := plan.All()
-	if len(got) != len(want) {
-		t.Fatalf("plan %+v, want %+v", got, want)
+	want := []mapping{
+		{plan.ReleaseImage, "quay.io/openshift-release-dev/ocp-release@sha256:" + strings.Repeat("a", 64), to + ":4.16.3-x86_64"},
+		{plan.ReleaseComponent, p.Components[0].PullSpec, to + ":4.16.3-x86_64-cli"},
+		{plan.ReleaseComponent, p.Components[1].PullSpec, to + ":4.16.3-x86_64-installer"},
 	}
-	for i := range want {
-		if got[i] != want[i] {
-			t.Errorf("mapping %d: %+v, want %+v", i, got[i], want[i])
+	if len(pl.Items) != len(want) {
+		t.Fatalf("plan %+v, want %+v", pl.Items, want)
+	}
+	for i, it := range pl.Items {
+		dest, err := it.Dest("", 0)
+		if got := (mapping{it.Kind, it.Source, dest}); err != nil || got != want[i] {
+			t.Errorf("item %d: %+v (%v), want %+v", i, got, err, want[i])
 		}
 	}
-	wantSources := []RepoMapping{
-		{Source: "quay.io/openshift-release-dev/ocp-release", Mirror: "mirror.example.com:5000/ocp/release"},
-		{Source: "quay.io/openshift-release-dev/ocp-v4.0-art-dev", Mirror: "mirror.example.com:5000/ocp/release"},
-	}
-	if len(plan.Sources) != 2 || plan.Sources[0] != wantSources[0] || plan.Sources[1] != wantSources[1] {
-		t.Errorf("sources %+v, want %+v", plan.Sources, wantSources)
+	if len(pl.Releases) != 1 || pl.Releases[0].Digest != p.Digest || pl.Releases[0].Tag != "4.16.3-x86_64" {
+		t.Errorf("releases %+v, want the one release with its tag", pl.Releases)
 	}
 
 	t.Run("--to-release-image puts the release elsewhere", func(t *testing.T) {
-		plan, err := p.Mirror("mirror.example.com:5000/ocp/release", "mirror.example.com:5000/ocp/release-images:4.16.3")
+		pl, err := p.Plan(to, "mirror.example.com:5000/ocp/release-images:4.16.3")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if plan.Release.Dest != "mirror.example.com:5000/ocp/release-images:4.16.3" {
-			t.Errorf("release goes to %s", plan.Release.Dest)
+		if dest, _ := pl.Items[0].Dest("", 0); dest != "mirror.example.com:5000/ocp/release-images:4.16.3" {
+			t.Errorf("release goes to %s", dest)
 		}
-		if plan.Sources[0].Mirror != "mirror.example.com:5000/ocp/release-images" {
-			t.Errorf("the release repository mirrors to %s", plan.Sources[0].Mirror)
+		if dest, _ := pl.Items[1].Dest("", 0); dest != to+":4.16.3-x86_64-cli" {
+			t.Errorf("a component goes to %s", dest)
 		}
 	})
 	t.Run("a component by tag is refused, as oc refuses it", func(t *testing.T) {
 		bad := *p
 		bad.Components = []Component{{Name: "cli", PullSpec: "quay.io/openshift-release-dev/ocp-v4.0-art-dev:cli"}}
-		if _, err := bad.Mirror("mirror.example.com/ocp", ""); !errors.Is(err, ErrNotRelease) || !strings.Contains(err.Error(), "cli") {
+		if _, err := bad.Plan("mirror.example.com/ocp", ""); !errors.Is(err, ErrNotRelease) || !strings.Contains(err.Error(), "cli") {
 			t.Errorf("want a not-a-release error naming cli, got %v", err)
-		}
-	})
-	t.Run("a destination with a tag is refused", func(t *testing.T) {
-		if _, err := p.Mirror("mirror.example.com/ocp:latest", ""); err == nil {
-			t.Error("accepted a tagged destination")
 		}
 	})
 }

@@ -13,14 +13,21 @@ import (
 	"time"
 
 	"github.com/containers/image/v5/docker"
+	"github.com/containers/image/v5/types"
 	digest "github.com/opencontainers/go-digest"
 
 	"github.com/airgap-ocp/oc-plugins/internal/testenv"
 	"github.com/airgap-ocp/oc-plugins/pkg/archive"
 	"github.com/airgap-ocp/oc-plugins/pkg/cli"
+	"github.com/airgap-ocp/oc-plugins/pkg/imageset"
 )
 
 // dirSize is the bytes of the regular files under dir.
+// dockerRef is the docker reference of a pull spec.
+func dockerRef(s string, _ bool) (types.ImageReference, error) {
+	return docker.ParseReference("//" + s)
+}
+
 func dirSize(t *testing.T, dir string) int64 {
 	t.Helper()
 	var n int64
@@ -374,8 +381,8 @@ mirror:
 		t.Errorf("graph requests %v", got)
 	}
 	mirrors := idmsMirrors(t, stdout)
-	if got := mirrors[rel.ComponentRepo]; len(got) != 1 || got[0] != root+"/"+releasePath {
-		t.Errorf("components go to %v, want %s", got, root+"/"+releasePath)
+	if got := mirrors[rel.ComponentRepo]; len(got) != 1 || got[0] != root+"/"+imageset.ReleasePath {
+		t.Errorf("components go to %v, want %s", got, root+"/"+imageset.ReleasePath)
 	}
 	if !strings.Contains(stdout, "kind: ImageTagMirrorSet") || !strings.Contains(stdout, root+"/ubi9/ubi") {
 		t.Errorf("no ITMS for the additional image:\n%s", stdout)
@@ -430,12 +437,11 @@ func TestAirGapBadUsage(t *testing.T) {
 		want string
 	}{
 		{[]string{"--from", "file:///x", "--to", "file:///y"}, "docker://"},
-		{[]string{"--from", "/x", "--to", "docker://example.com/x"}, "file://DIR"},
+		{[]string{"--from", "docker://x", "--to", "docker://example.com/x"}, "file://DIR"},
 		{[]string{"--from", "file:///nonexistent", "--to", "docker://example.com/x"}, "index"},
 		{[]string{"release", "4.16.3", "--to", "docker://example.com/x", "--since", "/x"}, "--since"},
 		{[]string{"release", "4.16.3", "--to", "file:///tmp/x", "--archive-size", "big"}, "--archive-size"},
-		{[]string{"release", "4.16.3", "--to", "file:///tmp/x", "--dry-run"}, "--dry-run"},
-		{[]string{"-c", "a.yaml", "--from", "file:///x", "--to", "docker://example.com/x"}, "not both"},
+		{[]string{"release", "4.16.3", "--to", "file:///tmp/x", "--to-release-image", "example.com/x:1"}, "--to-release-image"},
 		{[]string{"images", "a/b:1=c/d:1", "--to", "docker://example.com/x"}, "file://DIR only"},
 	} {
 		_, stderr, code := e.run(t, "", tc.args...)

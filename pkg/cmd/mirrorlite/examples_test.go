@@ -53,6 +53,10 @@ func TestExamplesRun(t *testing.T) {
 	if err := os.WriteFile("imageset.yaml", []byte(strings.ReplaceAll(isc, "registry.redhat.io", e.src.Host)), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// The enclave's image set: the release of the archive, not the extra image.
+	if err := os.WriteFile("enclave.yaml", []byte(strings.SplitAfter(isc, "- name: stable-4.16\n")[0]), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	mapping := e.src.Ref("tools/multi:v1") + " " + e.dst.Ref("tools/multi:v1") + "\n"
 	if err := os.WriteFile("mapping.txt", []byte(mapping), 0o644); err != nil {
 		t.Fatal(err)
@@ -113,8 +117,8 @@ func TestExamplesRun(t *testing.T) {
 			}
 		}
 	}
-	if ran != 11 {
-		t.Errorf("%d examples ran, want 11", ran)
+	if ran != 12 {
+		t.Errorf("%d examples ran, want 12", ran)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "mirror-resources", "idms-oc-mirror.yaml")); err != nil {
 		t.Errorf("the --resources-dir example wrote no IDMS: %v", err)

@@ -136,13 +136,13 @@ func TestReleaseMirrorsPayloadAndPrintsObjects(t *testing.T) {
 	to := e.dst.Ref("mirror/ocp")
 	resources := filepath.Join(e.dir, "resources")
 	stdout, stderr, code := e.run(t, "", "release", rel.Tag, "--to", "docker://"+to,
-		"--signature-store", store, "--keyring", keyFile, "--resources-dir", resources, "--icsp")
+		"--signature-store", store, "--keyring", keyFile, "--resources-dir", resources)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
 	objs := decodeStream(t, stdout)
-	if got := strings.Join(kinds(objs), ","); got != "ImageDigestMirrorSet,ImageContentSourcePolicy,ConfigMap" {
-		t.Fatalf("printed %s, want the IDMS, the ICSP and the signature ConfigMap", got)
+	if got := strings.Join(kinds(objs), ","); got != "ImageDigestMirrorSet,ConfigMap" {
+		t.Fatalf("printed %s, want the IDMS and the signature ConfigMap", got)
 	}
 	idms, err := mirrorset.DecodeIDMS(objs[0].Unstructured)
 	if err != nil {
@@ -160,7 +160,7 @@ func TestReleaseMirrorsPayloadAndPrintsObjects(t *testing.T) {
 			t.Errorf("entry %d: %s -> %v, want %s -> %s", i, m.Source, m.Mirrors, wantSources[i], to)
 		}
 	}
-	cm := objs[2].Unstructured
+	cm := objs[1].Unstructured
 	if cm.GetName() != "sha256-"+rel.Digest.Encoded() || cm.GetNamespace() != "openshift-config-managed" {
 		t.Errorf("signature ConfigMap %s/%s", cm.GetNamespace(), cm.GetName())
 	}
@@ -180,7 +180,7 @@ func TestReleaseMirrorsPayloadAndPrintsObjects(t *testing.T) {
 	if !strings.Contains(stderr, "images: 40 (40 copied, 0 already present, 0 failed)") {
 		t.Errorf("summary missing or wrong:\n%s", stderr)
 	}
-	for _, f := range []string{"idms-oc-mirror.yaml", "icsp-oc-mirror.yaml", "signature-configmap.yaml", "mapping.txt"} {
+	for _, f := range []string{"idms-oc-mirror.yaml", "signature-configmap.yaml", "mapping.txt"} {
 		if _, err := os.Stat(filepath.Join(resources, f)); err != nil {
 			t.Errorf("--resources-dir: %v", err)
 		}
@@ -192,7 +192,7 @@ func TestReleaseMirrorsPayloadAndPrintsObjects(t *testing.T) {
 	// Again: nothing moves, the same objects are printed.
 	e.dst.Traffic().Reset()
 	again, stderr2, code := e.run(t, "", "release", rel.Tag, "--to", "docker://"+to,
-		"--signature-store", store, "--keyring", keyFile, "--icsp")
+		"--signature-store", store, "--keyring", keyFile)
 	if code != 0 {
 		t.Fatalf("second run: exit %d: %s", code, stderr2)
 	}
@@ -388,11 +388,11 @@ func TestIDMSSendsEveryComponentToTheMirror(t *testing.T) {
 	c := testenv.SharedCluster(t)
 	rel := e.src.PushRelease(t, testenv.ReleaseSpec{Components: 8, Version: "4.17.2"})
 	to := e.dst.Ref("ocp4/release")
-	stdout, stderr, code := e.run(t, "", "release", rel.Tag, "--to", "docker://"+to, "--name", testenv.UniqueName("release"), "--icsp")
+	stdout, stderr, code := e.run(t, "", "release", rel.Tag, "--to", "docker://"+to, "--name", testenv.UniqueName("release"))
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	serverDryRun(t, c, stdout) // the ICSP too passes the real schema
+	serverDryRun(t, c, stdout)
 	objs := decodeStream(t, stdout)
 	idmsObj := objs[0].Unstructured
 	if err := applyAndGet(t, c, idmsObj); err != nil {
@@ -478,8 +478,7 @@ func TestInterruptedRunSaysARerunContinues(t *testing.T) {
 	e := newEnv(t)
 	e.src.MustPushImage(t, "apps/a:1", testenv.Image{Layers: []testenv.Layer{{Files: []testenv.File{{Name: "a", Data: []byte("a")}}}}})
 	var out, errOut bytes.Buffer
-	o := NewOptions(genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
-	o.images = true
+	o := NewImagesOptions(genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
 	o.Registry.AuthFile, o.Registry.CertDir = e.flags[1], e.flags[3]
 	o.Parallel = 2
 	if err := o.Complete(nil, []string{e.src.Ref("apps/a:1") + "=" + e.dst.Ref("apps/a:1")}); err != nil {

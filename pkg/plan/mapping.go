@@ -1,4 +1,4 @@
-package mirror
+package plan
 
 import (
 	"bufio"
@@ -13,7 +13,9 @@ import (
 // reference (registry/path with an optional tag or digest).
 type Mapping struct {
 	Source, Dest string
-	// Line is the 1-based line the mapping was read from; 0 if not read.
+	// File and Line are where the mapping was read from (Line is 1-based;
+	// 0 for an argument).
+	File string
 	Line int
 }
 
@@ -38,7 +40,7 @@ func ReadMappings(r io.Reader, name string) ([]Mapping, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: line %d: %w", name, n, err)
 		}
-		m.Line = n
+		m.File, m.Line = name, n
 		out = append(out, m)
 	}
 	if err := sc.Err(); err != nil {
@@ -97,4 +99,57 @@ func NestPaths(ref string, n int) (string, error) {
 		out += "@" + d.Digest().String()
 	}
 	return out, nil
+}
+
+// FromMappings plans mappings, in order. A destination without a tag gets
+// the source's tag, or is pushed by digest when the source names one; a
+// source without either is :latest. With keepRegistry each item's Path is
+// the destination's whole repository (for a destination root of ""); without
+// it, the destination's registry is left out, to be the one given at disk to
+// mirror. platform, when set, copies one image of each manifest list.
+func FromMappings(maps []Mapping, keepRegistry bool, platform *Platform) (*Plan, error) {
+	p := &Plan{}
+	for i, m := range maps {
+		origin := fmt.Sprintf("argument %d", i+1)
+		if m.File != "" {
+			origin = fmt.Sprintf("%s line %d", m.File, m.Line)
+		}
+		it, err := mappingItem(m)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", origin, err)
+		}
+		if !keepRegistry {
+			dst, _ := reference.ParseNormalizedNamed(it.Path)
+			it.Path = reference.Path(dst)
+		}
+		it.Kind, it.Origin, it.Platform = Image, origin, platform
+		if err := p.Add(it); err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+func mappingItem(m Mapping) (Item, error) {
+	src, err := reference.ParseNormalizedNamed(m.Source)
+	if err != nil {
+		return Item{}, fmt.Errorf("source %q: %w", m.Source, err)
+	}
+	dst, err := reference.ParseNormalizedNamed(m.Dest)
+	if err != nil {
+		return Item{}, fmt.Errorf("destination %q: %w", m.Dest, err)
+	}
+	it := Item{Path: reference.TrimNamed(dst).Name()}
+	if d, ok := src.(reference.Digested); ok {
+		it.Digest = d.Digest()
+	} else {
+		src = reference.TagNameOnly(src)
+		it.ByTag = true
+		it.Tag = src.(reference.Tagged).Tag()
+	}
+	if t, ok := dst.(reference.Tagged); ok {
+		it.Tag = t.Tag()
+	}
+	it.Source = src.String()
+	return it, nil
 }

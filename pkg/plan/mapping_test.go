@@ -1,4 +1,4 @@
-package mirror
+package plan
 
 import (
 	"strings"
@@ -17,9 +17,9 @@ docker://quay.io/a/d:2=docker://mirror.example.com/a/d
 		t.Fatal(err)
 	}
 	want := []Mapping{
-		{Source: "quay.io/a/b:1", Dest: "mirror.example.com/a/b:1", Line: 2},
-		{Source: "quay.io/a/c@sha256:" + strings.Repeat("a", 64), Dest: "mirror.example.com/a/c", Line: 3},
-		{Source: "quay.io/a/d:2", Dest: "mirror.example.com/a/d", Line: 5},
+		{Source: "quay.io/a/b:1", Dest: "mirror.example.com/a/b:1", File: "mapping.txt", Line: 2},
+		{Source: "quay.io/a/c@sha256:" + strings.Repeat("a", 64), Dest: "mirror.example.com/a/c", File: "mapping.txt", Line: 3},
+		{Source: "quay.io/a/d:2", Dest: "mirror.example.com/a/d", File: "mapping.txt", Line: 5},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("got %+v, want %+v", got, want)
