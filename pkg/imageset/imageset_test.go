@@ -67,3 +67,33 @@ func TestParseRefusesWhatItDoesNotCoverNamingTheField(t *testing.T) {
 		t.Errorf("an unknown section: %v, want it named", err)
 	}
 }
+
+// TestParseReadsOcMirrorV2Spellings: what oc-mirror v2's own configurations
+// write is read as oc-mirror reads it, and what mirror-lite does not cover
+// is named by its path.
+func TestParseReadsOcMirrorV2Spellings(t *testing.T) {
+	withTransport := strings.Replace(good, "- name: registry.redhat.io/ubi9/ubi:latest", "- name: docker://registry.redhat.io/ubi9/ubi:latest", 1)
+	c, err := imageset.Parse([]byte(withTransport), "isc.yaml")
+	if err != nil || c.AdditionalImages[0].Name != "registry.redhat.io/ubi9/ubi:latest" {
+		t.Errorf("docker:// image: %v, %+v", err, c)
+	}
+	if _, err := imageset.Parse([]byte(strings.Replace(good, "    architectures:", "    kubeVirtContainer: false\n    architectures:", 1)), "isc.yaml"); err != nil {
+		t.Errorf("kubeVirtContainer: false asks for nothing, but: %v", err)
+	}
+	for _, tc := range []struct{ name, doc, field, says string }{
+		{"kubeVirtContainer", strings.Replace(good, "    architectures:", "    kubeVirtContainer: true\n    architectures:", 1), "mirror.platform.kubeVirtContainer", "KubeVirt"},
+		{"platform.release", strings.Replace(good, "    architectures:", "    release: quay.io/x/release:1\n    architectures:", 1), "mirror.platform.release", "not covered"},
+		{"channel field", strings.Replace(good, "      shortestPath: true", "      shortestPath: true\n      release: x", 1), "mirror.platform.channels[0].release", "not covered"},
+		{"image platforms", strings.Replace(good, "    targetRepo: tools/tool", "    targetRepo: tools/tool\n    platforms: [{os: linux}]", 1), "mirror.additionalImages[1].platforms", "not covered"},
+		{"v1", strings.Replace(good, "v2alpha1", "v1alpha2", 1) + "storageConfig: {local: {path: /x}}\n", "apiVersion", "oc-mirror v1"},
+		{"oci", strings.Replace(good, "registry.redhat.io/ubi9/ubi:latest", "oci:///tmp/layout", 1), "mirror.additionalImages[0].name", "OCI"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := imageset.Parse([]byte(tc.doc), "isc.yaml")
+			var ie *imageset.Error
+			if !errors.As(err, &ie) || ie.Field != tc.field || !strings.Contains(err.Error(), tc.says) {
+				t.Errorf("error %v, want one naming %s and saying %q", err, tc.field, tc.says)
+			}
+		})
+	}
+}

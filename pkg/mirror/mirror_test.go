@@ -413,3 +413,27 @@ func TestMirrorStreamsBlobs(t *testing.T) {
 		t.Errorf("the heap grew by %d MiB while copying a %d MiB blob: it is buffered, not streamed", grew>>20, size>>20)
 	}
 }
+
+// TestCopyReportsEachImageAtItsIndex: an image given twice is copied once
+// and reported at both places; the results never shift.
+func TestCopyReportsEachImageAtItsIndex(t *testing.T) {
+	src := testenv.StartRegistry(t)
+	dst := testenv.StartRegistry(t)
+	layer := func(s string) testenv.Image {
+		return testenv.Image{Layers: []testenv.Layer{{Files: []testenv.File{{Name: "f", Data: []byte(s)}}}}}
+	}
+	da := src.MustPushImage(t, "apps/a:1", layer("a"))
+	db := src.MustPushImage(t, "apps/b:1", layer("b"))
+	a := mirror.Image{Source: ref(t, src.Ref("apps/a:1")), Dest: ref(t, dst.Ref("m/a:1"))}
+	b := mirror.Image{Source: ref(t, src.Ref("apps/b:1")), Dest: ref(t, dst.Ref("m/b:1"))}
+	sys := testenv.CombinedSystemContext(t, src, dst)
+	res := mirror.Copy(context.Background(), []mirror.Image{a, a, b}, mirror.Options{SourceCtx: sys, DestCtx: sys})
+	if len(res.Images) != 3 || res.Stats.Images != 2 || res.Stats.ManifestsPushed != 2 {
+		t.Fatalf("%d results, %d images, %d manifests pushed; want 3 results for 2 images copied once", len(res.Images), res.Stats.Images, res.Stats.ManifestsPushed)
+	}
+	for i, want := range []digest.Digest{da, da, db} {
+		if res.Images[i].Digest != want || res.Images[i].Status != mirror.StatusCopied {
+			t.Errorf("result %d: %s %s, want %s copied", i, res.Images[i].Digest, res.Images[i].Status, want)
+		}
+	}
+}
