@@ -13,11 +13,10 @@ import (
 // (net/http's default; containers/image does not change it and takes no
 // transport from outside). A client shared by eight workers therefore
 // closes connections whenever more than two of its requests end together,
-// and opens (a TCP connect and a TLS handshake) new ones for the next:
-// measured on the benchmark's payload, 872 connections to the destination
-// registry for 193 clients, and 600 to the source for 194, where two per
-// client would do. So a repository's reads and blob writes go through a
-// pool of clients, each serving at most perClient requests at once.
+// and opens (a TCP connect and a TLS handshake) new ones for the next,
+// several per client where two would do (docs/benchmarks.md, session 4).
+// So a repository's reads and blob writes go through a pool of clients,
+// each serving at most perClient requests at once.
 const perClient = 2
 
 // pool shares up to limit clients of one repository (image sources or

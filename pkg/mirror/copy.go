@@ -1,0 +1,234 @@
+package mirror
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/containers/image/v5/pkg/blobinfocache/memory"
+	"github.com/containers/image/v5/types"
+	digest "github.com/opencontainers/go-digest"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/airgap-ocp/oc-plugins/pkg/retry"
+)
+
+// A run: the images of one Copy, resolved, checked and transferred in
+// three phases (resolve.go, blobs.go, transfer.go).
+
+// Copy copies images. It always returns a result; failures are per image
+// (Result.Err). Cancelling ctx fails what has not finished.
+func Copy(ctx context.Context, images []Image, opts Options) *Result {
+	start := time.Now()
+	opts = opts.withDefaults()
+	r := &run{
+		opts:    opts,
+		cache:   memory.New(),
+		dests:   map[string]*destHandle{},
+		sources: map[string]*pool[types.ImageSource]{},
+		seen:    map[string]*imageState{},
+	}
+	r.progress = newProgress(opts.Progress, opts.ProgressInterval, &r.counters)
+	defer r.close()
+
+	// 1. Small requests first: every manifest, every destination check.
+	r.counters.phase.Store("reading manifests")
+	inputs, todo := r.add(images, nil)
+	for len(todo) > 0 {
+		r.forEach(ctx, todo, r.resolve)
+		var next []*imageState
+		if opts.SigstoreAttachments {
+			next = r.attachments(ctx, todo)
+		}
+		todo = next
+	}
+
+	var planned map[digest.Digest]int64
+	if opts.DryRun {
+		planned = map[digest.Digest]int64{}
+		for _, im := range r.images {
+			if im.Status == "" {
+				im.Status = StatusPlanned
+			}
+			for _, b := range im.blobs {
+				planned[b.info.Digest] = max(b.info.Size, 0)
+			}
+		}
+	} else {
+		// 2. Which blobs each destination repository lacks.
+		r.counters.phase.Store("checking blobs")
+		groups := r.checkBlobs(ctx)
+
+		// 3. Transfers, largest first; each manifest as soon as its blobs are in.
+		r.counters.phase.Store("copying")
+		r.transfer(ctx, groups)
+	}
+	r.progress.stop()
+
+	res := &Result{}
+	index := map[*imageState]int{}
+	for i, im := range inputs {
+		if _, ok := index[im]; !ok {
+			index[im] = i
+		}
+		ir := im.ImageResult
+		ir.Image = images[i]
+		res.Images = append(res.Images, ir)
+	}
+	for _, im := range r.images {
+		if im.Attachment {
+			ir := im.ImageResult
+			ir.Parent = index[im.parent]
+			res.Images = append(res.Images, ir)
+		}
+		switch im.Status {
+		case StatusPlanned:
+		case StatusCopied:
+			res.Stats.ImagesCopied++
+		case StatusPresent:
+			res.Stats.ImagesPresent++
+		default:
+			res.Stats.ImagesFailed++
+		}
+	}
+	res.Stats.Images = len(r.images)
+	res.Stats.BlobsCopied = int(r.counters.blobsCopied.Load())
+	res.Stats.BlobsPresent = int(r.counters.blobsPresent.Load())
+	res.Stats.BlobsMounted = int(r.counters.blobsMounted.Load())
+	res.Stats.BytesCopied = r.counters.bytesCopied.Load()
+	res.Stats.ManifestsPushed = int(r.counters.manifests.Load())
+	res.Stats.BlobsPlanned = len(planned)
+	for _, size := range planned {
+		res.Stats.BytesPlanned += size
+	}
+	res.Stats.Duration = time.Since(start)
+	return res
+}
+
+type run struct {
+	opts     Options
+	cache    types.BlobInfoCache
+	progress *progress
+	counters counters
+
+	mu      sync.Mutex
+	images  []*imageState
+	seen    map[string]*imageState
+	dests   map[string]*destHandle
+	sources map[string]*pool[types.ImageSource]
+	// repos holds a *destRepo per destination repository (destrepo.go).
+	repos sync.Map
+}
+
+type imageState struct {
+	ImageResult
+	// parent is the image an attachment was found for.
+	parent *imageState
+	// src is the image's own source; or srcs, its repository's (pool.go),
+	// and instance the digest to read from them.
+	src      types.ImageSource
+	srcs     *pool[types.ImageSource]
+	instance *digest.Digest
+	repo     string // destination repository key
+	// top is the manifest pushed at Dest; children are pushed by digest first.
+	top      []byte
+	children []instance
+	blobs    []blobRef
+	pending  int // blobs the destination lacks; guarded by run.mu
+}
+
+type instance struct {
+	digest digest.Digest
+	raw    []byte
+}
+
+type blobRef struct {
+	info     types.BlobInfo
+	isConfig bool
+}
+
+type destHandle struct {
+	once sync.Once
+	dest types.ImageDestination
+	err  error
+}
+
+// add puts images into the run, as attachments of parent when it is not
+// nil. It returns the state of each image, in order (an image already in
+// the run has the state it was given then), and those new to the run.
+func (r *run) add(images []Image, parent *imageState) (states, added []*imageState) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, img := range images {
+		key := transports(img.Source) + "=" + transports(img.Dest)
+		if img.Platform != nil {
+			key += "#" + img.Platform.String()
+		}
+		st := r.seen[key]
+		if st == nil {
+			st = &imageState{ImageResult: ImageResult{Image: img, Attachment: parent != nil}, parent: parent, repo: repoKey(img.Dest)}
+			r.seen[key] = st
+			r.images = append(r.images, st)
+			added = append(added, st)
+		}
+		states = append(states, st)
+	}
+	r.counters.images.Add(int64(len(added)))
+	return states, added
+}
+
+func (r *run) close() {
+	r.closeRepos()
+	for _, im := range r.images {
+		if im.src != nil {
+			_ = im.src.Close()
+		}
+	}
+	for _, p := range r.sources {
+		p.each(func(src types.ImageSource) { _ = src.Close() })
+	}
+	for _, h := range r.dests {
+		if h.dest != nil {
+			_ = h.dest.Close()
+		}
+	}
+}
+
+// fail records err for im, once.
+func (r *run) fail(im *imageState, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if im.Status == StatusFailed || im.Status == StatusCopied {
+		return
+	}
+	im.Status, im.Err = StatusFailed, err
+	r.counters.imagesDone.Add(1)
+}
+
+// forEach runs fn for each image, opts.Parallel at a time.
+func (r *run) forEach(ctx context.Context, ims []*imageState, fn func(context.Context, *imageState)) {
+	var g errgroup.Group
+	g.SetLimit(r.opts.Parallel)
+	for _, im := range ims {
+		g.Go(func() error {
+			fn(ctx, im)
+			return nil
+		})
+	}
+	_ = g.Wait() // fn records failures on the image itself
+}
+
+func (r *run) timeout(size int64) time.Duration {
+	if size < 0 {
+		size = 0
+	}
+	return r.opts.RequestTimeout + time.Duration(size/r.opts.MinRate)*time.Second
+}
+
+// retry runs fn under the retry policy, each attempt with its own timeout
+// and idle timeout.
+func (r *run) retry(ctx context.Context, size int64, fn func(context.Context) error) error {
+	return retry.Do(ctx, r.opts.Retry, func(ctx context.Context) error {
+		return r.attempt(ctx, size, func(ctx context.Context, _ *watch) error { return fn(ctx) })
+	})
+}

@@ -1,0 +1,333 @@
+package mirror
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/containers/image/v5/docker"
+	"github.com/containers/image/v5/docker/reference"
+	"github.com/containers/image/v5/manifest"
+	"github.com/containers/image/v5/types"
+	digest "github.com/opencontainers/go-digest"
+)
+
+// Phase 1: read each image's manifests and see whether the destination
+// already holds it; find sigstore attachments.
+
+// openSource gives im an image source. Images by digest in one docker
+// repository share a pool of them (pool.go: a few connection setups, not
+// one per image), each opened with the reference of an image that needs
+// it; an image whose own reference cannot be opened fails alone.
+func (r *run) openSource(ctx context.Context, im *imageState) error {
+	named := im.Source.DockerReference()
+	digested, ok := named.(reference.Digested)
+	if im.Source.Transport().Name() != docker.Transport.Name() || !ok {
+		src, err := r.openRef(ctx, im.Source, r.opts.SourceCtx, false)
+		if err != nil {
+			return err
+		}
+		im.src = src
+		return nil
+	}
+	key := repoKey(im.Source)
+	r.mu.Lock()
+	p := r.sources[key]
+	if p == nil {
+		p = &pool[types.ImageSource]{limit: poolSize(r.opts.Parallel)}
+		r.sources[key] = p
+	}
+	r.mu.Unlock()
+	d := digested.Digest()
+	im.srcs, im.instance = p, &d
+	return nil
+}
+
+// openRef opens ref as a source under the retry policy, or, for a spare
+// client of a pool, in one attempt.
+func (r *run) openRef(ctx context.Context, ref types.ImageReference, sys *types.SystemContext, spare bool) (src types.ImageSource, err error) {
+	open := func(ctx context.Context) error {
+		src, err = ref.NewImageSource(ctx, sys)
+		return err
+	}
+	if spare {
+		err = r.attempt(ctx, 0, func(ctx context.Context, _ *watch) error { return open(ctx) })
+	} else {
+		err = r.retry(ctx, 0, open)
+	}
+	return src, err
+}
+
+// source returns a source to read im from, and the release to call when
+// the reading is over.
+func (r *run) source(ctx context.Context, im *imageState) (types.ImageSource, func(), error) {
+	if im.srcs == nil {
+		return im.src, func() {}, nil
+	}
+	return im.srcs.get(ctx, func(ctx context.Context, spare bool) (types.ImageSource, error) {
+		return r.openRef(ctx, im.Source, r.opts.SourceCtx, spare)
+	})
+}
+
+// resolve reads an image's manifests and checks whether the destination
+// already holds it.
+func (r *run) resolve(ctx context.Context, im *imageState) {
+	present, checked := r.presentByDigest(ctx, im)
+	if present {
+		return
+	}
+	if err := r.openSource(ctx, im); err != nil {
+		r.fail(im, fmt.Errorf("reading %s: %w", transports(im.Source), err))
+		return
+	}
+	var raw []byte
+	var mime string
+	src, release, err := r.source(ctx, im)
+	if err != nil {
+		r.fail(im, fmt.Errorf("reading %s: %w", transports(im.Source), err))
+		return
+	}
+	err = r.retry(ctx, 0, func(ctx context.Context) (err error) {
+		raw, mime, err = src.GetManifest(ctx, im.instance)
+		return err
+	})
+	release()
+	if err == nil && im.instance != nil {
+		if ok, merr := manifest.MatchesDigest(raw, *im.instance); merr != nil || !ok {
+			err = fmt.Errorf("the registry served a manifest that does not match %s", *im.instance)
+		}
+	}
+	if err != nil {
+		r.fail(im, fmt.Errorf("reading the manifest of %s: %w", transports(im.Source), err))
+		return
+	}
+	if err := r.readManifests(ctx, im, raw, mime); err != nil {
+		r.fail(im, fmt.Errorf("reading %s: %w", transports(im.Source), err))
+		return
+	}
+	if !r.opts.DryRun && !checked && r.mayHold(ctx, im) && r.destHas(ctx, im) {
+		r.mu.Lock()
+		im.Status = StatusPresent
+		r.mu.Unlock()
+		r.counters.imagesDone.Add(1)
+	}
+}
+
+func (r *run) readManifests(ctx context.Context, im *imageState, raw []byte, mime string) error {
+	mime = manifest.NormalizedMIMEType(mime)
+	if mime == "" {
+		mime = manifest.GuessMIMEType(raw)
+	}
+	if !manifest.MIMETypeIsMultiImage(mime) {
+		im.top, im.MIMEType = raw, mime
+		d, err := manifest.Digest(raw)
+		if err != nil {
+			return err
+		}
+		im.Digest = d
+		return r.addBlobs(im, raw, mime)
+	}
+	list, err := manifest.ListFromBlob(raw, mime)
+	if err != nil {
+		return fmt.Errorf("parsing manifest list: %w", err)
+	}
+	if p := im.Platform; p != nil {
+		sys := types.SystemContext{OSChoice: p.OS, ArchitectureChoice: p.Architecture, VariantChoice: p.Variant}
+		d, err := list.ChooseInstance(&sys)
+		if err != nil {
+			return fmt.Errorf("choosing %s: %w", p, err)
+		}
+		child, childMIME, err := r.getInstance(ctx, im, d)
+		if err != nil {
+			return err
+		}
+		im.top, im.MIMEType, im.Digest = child, childMIME, d
+		return r.addBlobs(im, child, childMIME)
+	}
+	d, err := manifest.Digest(raw)
+	if err != nil {
+		return err
+	}
+	im.top, im.MIMEType, im.Digest = raw, mime, d
+	for _, cd := range list.Instances() {
+		child, childMIME, err := r.getInstance(ctx, im, cd)
+		if err != nil {
+			return err
+		}
+		if manifest.MIMETypeIsMultiImage(childMIME) {
+			return fmt.Errorf("manifest list %s holds another list %s", d, cd)
+		}
+		im.children = append(im.children, instance{digest: cd, raw: child})
+		if err := r.addBlobs(im, child, childMIME); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *run) getInstance(ctx context.Context, im *imageState, d digest.Digest) ([]byte, string, error) {
+	var raw []byte
+	var mime string
+	src, release, err := r.source(ctx, im)
+	if err != nil {
+		return nil, "", err
+	}
+	err = r.retry(ctx, 0, func(ctx context.Context) (err error) {
+		raw, mime, err = src.GetManifest(ctx, &d)
+		return err
+	})
+	release()
+	if err != nil {
+		return nil, "", fmt.Errorf("reading manifest %s: %w", d, err)
+	}
+	if ok, err := manifest.MatchesDigest(raw, d); err != nil || !ok {
+		return nil, "", fmt.Errorf("manifest %s does not match its digest", d)
+	}
+	mime = manifest.NormalizedMIMEType(mime)
+	if mime == "" {
+		mime = manifest.GuessMIMEType(raw)
+	}
+	return raw, mime, nil
+}
+
+func (r *run) addBlobs(im *imageState, raw []byte, mime string) error {
+	m, err := manifest.FromBlob(raw, mime)
+	if err != nil {
+		return fmt.Errorf("parsing manifest: %w", err)
+	}
+	have := map[digest.Digest]bool{}
+	for _, b := range im.blobs {
+		have[b.info.Digest] = true
+	}
+	add := func(info types.BlobInfo, isConfig bool) {
+		if info.Digest == "" || have[info.Digest] || len(info.URLs) > 0 {
+			return // schema 1 has no config; foreign layers stay where they are
+		}
+		have[info.Digest] = true
+		im.blobs = append(im.blobs, blobRef{info: info, isConfig: isConfig})
+	}
+	add(m.ConfigInfo(), true)
+	for _, l := range m.LayerInfos() {
+		add(l.BlobInfo, false)
+	}
+	return nil
+}
+
+// destHas reports whether im.Dest already holds im.Digest.
+func (r *run) destHas(ctx context.Context, im *imageState) bool {
+	ref := im.Dest
+	if ref.Transport().Name() != docker.Transport.Name() {
+		var got digest.Digest
+		err := r.retry(ctx, 0, func(ctx context.Context) error {
+			src, err := ref.NewImageSource(ctx, r.opts.DestCtx)
+			if err != nil {
+				return err
+			}
+			defer src.Close()
+			raw, _, err := src.GetManifest(ctx, nil)
+			if err != nil {
+				return err
+			}
+			got, err = manifest.Digest(raw)
+			return err
+		})
+		return err == nil && got == im.Digest
+	}
+	named := ref.DockerReference()
+	if _, tagged := named.(reference.NamedTagged); !tagged {
+		byDigest, err := reference.WithDigest(reference.TrimNamed(named), im.Digest)
+		if err != nil {
+			return false
+		}
+		if ref, err = docker.NewReference(byDigest); err != nil {
+			return false
+		}
+	}
+	var got digest.Digest
+	err := r.retry(ctx, 0, func(ctx context.Context) (err error) {
+		got, err = docker.GetDigest(ctx, r.opts.DestCtx, ref)
+		return err
+	})
+	return err == nil && got == im.Digest
+}
+
+// attachments finds the sigstore signature tags (sha256-<hex>.sig) the
+// sources hold for the digests of ims, and adds them as images.
+func (r *run) attachments(ctx context.Context, ims []*imageState) []*imageState {
+	type attachment struct {
+		Image
+		parent *imageState
+	}
+	var mu sync.Mutex
+	var found []attachment
+	r.forEach(ctx, ims, func(ctx context.Context, im *imageState) {
+		_, taggable := im.Dest.(tagger)
+		if im.Status == StatusFailed || im.Attachment || im.Source.Transport().Name() != docker.Transport.Name() ||
+			im.Dest.Transport().Name() != docker.Transport.Name() && !taggable {
+			return
+		}
+		tag := strings.Replace(im.Digest.String(), ":", "-", 1) + ".sig"
+		src, err1 := withTag(im.Source, tag)
+		var dst types.ImageReference
+		var err2 error
+		if t, ok := im.Dest.(tagger); ok {
+			dst = t.WithTag(tag)
+		} else {
+			dst, err2 = withTag(im.Dest, tag)
+		}
+		if err1 != nil || err2 != nil {
+			return
+		}
+		// Through an image source, so that registries.conf mirrors apply
+		// as they do to the image itself.
+		err := r.retry(ctx, 0, func(ctx context.Context) error {
+			s, err := src.NewImageSource(ctx, r.opts.SourceCtx)
+			if err != nil {
+				return err
+			}
+			return s.Close()
+		})
+		if err != nil {
+			return // no attachment (or none readable): nothing to copy
+		}
+		mu.Lock()
+		found = append(found, attachment{Image{Source: src, Dest: dst}, im})
+		mu.Unlock()
+	})
+	sort.Slice(found, func(i, j int) bool { return transports(found[i].Source) < transports(found[j].Source) })
+	var added []*imageState
+	for _, a := range found {
+		_, fresh := r.add([]Image{a.Image}, a.parent)
+		added = append(added, fresh...)
+	}
+	return added
+}
+
+// tagger is a destination that names an attachment of its image itself
+// (the disk endpoint, which has no repository to tag in).
+type tagger interface {
+	WithTag(tag string) types.ImageReference
+}
+
+func withTag(ref types.ImageReference, tag string) (types.ImageReference, error) {
+	named, err := reference.WithTag(reference.TrimNamed(ref.DockerReference()), tag)
+	if err != nil {
+		return nil, err
+	}
+	return docker.NewReference(named)
+}
+
+// repoKey names the destination repository of ref: the unit within which a
+// blob is stored once.
+func repoKey(ref types.ImageReference) string {
+	if ref.Transport().Name() == docker.Transport.Name() && ref.DockerReference() != nil {
+		return "docker://" + ref.DockerReference().Name()
+	}
+	s := ref.StringWithinTransport()
+	if i := strings.LastIndexAny(s, ":@"); i > strings.LastIndex(s, "/") {
+		s = s[:i]
+	}
+	return ref.Transport().Name() + ":" + s
+}

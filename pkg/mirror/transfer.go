@@ -1,0 +1,308 @@
+package mirror
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/containers/image/v5/image"
+	"github.com/containers/image/v5/types"
+	digest "github.com/opencontainers/go-digest"
+
+	"github.com/airgap-ocp/oc-plugins/pkg/retry"
+)
+
+// Phase 3: copy the missing blobs and push each manifest once its blobs
+// are in.
+
+func (r *run) dest(ctx context.Context, ref types.ImageReference) (types.ImageDestination, error) {
+	key := transports(ref)
+	r.mu.Lock()
+	h := r.dests[key]
+	if h == nil {
+		h = &destHandle{}
+		r.dests[key] = h
+	}
+	r.mu.Unlock()
+	h.once.Do(func() { h.dest, h.err = r.openDest(ctx, ref) })
+	return h.dest, h.err
+}
+
+// openDest opens ref as a destination under the retry policy.
+func (r *run) openDest(ctx context.Context, ref types.ImageReference) (dest types.ImageDestination, err error) {
+	err = r.retry(ctx, 0, func(ctx context.Context) (err error) {
+		dest, err = ref.NewImageDestination(ctx, r.opts.DestCtx)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("opening %s: %w", transports(ref), err)
+	}
+	return dest, nil
+}
+
+// blobDone notes that repo now holds g's blob (err nil) or cannot get it,
+// and queues the manifests that were waiting only for it.
+func (r *run) blobDone(g *blobGroup, repo string, err error) []*imageState {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var ready []*imageState
+	for _, im := range g.waiters[repo] {
+		if im.Status != "" {
+			continue
+		}
+		if err != nil {
+			im.Status, im.Err = StatusFailed, fmt.Errorf("copying blob %s: %w", g.info.Digest, err)
+			r.counters.imagesDone.Add(1)
+			continue
+		}
+		im.pending--
+		if im.pending == 0 {
+			ready = append(ready, im)
+		}
+	}
+	return ready
+}
+
+// transfer copies the missing blobs and pushes manifests, opts.Parallel at
+// a time: manifests whose blobs are all in go before more blobs; blobs
+// largest first, but a quarter of the workers take the smallest first. A
+// small blob costs four or five requests for little data, a large one is
+// bytes: run only by size, a release ends on hundreds of small blobs one
+// after another, after the bytes are done (docs/benchmarks.md, session 3);
+// mixed, the small ones go while the large ones stream, and the images
+// they complete are pushed early.
+func (r *run) transfer(ctx context.Context, groups []*blobGroup) {
+	q := &queue{blobs: groups}
+	q.cond = sync.NewCond(&q.mu)
+	for _, im := range r.images {
+		if im.Status == "" && im.pending == 0 {
+			q.manifests = append(q.manifests, im)
+		}
+	}
+	var wg sync.WaitGroup
+	for i := range r.opts.Parallel {
+		smallFirst := r.opts.Parallel > 1 && i%4 == 3
+		wg.Go(func() {
+			for {
+				im, g, ok := q.next(smallFirst)
+				if !ok {
+					return
+				}
+				var ready []*imageState
+				if im != nil {
+					r.pushImage(ctx, im)
+				} else {
+					ready = r.copyBlob(ctx, g)
+				}
+				q.done(ready)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+type queue struct {
+	mu        sync.Mutex
+	cond      *sync.Cond
+	manifests []*imageState
+	blobs     []*blobGroup
+	busy      int
+}
+
+// next returns a manifest to push, else a blob to copy: the largest
+// left, or with smallFirst the smallest.
+func (q *queue) next(smallFirst bool) (*imageState, *blobGroup, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for {
+		if len(q.manifests) > 0 {
+			im := q.manifests[0]
+			q.manifests = q.manifests[1:]
+			q.busy++
+			return im, nil, true
+		}
+		if n := len(q.blobs); n > 0 {
+			var g *blobGroup
+			if smallFirst {
+				g, q.blobs = q.blobs[n-1], q.blobs[:n-1]
+			} else {
+				g, q.blobs = q.blobs[0], q.blobs[1:]
+			}
+			q.busy++
+			return nil, g, true
+		}
+		if q.busy == 0 {
+			q.cond.Broadcast()
+			return nil, nil, false
+		}
+		q.cond.Wait()
+	}
+}
+
+func (q *queue) done(ready []*imageState) {
+	q.mu.Lock()
+	q.busy--
+	q.manifests = append(q.manifests, ready...)
+	q.mu.Unlock()
+	q.cond.Broadcast()
+}
+
+// copyBlob brings g's blob into every repository that lacks it: mounted
+// from a repository of the destination registry that has it, else uploaded
+// once and then mounted into the others.
+func (r *run) copyBlob(ctx context.Context, g *blobGroup) []*imageState {
+	var ready []*imageState
+	have := len(g.present) > 0
+	if !have && sameRegistry(g.src.Source, g.waiters[g.missing[0]][0].Dest) {
+		// Mirroring within one registry: mount from the source repository.
+		r.recordLocation(g.src.Source, g.info.Digest)
+		recordCompressor(r.cache, g.info.Digest, g.info.MediaType)
+		have = true
+	}
+	for _, repo := range g.missing {
+		err := ctx.Err()
+		var dest types.ImageDestination
+		release := func() {}
+		if err == nil {
+			dest, release, err = r.blobDest(ctx, g, repo)
+		}
+		if err == nil && have {
+			var mounted bool
+			err = r.retry(ctx, 0, func(ctx context.Context) (err error) {
+				mounted, _, err = dest.TryReusingBlob(ctx, g.info, r.cache, false)
+				return err
+			})
+			if err == nil && mounted {
+				release()
+				r.counters.blobsMounted.Add(1)
+				r.counters.blobsDone.Add(1)
+				ready = append(ready, r.blobDone(g, repo, nil)...)
+				continue
+			}
+		}
+		if err == nil {
+			err = r.upload(ctx, g, dest)
+		}
+		release()
+		if err == nil {
+			have = true
+			r.recordLocation(dest.Reference(), g.info.Digest)
+			recordCompressor(r.cache, g.info.Digest, g.info.MediaType)
+		}
+		ready = append(ready, r.blobDone(g, repo, err)...)
+	}
+	return ready
+}
+
+// upload copies g's blob from its source into dest. An attempt is several
+// requests (the source GET; the destination's HEAD, POST, PATCH and PUT)
+// that can only be repeated whole, from a fresh upload: each step has the
+// policy's attempts of its own, so faults that hit a different request
+// each time do not add up to a failure. The idle timeout runs from the
+// last byte the destination read.
+func (r *run) upload(ctx context.Context, g *blobGroup, dest types.ImageDestination) error {
+	var last *countingReader
+	err := retry.DoSteps(ctx, r.opts.Retry, func(ctx context.Context) (int, error) {
+		var cr *countingReader
+		err := r.attempt(ctx, g.info.Size, func(ctx context.Context, w *watch) error {
+			src, release, err := r.source(ctx, g.src)
+			if err != nil {
+				return fmt.Errorf("reading from %s: %w", repoKey(g.src.Source), err)
+			}
+			defer release()
+			rc, _, err := src.GetBlob(ctx, g.info, r.cache)
+			if err != nil {
+				return fmt.Errorf("reading from %s: %w", repoKey(g.src.Source), err)
+			}
+			defer rc.Close()
+			cr = &countingReader{r: rc, n: &r.counters.bytesMoved, w: w, size: g.info.Size}
+			got, err := dest.PutBlob(ctx, cr, g.info, r.cache, g.isConfig)
+			if rerr := cr.readErr(); err != nil && rerr != nil {
+				// The source failed mid-blob: say so, not the upload's echo of it.
+				return fmt.Errorf("reading from %s: %w", repoKey(g.src.Source), rerr)
+			}
+			if err != nil {
+				return fmt.Errorf("writing to %s: %w", repoKey(dest.Reference()), err)
+			}
+			if got.Digest != g.info.Digest {
+				return fmt.Errorf("writing to %s: stored as %s", repoKey(dest.Reference()), got.Digest)
+			}
+			return nil
+		})
+		last = cr
+		return cr.step(err), err
+	})
+	if err != nil {
+		return err
+	}
+	if last != nil && last.read.Load() == 0 && g.info.Size > 0 {
+		// PutBlob found the blob there (its own check) and read nothing:
+		// it was not checked before (plan, repoUntagged).
+		r.counters.blobsPresent.Add(1)
+		r.counters.blobsDone.Add(1)
+		return nil
+	}
+	r.counters.blobsCopied.Add(1)
+	r.counters.blobsDone.Add(1)
+	r.counters.bytesCopied.Add(max(g.info.Size, 0))
+	return nil
+}
+
+// pushImage pushes the instances of a list by digest, then the top
+// manifest, and checks that the destination serves the source's digest.
+func (r *run) pushImage(ctx context.Context, im *imageState) {
+	dest, err := r.dest(ctx, im.Dest)
+	if err != nil {
+		r.fail(im, err)
+		return
+	}
+	for _, c := range im.children {
+		err := r.retry(ctx, int64(len(c.raw)), func(ctx context.Context) error {
+			return dest.PutManifest(ctx, c.raw, &c.digest)
+		})
+		if err != nil {
+			r.fail(im, fmt.Errorf("pushing manifest %s to %s: %w", c.digest, transports(im.Dest), err))
+			return
+		}
+		r.counters.manifests.Add(1)
+	}
+	err = r.retry(ctx, int64(len(im.top)), func(ctx context.Context) error {
+		return dest.PutManifest(ctx, im.top, nil)
+	})
+	if err == nil {
+		err = dest.Commit(ctx, image.UnparsedInstance(r.anySource(im), instanceOf(im)))
+	}
+	if err != nil {
+		r.fail(im, fmt.Errorf("pushing manifest %s to %s: %w", im.Digest, transports(im.Dest), err))
+		return
+	}
+	r.counters.manifests.Add(1)
+	if !r.served(ctx, im) {
+		r.fail(im, fmt.Errorf("pushed %s to %s, but the destination does not serve that digest", im.Digest, transports(im.Dest)))
+		return
+	}
+	r.mu.Lock()
+	if im.Status == "" {
+		im.Status = StatusCopied
+		r.counters.imagesDone.Add(1)
+	}
+	r.mu.Unlock()
+}
+
+// anySource is a source of im for Commit, which reads nothing from it.
+func (r *run) anySource(im *imageState) types.ImageSource {
+	if im.srcs != nil {
+		if src, ok := im.srcs.any(); ok {
+			return src
+		}
+	}
+	return im.src
+}
+
+func instanceOf(im *imageState) *digest.Digest {
+	if im.srcs != nil || im.Platform != nil && len(im.children) == 0 {
+		d := im.Digest
+		return &d
+	}
+	return nil
+}
