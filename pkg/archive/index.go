@@ -72,8 +72,10 @@ type Index struct {
 
 // Since records what an incremental archive leaves out.
 type Since struct {
-	// Archive is the ID of the archive it builds on.
+	// Archive is the ID of the archive it builds on; Base says what that
+	// archive holds and where it was written, for people.
 	Archive string `json:"archive"`
+	Base    string `json:"base,omitempty"`
 	// Blobs are the blobs and manifests left out: the destination must
 	// already hold them.
 	Blobs []digest.Digest `json:"blobs"`

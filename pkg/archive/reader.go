@@ -156,11 +156,17 @@ func (r *Reader) verifyChunk(c Chunk) error {
 // LeftOutError is returned for a blob an incremental archive leaves out.
 type LeftOutError struct {
 	Digest digest.Digest
-	Since  string
+	// Since is the ID of the archive this one builds on; Base says what
+	// that archive holds and where it was written, when recorded.
+	Since, Base string
 }
 
 func (e *LeftOutError) Error() string {
-	return fmt.Sprintf("blob %s was left out of this archive (it builds on archive %s) and the destination does not have it: push that archive first", e.Digest, e.Since)
+	base := "archive " + e.Since
+	if e.Base != "" {
+		base += ", " + e.Base
+	}
+	return fmt.Sprintf("blob %s was left out of this archive (it builds on %s) and the destination does not have it: push that archive first", e.Digest, base)
 }
 
 // Check says whether blob d can be read: nil, a *LeftOutError, or an error
@@ -169,7 +175,7 @@ func (r *Reader) Check(d digest.Digest) error {
 	loc, ok := r.where[d]
 	if !ok {
 		if r.left[d] {
-			return &LeftOutError{Digest: d, Since: r.index.Since.Archive}
+			return &LeftOutError{Digest: d, Since: r.index.Since.Archive, Base: r.index.Since.Base}
 		}
 		return fmt.Errorf("blob %s is not in the archive", d)
 	}

@@ -42,6 +42,9 @@ type WriterOptions struct {
 	// the archive SinceID): they are left out and recorded as such.
 	Since   map[digest.Digest]bool
 	SinceID string
+	// SinceBase describes that archive for people (its releases, where it
+	// was written), recorded with its ID.
+	SinceBase string
 	// Warn receives warnings; nil discards them.
 	Warn io.Writer
 }
@@ -460,7 +463,7 @@ func (w *Writer) Finish(idx *Index) error {
 	}
 	idx.Since = nil
 	if len(w.left) > 0 {
-		s := &Since{Archive: w.opts.SinceID}
+		s := &Since{Archive: w.opts.SinceID, Base: w.opts.SinceBase}
 		for d := range w.left {
 			s.Blobs = append(s.Blobs, d)
 		}

@@ -2,6 +2,7 @@ package mirror
 
 import (
 	"context"
+	"fmt"
 	"reflect"
 	"sort"
 	"strings"
@@ -26,6 +27,50 @@ type blobGroup struct {
 	missing  []string
 	present  []string
 	waiters  map[string][]*imageState
+}
+
+// blobServer is a source that can say before any transfer whether it can
+// serve a blob: an archive, which may leave blobs out (--since).
+type blobServer interface {
+	CanServe(digest.Digest) error
+}
+
+// UnservableError is a run stopped before anything moved: blobs the
+// destination lacks that the source cannot serve (an incremental archive
+// pushed where its base archive was not).
+type UnservableError struct {
+	Count int
+	// Err is the first blob's reason.
+	Err error
+}
+
+func (e *UnservableError) Error() string {
+	return fmt.Sprintf("%d blobs the destination lacks cannot be read from the source, so nothing was pushed; the first: %v", e.Count, e.Err)
+}
+
+func (e *UnservableError) Unwrap() error { return e.Err }
+
+// unservable is an *UnservableError for the blobs of groups that no
+// destination repository holds and the source cannot serve, or nil.
+func (r *run) unservable(groups []*blobGroup) error {
+	var first error
+	n := 0
+	for _, g := range groups {
+		bs, ok := r.anySource(g.src).(blobServer)
+		if !ok {
+			continue
+		}
+		if err := bs.CanServe(g.info.Digest); err != nil {
+			n++
+			if first == nil {
+				first = err
+			}
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	return &UnservableError{Count: n, Err: first}
 }
 
 // checkBlobs groups the blobs of the images still to copy by digest and checks

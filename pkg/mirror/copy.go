@@ -58,6 +58,15 @@ func Copy(ctx context.Context, images []Image, opts Options) *Result {
 		// 2. Which blobs each destination repository lacks.
 		r.counters.phase.Store("checking blobs")
 		groups := r.checkBlobs(ctx)
+		// Pushing the rest would leave images half there: stop first.
+		if err := r.unservable(groups); err != nil {
+			for _, im := range r.images {
+				if im.Status == "" {
+					r.fail(im, err)
+				}
+			}
+			groups = nil
+		}
 
 		// 3. Transfers, largest first; each manifest as soon as its blobs are in.
 		r.counters.phase.Store("copying")

@@ -341,6 +341,9 @@ func checkImage(ar *archive.Reader, raw []byte, mime string) error {
 	return nil
 }
 
+// CanServe says whether the archive holds blob d, readable.
+func (s *diskSource) CanServe(d digest.Digest) error { return s.ref.reader.r.Check(d) }
+
 func (s *diskSource) GetBlob(_ context.Context, info types.BlobInfo, _ types.BlobInfoCache) (io.ReadCloser, int64, error) {
 	return s.ref.reader.r.OpenBlob(info.Digest)
 }

@@ -3,6 +3,7 @@ package mirrorlite
 import (
 	"fmt"
 	"strconv"
+	"strings"
 
 	digest "github.com/opencontainers/go-digest"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -53,7 +54,7 @@ func (o *Options) createArchive(dir string) (*archive.Writer, error) {
 		if err != nil {
 			return nil, cli.BadInputf("--since: %w", err)
 		}
-		wopts.Since, wopts.SinceID = map[digest.Digest]bool{}, prev.ID
+		wopts.Since, wopts.SinceID, wopts.SinceBase = map[digest.Digest]bool{}, prev.ID, describeArchive(prev, o.Since)
 		for _, d := range prev.Blobs() {
 			wopts.Since[d] = true
 		}
@@ -71,6 +72,20 @@ func (o *Options) createArchive(dir string) (*archive.Writer, error) {
 		o.info("resuming %s: %d blobs already written are kept", dir, n)
 	}
 	return w, nil
+}
+
+// describeArchive names an archive for people: its releases and where it
+// was written.
+func describeArchive(idx *archive.Index, path string) string {
+	var rels []string
+	for _, r := range idx.Releases {
+		rels = append(rels, r.Version+r.ArchExt)
+	}
+	what := fmt.Sprintf("%d images", len(idx.Images))
+	if len(rels) > 0 {
+		what = "release " + strings.Join(rels, ", ")
+	}
+	return fmt.Sprintf("%s, written to %s", what, path)
 }
 
 // diskTarget is where a run to disk writes: the archive, or for a dry run

@@ -287,9 +287,19 @@ func TestSinceArchiveHoldsOnlyNewBlobs(t *testing.T) {
 
 	// Alone, into an empty registry, the second archive is refused with
 	// the reason, image by image.
+	e.dst.Traffic().Reset()
 	_, stderr, code := e.run(t, "", "--from", "file://"+second, "--to", "docker://"+e.dst.Ref("fresh/ocp"))
 	if code != cli.ExitFailed || !strings.Contains(stderr, "left out") || !strings.Contains(stderr, a.ID) {
 		t.Errorf("pushing an incremental archive alone: exit %d, stderr:\n%s", code, stderr)
+	}
+	// Checked before anything is pushed, said once, naming the base archive
+	// by its release and path as well as its ID.
+	if n := e.dst.Traffic().TotalUploads() + e.dst.Traffic().ManifestPuts(); n != 0 {
+		t.Errorf("%d blobs and manifests were pushed before the missing base archive was found", n)
+	}
+	if lines := strings.Count(strings.TrimSpace(stderr[strings.Index(stderr, "error:"):]), "\n"); lines != 0 ||
+		!strings.Contains(stderr, "release 4.16.3-x86_64, written to "+first) || strings.Contains(stderr, "failed: ") {
+		t.Errorf("want one error line naming release 4.16.3-x86_64 and %s:\n%s", first, stderr)
 	}
 	// After the first, it goes.
 	to := e.dst.Ref("mirror/ocp")

@@ -2,6 +2,7 @@ package mirrorlite
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -105,6 +106,10 @@ func (o *Options) failed(ctx context.Context, rep *mirror.Report, root string) e
 	if ctx.Err() != nil {
 		return cli.Failed(fmt.Errorf("interrupted after copying %d of %d images; nothing was printed; a re-run continues where this one stopped",
 			rep.Stats.ImagesCopied+rep.Stats.ImagesPresent, rep.Stats.Images))
+	}
+	var unservable *mirror.UnservableError
+	if errors.As(failed[0].Err, &unservable) {
+		return cli.Failed(unservable) // one line: every image failed for this one reason
 	}
 	if o.DryRun {
 		for _, f := range failed {
