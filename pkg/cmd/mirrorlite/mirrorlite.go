@@ -10,8 +10,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -397,7 +398,7 @@ func (o *Options) reportBlocked(blocked []plan.Item) {
 			releases[it.Origin]++
 		}
 	}
-	for _, origin := range sortedKeys(releases) {
+	for _, origin := range slices.Sorted(maps.Keys(releases)) {
 		fmt.Fprintf(o.ErrOut, "warning: %s: %d images blocked; a cluster cannot install or update to it from this mirror without them\n", origin, releases[origin])
 	}
 }
@@ -436,13 +437,4 @@ func configError(err error) error {
 		return cli.BadInput(err)
 	}
 	return err
-}
-
-func sortedKeys(m map[string]int) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
