@@ -47,9 +47,10 @@ func Copy(ctx context.Context, images []Image, opts Options) *Result {
 	if opts.DryRun {
 		planned = map[digest.Digest]int64{}
 		for _, im := range r.images {
-			if im.Status == "" {
-				im.Status = StatusPlanned
+			if im.Status != "" {
+				continue
 			}
+			im.Status = StatusPlanned
 			for _, b := range im.blobs {
 				planned[b.info.Digest] = max(b.info.Size, 0)
 			}

@@ -107,7 +107,7 @@ func (r *run) resolve(ctx context.Context, im *imageState) {
 		r.fail(im, fmt.Errorf("reading %s: %w", transports(im.Source), err))
 		return
 	}
-	if !r.opts.DryRun && !checked && r.mayHold(ctx, im) && r.destHas(ctx, im) {
+	if (!r.opts.DryRun || r.opts.DryRunChecksDest) && !checked && r.mayHold(ctx, im) && r.destHas(ctx, im) {
 		r.mu.Lock()
 		im.Status = StatusPresent
 		r.mu.Unlock()

@@ -67,6 +67,9 @@ type Options struct {
 	// DryRun reads the sources (manifests, attachments) and stops: no
 	// destination is contacted, every image is left StatusPlanned.
 	DryRun bool
+	// DryRunChecksDest makes a dry run also ask the destination which
+	// images it holds already (StatusPresent), writing nothing.
+	DryRunChecksDest bool
 	// Progress receives progress lines (a bar when it is a terminal);
 	// nil means none.
 	Progress io.Writer

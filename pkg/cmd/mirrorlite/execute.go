@@ -63,6 +63,7 @@ func (o *Options) execute(ctx context.Context, p *plan.Plan, src mirror.Source, 
 	}
 	opts := o.engineOptions()
 	opts.SigstoreAttachments = !fromArchive // an archive holds them as images of their own
+	opts.DryRunChecksDest = fromArchive     // what of the archive the registry holds already
 	rep, err := mirror.Mirror(ctx, p, src, dst, opts)
 	if err != nil {
 		return cli.BadInput(err)
@@ -177,11 +178,15 @@ func (o *Options) upgradeHint(p *plan.Plan, root string) {
 	}
 }
 
-// mappingText is the oc-mirror mapping.txt form of what was (to be) copied.
-func mappingText(rep *mirror.Report) string {
+// mappingText is the oc-mirror mapping.txt form of what was (to be)
+// copied; toCopy leaves out what the destination holds already.
+func mappingText(rep *mirror.Report, toCopy bool) string {
 	var b strings.Builder
 	for _, list := range [][]mirror.ItemResult{rep.Items, rep.Attachments} {
 		for _, r := range list {
+			if toCopy && r.Status == mirror.StatusPresent {
+				continue
+			}
 			src := r.Item.Source
 			if d := r.Item.Digest; d != "" && !strings.Contains(src, "@") {
 				if named, err := reference.ParseNormalizedNamed(src); err == nil {
@@ -211,8 +216,12 @@ func (o *Options) emit(rep *mirror.Report, objs *mirrorset.Objects, releases []p
 	}
 	all := append(mirrors, cms...)
 	if o.DryRun {
-		if _, err := io.WriteString(o.Out, mappingText(rep)); err != nil {
+		if _, err := io.WriteString(o.Out, mappingText(rep, true)); err != nil {
 			return err
+		}
+		if s := rep.Stats; s.ImagesPresent > 0 {
+			o.info("# dry run: %d of %d images are at the destination already; the others would be pushed (%d blobs, %s, less what the destination holds)",
+				s.ImagesPresent, s.Images, s.BlobsPlanned, mirror.FormatBytes(s.BytesPlanned))
 		}
 		o.info("# dry run: nothing was copied; these objects would be printed:")
 		return o.printer.Print(o.ErrOut, all)
@@ -258,5 +267,5 @@ func (o *Options) writeResources(rep *mirror.Report, mirrors, cms []*unstructure
 			return err
 		}
 	}
-	return manifest.WriteFileAtomic(filepath.Join(o.ResourcesDir, "mapping.txt"), []byte(mappingText(rep)), 0o644)
+	return manifest.WriteFileAtomic(filepath.Join(o.ResourcesDir, "mapping.txt"), []byte(mappingText(rep, false)), 0o644)
 }

@@ -210,3 +210,34 @@ func digestAtErr(e *env, s string) (digest.Digest, error) {
 	}
 	return docker.GetDigest(context.Background(), e.sys(), ref)
 }
+
+// TestDryRunFromDiskSaysWhatItWouldPush: a dry run of disk to mirror reads
+// the archive and asks the destination, and lists only what it lacks.
+func TestDryRunFromDiskSaysWhatItWouldPush(t *testing.T) {
+	e := newEnv(t)
+	e.src.MustPushImage(t, "apps/a:1", smallImage("a"))
+	e.src.MustPushImage(t, "apps/b:1", smallImage("b"))
+	dir := filepath.Join(e.dir, "archive")
+	a, b := e.src.Ref("apps/a:1"), e.src.Ref("apps/b:1")
+	if _, stderr, code := e.run(t, "", "images", a+"=m.example.com/m/a:1", b+"=m.example.com/m/b:1", "--to", "file://"+dir); code != 0 {
+		t.Fatalf("to disk: exit %d: %s", code, stderr)
+	}
+	root := e.dst.Host + "/r"
+	if _, stderr, code := e.run(t, "", "images", a+"="+root+"/m/a:1"); code != 0 {
+		t.Fatalf("a first: exit %d: %s", code, stderr)
+	}
+	e.dst.Traffic().Reset()
+	stdout, stderr, code := e.run(t, "", "--from", dir, "--to", "docker://"+root, "--dry-run")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if strings.Contains(stdout, "/m/a:1") || !strings.Contains(stdout, "docker://"+root+"/m/b:1") {
+		t.Errorf("the dry run lists %q; want m/b alone, which the destination lacks", stdout)
+	}
+	if !strings.Contains(stderr, "1 of 2 images are at the destination already") {
+		t.Errorf("stderr does not say what the destination holds:\n%s", stderr)
+	}
+	if n := e.dst.Traffic().TotalUploads() + e.dst.Traffic().ManifestPuts(); n != 0 {
+		t.Errorf("a dry run wrote %d blobs and manifests", n)
+	}
+}
