@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
 	digest "github.com/opencontainers/go-digest"
@@ -528,5 +529,78 @@ func TestChecksumManifestFromAnotherArchiveIsRefused(t *testing.T) {
 	}
 	if _, err := Open(a); err == nil || !strings.Contains(err.Error(), "does not match") {
 		t.Errorf("Open with a foreign chunks.json: %v", err)
+	}
+}
+
+// fullDisk is a temporary file on a disk that has room for only so many
+// more bytes: a write past that stores what fits and fails with ENOSPC.
+type fullDisk struct {
+	*os.File
+	room *int
+}
+
+func (f fullDisk) Write(p []byte) (int, error) {
+	if len(p) <= *f.room {
+		*f.room -= len(p)
+		return f.File.Write(p)
+	}
+	n, _ := f.File.Write(p[:*f.room])
+	*f.room = 0
+	return n, syscall.ENOSPC
+}
+
+// TestAFullDiskFailsTheFinishAndTheRerunCompletes fills the disk while the
+// checksum manifest is written at Finish: Finish fails, the previous
+// chunks.json is left as it was, no index.json says the archive is
+// complete, and a rerun once there is room again finishes it.
+func TestAFullDiskFailsTheFinishAndTheRerunCompletes(t *testing.T) {
+	dir := t.TempDir()
+	w, err := Create(dir, WriterOptions{ChunkSize: 16 << 10, Lanes: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, _ := blob("first", 12<<10)
+	d1 := put(t, w, first)
+	second, _ := blob("second", 12<<10)
+	put(t, w, second) // finishes the first chunk: chunks.json records it
+	before, err := os.ReadFile(filepath.Join(dir, ChunksFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	room := 100
+	createTemp = func(dir, pattern string) (tempFile, error) {
+		f, err := os.CreateTemp(dir, pattern)
+		return fullDisk{f, &room}, err
+	}
+	err = w.Finish(&Index{Tool: "test", Images: []Image{{Source: "example.com/a@" + d1.String(), Digest: d1}}})
+	createTemp = func(dir, pattern string) (tempFile, error) { return os.CreateTemp(dir, pattern) }
+	if !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("Finish on a full disk: %v, want ENOSPC", err)
+	}
+	if after, err := os.ReadFile(filepath.Join(dir, ChunksFile)); err != nil || !bytes.Equal(after, before) {
+		t.Errorf("chunks.json changed by the failed write (err %v):\n%s", err, after)
+	}
+	if _, err := os.Lstat(filepath.Join(dir, IndexFile)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("index.json after a failed Finish: %v", err)
+	}
+	w.Close()
+
+	w, err = Create(dir, WriterOptions{ChunkSize: 16 << 10, Lanes: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.Count() != 2 {
+		t.Errorf("rerun kept %d blobs, want 2", w.Count())
+	}
+	if err := w.Finish(&Index{Tool: "test", Images: []Image{{Source: "example.com/a@" + d1.String(), Digest: d1}}}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if errs := r.Verify(1); len(errs) != 0 {
+		t.Errorf("the rerun's archive does not verify: %v", errs)
 	}
 }
