@@ -604,3 +604,49 @@ func TestAFullDiskFailsTheFinishAndTheRerunCompletes(t *testing.T) {
 		t.Errorf("the rerun's archive does not verify: %v", errs)
 	}
 }
+
+func TestParseSize(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want int64
+		err  string
+	}{
+		{"", 0, ""},
+		{"4", 4 << 30, ""},
+		{"0.5", 512 << 20, ""},
+		{"500Mi", 500 << 20, ""},
+		{"1Mi", 1 << 20, ""},
+		{"1Pi", 1 << 50, ""},
+		{"NaN", 0, "not a number of GiB"},
+		{"Inf", 0, "not a number of GiB"},
+		{"-Inf", 0, "not a number of GiB"},
+		{"1e30", 0, "must be between 1Mi and 1Pi"},
+		{"1e-30", 0, "must be between 1Mi and 1Pi"},
+		{"0", 0, "must be between 1Mi and 1Pi"},
+		{"-1", 0, "must be between 1Mi and 1Pi"},
+		{"1023Ki", 0, "must be between 1Mi and 1Pi"},
+		{"2Pi", 0, "must be between 1Mi and 1Pi"},
+		{"big", 0, "want GiB"},
+	} {
+		got, err := ParseSize(tc.in)
+		if tc.err == "" && (err != nil || got != tc.want) || tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)) {
+			t.Errorf("ParseSize(%q) = %d, %v; want %d, %q", tc.in, got, err, tc.want, tc.err)
+		}
+	}
+}
+
+func TestCheckDirRefusesAnExistingFile(t *testing.T) {
+	dir := t.TempDir()
+	f := filepath.Join(dir, "file")
+	if err := os.WriteFile(f, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckDir(f); err == nil || !strings.Contains(err.Error(), "is not a directory") {
+		t.Errorf("CheckDir(file) = %v", err)
+	}
+	for _, ok := range []string{"", dir, filepath.Join(dir, "new")} {
+		if err := CheckDir(ok); err != nil {
+			t.Errorf("CheckDir(%q) = %v", ok, err)
+		}
+	}
+}

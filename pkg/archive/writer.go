@@ -544,3 +544,23 @@ func syncDir(dir string) error {
 	}
 	return nil
 }
+
+// CheckDir refuses, before anything is fetched, a mirror to disk
+// destination that cannot become an archive directory: a path that exists
+// and is not a directory. "" (no directory given) is accepted.
+func CheckDir(dir string) error {
+	if dir == "" {
+		return nil
+	}
+	st, err := os.Stat(dir)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		return err
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("%s exists and is not a directory: name a directory for the archive", dir)
+	}
+	return nil
+}

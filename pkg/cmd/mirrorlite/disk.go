@@ -12,7 +12,6 @@ import (
 	"github.com/containers/image/v5/docker/reference"
 	"github.com/containers/image/v5/types"
 	digest "github.com/opencontainers/go-digest"
-	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/airgap-ocp/oc-plugins/pkg/archive"
 	"github.com/airgap-ocp/oc-plugins/pkg/cli"
@@ -69,24 +68,8 @@ func rootRepo(s string) (string, error) {
 	return named.Name(), nil
 }
 
-// parseArchiveSize reads --archive-size: a number of GiB (as oc-mirror's
-// archiveSize), or a quantity with a unit (500Mi).
-func parseArchiveSize(s string) (int64, error) {
-	if s == "" {
-		return 0, nil
-	}
-	if f, err := strconv.ParseFloat(s, 64); err == nil {
-		if f <= 0 {
-			return 0, fmt.Errorf("%q: must be positive", s)
-		}
-		return int64(f * (1 << 30)), nil
-	}
-	q, err := resource.ParseQuantity(s)
-	if err != nil || q.Sign() <= 0 {
-		return 0, fmt.Errorf("%q: want GiB (4) or a size with a unit (500Mi)", s)
-	}
-	return q.Value(), nil
-}
+// parseArchiveSize reads --archive-size (archive.ParseSize).
+func parseArchiveSize(s string) (int64, error) { return archive.ParseSize(s) }
 
 // releaseSet reads the payload at pullSpec and plans it below path.
 func (o *Options) releaseSet(ctx context.Context, pullSpec, path string) (*imageSet, error) {

@@ -295,9 +295,9 @@ func TestSinceArchiveHoldsOnlyNewBlobs(t *testing.T) {
 
 func TestFromDiskMissingChunkPushesTheRestAndNamesIt(t *testing.T) {
 	e := newEnv(t)
-	rel := e.src.PushRelease(t, testenv.ReleaseSpec{Components: 6, OwnLayerSize: 64 << 10})
+	rel := e.src.PushRelease(t, testenv.ReleaseSpec{Components: 6, OwnLayerSize: 600 << 10})
 	dir := filepath.Join(e.dir, "a")
-	if _, stderr, code := e.run(t, "", "release", rel.Tag, "--to", "file://"+dir, "--archive-size", "0.0001", "--parallel", "1"); code != 0 {
+	if _, stderr, code := e.run(t, "", "release", rel.Tag, "--to", "file://"+dir, "--archive-size", "1Mi", "--parallel", "1"); code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
 	idx, err := archive.ReadIndexFile(dir)
@@ -425,6 +425,10 @@ func TestImagesToDiskAndBack(t *testing.T) {
 
 func TestAirGapBadUsage(t *testing.T) {
 	e := newEnv(t)
+	regular := filepath.Join(e.dir, "a-file")
+	if err := os.WriteFile(regular, []byte("not an archive\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		args []string
 		want string
@@ -434,6 +438,13 @@ func TestAirGapBadUsage(t *testing.T) {
 		{[]string{"--from", "file:///nonexistent", "--to", "docker://example.com/x"}, "index"},
 		{[]string{"release", "4.16.3", "--to", "docker://example.com/x", "--since", "/x"}, "--since"},
 		{[]string{"release", "4.16.3", "--to", "file:///tmp/x", "--archive-size", "big"}, "--archive-size"},
+		{[]string{"release", "4.16.3", "--to", "file:///tmp/x", "--archive-size", "NaN"}, `--archive-size: "NaN": not a number of GiB`},
+		{[]string{"release", "4.16.3", "--to", "file:///tmp/x", "--archive-size", "Inf"}, `--archive-size: "Inf": not a number of GiB`},
+		{[]string{"release", "4.16.3", "--to", "file:///tmp/x", "--archive-size", "1e30"}, `--archive-size: "1e30": must be between 1Mi and 1Pi`},
+		{[]string{"release", "4.16.3", "--to", "file:///tmp/x", "--archive-size", "1e-30"}, `--archive-size: "1e-30": must be between 1Mi and 1Pi`},
+		{[]string{"release", "4.16.3", "--to", "file:///tmp/x", "--archive-size", "2Pi"}, `must be between 1Mi and 1Pi`},
+		{[]string{"release", "4.16.3", "--to", "file://" + regular}, "is not a directory"},
+		{[]string{"images", "a/b:1=c/d:1", "--to", "file://" + regular}, "is not a directory"},
 		{[]string{"release", "4.16.3", "--to", "file:///tmp/x", "--dry-run"}, "--dry-run"},
 		{[]string{"-c", "a.yaml", "--from", "file:///x", "--to", "docker://example.com/x"}, "not both"},
 		{[]string{"images", "a/b:1=c/d:1", "--to", "docker://example.com/x"}, "file://DIR only"},

@@ -24,6 +24,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
+	"github.com/airgap-ocp/oc-plugins/pkg/archive"
 	"github.com/airgap-ocp/oc-plugins/pkg/cli"
 	"github.com/airgap-ocp/oc-plugins/pkg/imageset"
 	"github.com/airgap-ocp/oc-plugins/pkg/manifest"
@@ -350,6 +351,9 @@ func (o *Options) Validate() error {
 	}
 	if o.ObjectName != "" && objectName(o.ObjectName) != o.ObjectName {
 		return cli.BadInputf("--name %q: want a lower-case DNS name (letters, digits, '-' and '.')", o.ObjectName)
+	}
+	if err := archive.CheckDir(diskDir(o.To)); err != nil {
+		return cli.BadInputf("--to: %w", err)
 	}
 	if o.root || diskDir(o.To) != "" || o.images && o.To != "" {
 		if err := o.validateAirGap(); err != nil {
