@@ -650,3 +650,94 @@ func TestCheckDirRefusesAnExistingFile(t *testing.T) {
 		}
 	}
 }
+
+// TestOnlyRegularFilesInsideTheDirectoryAreOpened plants what hostile media
+// could hold: a symbolic link as the chunk being written (the writer must
+// not truncate the file outside it points to) and as chunks.json, and a
+// FIFO in place of a finished chunk and of index.json (a reader must not
+// wait on it forever). Each is refused, named.
+func TestOnlyRegularFilesInsideTheDirectoryAreOpened(t *testing.T) {
+	t.Run("a symlinked chunk being written", func(t *testing.T) {
+		dir, outside := t.TempDir(), filepath.Join(t.TempDir(), "precious")
+		if err := os.WriteFile(outside, []byte("keep me\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(outside, filepath.Join(dir, "chunk-00001.tar.part")); err != nil {
+			t.Fatal(err)
+		}
+		_, err := Create(dir, WriterOptions{})
+		var refused *RefusedError
+		if !errors.As(err, &refused) || !strings.Contains(err.Error(), "chunk-00001.tar.part: a symbolic link, not a regular file: refused") {
+			t.Errorf("Create = %v", err)
+		}
+		if data, _ := os.ReadFile(outside); string(data) != "keep me\n" {
+			t.Errorf("the file the link points to was changed: %q", data)
+		}
+	})
+	t.Run("a symlinked finished chunk", func(t *testing.T) {
+		dir := t.TempDir()
+		writeArchive(t, dir, WriterOptions{ChunkSize: 64 << 10}, 1000)
+		chunk := filepath.Join(dir, "chunk-00001.tar")
+		if err := os.Rename(chunk, filepath.Join(dir, "elsewhere")); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink("elsewhere", chunk); err != nil {
+			t.Fatal(err)
+		}
+		r, err := Open(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		errs := r.Verify(1)
+		if len(errs) != 1 || !strings.Contains(errs[0].Error(), "chunk-00001.tar: a symbolic link") {
+			t.Errorf("Verify = %v", errs)
+		}
+		if _, err := Create(dir, WriterOptions{}); err == nil || !strings.Contains(err.Error(), "chunk-00001.tar: a symbolic link") {
+			t.Errorf("resuming: %v", err)
+		}
+	})
+	t.Run("a FIFO in place of a chunk", func(t *testing.T) {
+		dir := t.TempDir()
+		writeArchive(t, dir, WriterOptions{ChunkSize: 64 << 10}, 1000)
+		chunk := filepath.Join(dir, "chunk-00001.tar")
+		if err := os.Remove(chunk); err != nil {
+			t.Fatal(err)
+		}
+		if err := syscall.Mkfifo(chunk, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		r, err := Open(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		errs := r.Verify(1)
+		if len(errs) != 1 || !strings.Contains(errs[0].Error(), "chunk-00001.tar: a FIFO, not a regular file: refused") {
+			t.Errorf("Verify = %v", errs)
+		}
+		if _, _, err := r.OpenBlob(r.Index().Images[0].Digest); err == nil {
+			t.Error("a blob of the FIFO chunk was opened")
+		}
+	})
+	t.Run("a FIFO as index.json, a link as chunks.json", func(t *testing.T) {
+		dir := t.TempDir()
+		writeArchive(t, dir, WriterOptions{ChunkSize: 64 << 10}, 1000)
+		if err := os.Rename(filepath.Join(dir, ChunksFile), filepath.Join(dir, "sums")); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink("sums", filepath.Join(dir, ChunksFile)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Open(dir); err == nil || !strings.Contains(err.Error(), "chunks.json: a symbolic link") {
+			t.Errorf("Open with a linked chunks.json = %v", err)
+		}
+		if err := os.Remove(filepath.Join(dir, IndexFile)); err != nil {
+			t.Fatal(err)
+		}
+		if err := syscall.Mkfifo(filepath.Join(dir, IndexFile), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Open(dir); err == nil || !strings.Contains(err.Error(), "index.json: a FIFO") {
+			t.Errorf("Open with a FIFO index.json = %v", err)
+		}
+	})
+}

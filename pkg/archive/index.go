@@ -168,7 +168,7 @@ func ReadIndexFile(path string) (*Index, error) {
 	if st, err := os.Stat(path); err == nil && st.IsDir() {
 		path = filepath.Join(path, IndexFile)
 	}
-	f, err := os.Open(path)
+	f, err := openRegular(path, os.O_RDONLY, 0)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) && filepath.Base(path) == IndexFile {
 			return nil, fmt.Errorf("%s: no index: the archive is not complete (re-run the mirror to disk command to finish it)", path)

@@ -38,7 +38,12 @@ func Open(dir string) (*Reader, error) {
 	}
 	// The checksum manifest next to the index must be the one it was
 	// finished with (the index carries a copy, so it may be left behind).
-	if data, err := os.ReadFile(filepath.Join(dir, ChunksFile)); err == nil && digest.FromBytes(data).String() != idx.ID {
+	data, err := readRegular(filepath.Join(dir, ChunksFile), maxIndexSize)
+	var refused *RefusedError
+	if errors.As(err, &refused) {
+		return nil, err
+	}
+	if err == nil && digest.FromBytes(data).String() != idx.ID {
 		return nil, fmt.Errorf("%s: does not match %s (archive %s): the files come from different archives or one was changed",
 			filepath.Join(dir, ChunksFile), IndexFile, idx.ID)
 	}
@@ -111,7 +116,7 @@ func (r *Reader) Verify(parallel int) []*ChunkError {
 }
 
 func (r *Reader) verifyChunk(c Chunk) error {
-	f, err := os.Open(filepath.Join(r.dir, c.Name))
+	f, err := openRegular(filepath.Join(r.dir, c.Name), os.O_RDONLY, 0)
 	if errors.Is(err, os.ErrNotExist) {
 		return errors.New("missing")
 	}
@@ -197,7 +202,7 @@ func (r *Reader) OpenBlob(d digest.Digest) (io.ReadCloser, int64, error) {
 		return nil, -1, err
 	}
 	loc := r.where[d]
-	f, err := os.Open(filepath.Join(r.dir, loc.chunk))
+	f, err := openRegular(filepath.Join(r.dir, loc.chunk), os.O_RDONLY, 0)
 	if err != nil {
 		return nil, -1, fmt.Errorf("blob %s in chunk %s: %w", d, loc.chunk, err)
 	}

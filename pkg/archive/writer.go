@@ -114,7 +114,7 @@ func (w *Writer) resume() error {
 		}
 	}
 	path := filepath.Join(w.dir, ChunksFile)
-	data, err := os.ReadFile(path)
+	data, err := readRegular(path, maxIndexSize)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 	case err != nil:
@@ -131,7 +131,7 @@ func (w *Writer) resume() error {
 			return err
 		}
 		for _, c := range cs.Chunks {
-			st, err := os.Stat(filepath.Join(w.dir, c.Name))
+			st, err := checkRegular(filepath.Join(w.dir, c.Name))
 			if err != nil {
 				return fmt.Errorf("resuming %s: %w (remove the directory to start again)", w.dir, err)
 			}
@@ -157,6 +157,9 @@ func (w *Writer) resume() error {
 	}
 	for _, p := range done {
 		if !recorded[filepath.Base(p)] && chunkName.MatchString(filepath.Base(p)) {
+			if _, err := checkRegular(p); err != nil {
+				return err
+			}
 			if err := os.Rename(p, p+partSuffix); err != nil {
 				return err
 			}
@@ -193,7 +196,7 @@ func (w *Writer) bump(name string) {
 // salvage keeps the intact members of an unfinished chunk and cuts off the
 // rest.
 func (w *Writer) salvage(path, name string) (*lane, error) {
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	f, err := openRegular(path, os.O_RDWR, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -330,7 +333,7 @@ func (w *Writer) give(l *lane, d digest.Digest, err error) {
 func (w *Writer) newLane() (*lane, error) {
 	name := fmt.Sprintf("chunk-%05d.tar", w.next)
 	w.next++
-	f, err := os.OpenFile(filepath.Join(w.dir, name+partSuffix), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	f, err := openRegular(filepath.Join(w.dir, name+partSuffix), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return nil, err
 	}

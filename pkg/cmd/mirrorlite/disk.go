@@ -387,7 +387,7 @@ func (o *Options) toDisk(ctx context.Context, set *imageSet, dir string) error {
 	}
 	w, err := archive.Create(dir, wopts)
 	if err != nil {
-		return cli.Failed(fmt.Errorf("--to file://%s: %w", dir, err))
+		return fmt.Errorf("--to file://%s: %w", dir, err) // exit 3, or 2 for a directory refused as it stands
 	}
 	if n := w.Count(); n > 0 {
 		fmt.Fprintf(o.ErrOut, "resuming %s: %d blobs already written are kept\n", dir, n)

@@ -500,3 +500,29 @@ func TestFromDiskVerifiesArchivedSignaturesWithKeyring(t *testing.T) {
 		t.Errorf("%d blobs and manifests were pushed before the signatures were refused", n)
 	}
 }
+
+// TestToDiskRefusesALinkPlantedAsAChunk: a symbolic link planted as the
+// chunk being written is exit 2 naming it, and the file it points to,
+// outside the archive, is left alone.
+func TestToDiskRefusesALinkPlantedAsAChunk(t *testing.T) {
+	e := newEnv(t)
+	rel := e.src.PushRelease(t, testenv.ReleaseSpec{Components: 2})
+	dir := filepath.Join(e.dir, "a")
+	outside := filepath.Join(e.dir, "precious")
+	if err := os.WriteFile(outside, []byte("keep me\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(dir, "chunk-00001.tar.part")); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, code := e.run(t, "", "release", rel.Tag, "--to", "file://"+dir)
+	if code != cli.ExitBadInput || !strings.Contains(stderr, "chunk-00001.tar.part: a symbolic link, not a regular file: refused") || stdout != "" {
+		t.Errorf("exit %d, stdout %q, stderr:\n%s", code, stdout, stderr)
+	}
+	if data, _ := os.ReadFile(outside); string(data) != "keep me\n" {
+		t.Errorf("the file the link points to was changed: %q", data)
+	}
+}
