@@ -239,7 +239,8 @@ func TestResumeKeepsIntactMembersAndCutsTheTorn(t *testing.T) {
 	if _, err := (laneWriter{l}).Write(c[:3000]); err != nil {
 		t.Fatal(err)
 	}
-	l.f.Close() // no Finish, no Close: as after kill -9
+	l.f.Close()      // no Finish, no Close: as after kill -9
+	w.lock.release() // which also drops the process's lock
 	if pos == 0 {
 		t.Fatal("nothing written")
 	}
@@ -457,6 +458,7 @@ func TestResumeAfterKillBetweenRenameAndRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 	l.f.Close()
+	w.lock.release() // killed: the kernel drops the lock
 	if err := os.Rename(filepath.Join(dir, "chunk-00001.tar.part"), filepath.Join(dir, "chunk-00001.tar")); err != nil {
 		t.Fatal(err)
 	}
@@ -489,6 +491,7 @@ func TestResumeRemovesTheTempFilesOfCutWrites(t *testing.T) {
 	a, _ := blob("a", 5000)
 	da := put(t, w, a)
 	w.free[0].f.Close()
+	w.lock.release() // killed: the kernel drops the lock
 	// Killed while writing chunks.json and index.json: their temporary
 	// files stay, with part of the data.
 	for _, name := range []string{"." + ChunksFile + ".tmp-123", "." + IndexFile + ".tmp-456"} {
@@ -692,6 +695,7 @@ func TestOnlyRegularFilesInsideTheDirectoryAreOpened(t *testing.T) {
 		if len(errs) != 1 || !strings.Contains(errs[0].Error(), "chunk-00001.tar: a symbolic link") {
 			t.Errorf("Verify = %v", errs)
 		}
+		r.Close()
 		if _, err := Create(dir, WriterOptions{}); err == nil || !strings.Contains(err.Error(), "chunk-00001.tar: a symbolic link") {
 			t.Errorf("resuming: %v", err)
 		}
@@ -740,4 +744,49 @@ func TestOnlyRegularFilesInsideTheDirectoryAreOpened(t *testing.T) {
 			t.Errorf("Open with a FIFO index.json = %v", err)
 		}
 	})
+}
+
+// TestOneWriterAtATime: while a Writer holds a directory, a second Writer
+// and a Reader are refused naming the process; while a Reader holds it, a
+// Writer is refused and other Readers are not; once released, it can be
+// taken again.
+func TestOneWriterAtATime(t *testing.T) {
+	dir := t.TempDir()
+	w, err := Create(dir, WriterOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := put(t, w, []byte("one"))
+	held := fmt.Sprintf("being written by process %d (%s)", os.Getpid(), filepath.Base(os.Args[0]))
+	var refused *RefusedError
+	if _, err := Create(dir, WriterOptions{}); !errors.As(err, &refused) || !strings.Contains(err.Error(), held) {
+		t.Errorf("a second writer: %v; want %q", err, held)
+	}
+	if _, err := Open(dir); !errors.As(err, &refused) || !strings.Contains(err.Error(), held) {
+		t.Errorf("a reader while writing: %v", err)
+	}
+	if err := w.Finish(&Index{Tool: "test", Images: []Image{{Source: "x@" + d.String(), Digest: d}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(filepath.Join(dir, lockFile)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the lock file is left in the finished archive: %v", err)
+	}
+	r1, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, err := Open(dir)
+	if err != nil {
+		t.Fatalf("a second reader: %v", err)
+	}
+	if _, err := Create(dir, WriterOptions{}); !errors.As(err, &refused) || !strings.Contains(err.Error(), "being read by another process") {
+		t.Errorf("a writer while reading: %v", err)
+	}
+	r1.Close()
+	r2.Close()
+	w, err = Create(dir, WriterOptions{})
+	if err != nil {
+		t.Fatalf("a writer once the readers are done: %v", err)
+	}
+	w.Close()
 }

@@ -15,6 +15,7 @@ import (
 
 // Reader reads a finished archive in place.
 type Reader struct {
+	lock  *dirLock
 	dir   string
 	index *Index
 	where map[digest.Digest]location
@@ -30,8 +31,18 @@ type location struct {
 }
 
 // Open reads dir's index. Chunks are checked by Verify, blobs as they are
-// read.
-func Open(dir string) (*Reader, error) {
+// read. The directory is held for reading (no Writer can take it) until
+// Close.
+func Open(dir string) (r *Reader, err error) {
+	lock, err := lockDir(dir, false)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			lock.release()
+		}
+	}()
 	idx, err := ReadIndexFile(filepath.Join(dir, IndexFile))
 	if err != nil {
 		return nil, err
@@ -47,7 +58,7 @@ func Open(dir string) (*Reader, error) {
 		return nil, fmt.Errorf("%s: does not match %s (archive %s): the files come from different archives or one was changed",
 			filepath.Join(dir, ChunksFile), IndexFile, idx.ID)
 	}
-	r := &Reader{dir: dir, index: idx, where: map[digest.Digest]location{}, left: map[digest.Digest]bool{}, bad: map[string]error{}}
+	r = &Reader{lock: lock, dir: dir, index: idx, where: map[digest.Digest]location{}, left: map[digest.Digest]bool{}, bad: map[string]error{}}
 	for _, c := range idx.Chunks {
 		for _, m := range c.Blobs {
 			if _, ok := r.where[m.Digest]; !ok {
@@ -64,6 +75,9 @@ func Open(dir string) (*Reader, error) {
 	}
 	return r, nil
 }
+
+// Close lets the directory be written again.
+func (r *Reader) Close() { r.lock.release() }
 
 // Index is the archive's index.
 func (r *Reader) Index() *Index { return r.index }

@@ -55,6 +55,7 @@ type WriterOptions struct {
 type Writer struct {
 	dir  string
 	opts WriterOptions
+	lock *dirLock
 
 	mu       sync.Mutex
 	cond     *sync.Cond
@@ -90,9 +91,14 @@ func Create(dir string, opts WriterOptions) (*Writer, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	w := &Writer{dir: dir, opts: opts, stored: map[digest.Digest]bool{}, left: map[digest.Digest]bool{}, next: 1}
+	lock, err := lockDir(dir, true)
+	if err != nil {
+		return nil, err
+	}
+	w := &Writer{dir: dir, opts: opts, lock: lock, stored: map[digest.Digest]bool{}, left: map[digest.Digest]bool{}, next: 1}
 	w.cond = sync.NewCond(&w.mu)
 	if err := w.resume(); err != nil {
+		lock.release()
 		return nil, err
 	}
 	return w, nil
@@ -442,6 +448,7 @@ func (w *Writer) writeChecksums() ([]byte, error) {
 func (w *Writer) Finish(idx *Index) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	defer w.lock.release()
 	if w.open != len(w.free) {
 		return errors.New("finishing an archive while blobs are being written")
 	}
@@ -480,8 +487,8 @@ func (w *Writer) Finish(idx *Index) error {
 	return writeFileAtomic(filepath.Join(w.dir, IndexFile), append(out, '\n'))
 }
 
-// Close releases open chunks, leaving them to be resumed; after Finish it
-// does nothing.
+// Close releases open chunks, leaving them to be resumed, and the
+// directory; after Finish it does nothing.
 func (w *Writer) Close() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -491,6 +498,7 @@ func (w *Writer) Close() error {
 	}
 	w.free = nil
 	w.err = errors.New("archive writer closed")
+	w.lock.release()
 	return errors.Join(errs...)
 }
 

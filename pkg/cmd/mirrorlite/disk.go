@@ -462,6 +462,7 @@ func (o *Options) fromDisk(ctx context.Context, dir string) error {
 	if err != nil {
 		return cli.BadInputf("--from: %w", err)
 	}
+	defer ar.Close()
 	idx := ar.Index()
 	fmt.Fprintf(o.ErrOut, "verifying %d chunks of %s\n", len(idx.Chunks), dir)
 	for _, e := range ar.Verify(2) {

@@ -3,6 +3,7 @@ package mirrorlite
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -524,5 +525,27 @@ func TestToDiskRefusesALinkPlantedAsAChunk(t *testing.T) {
 	}
 	if data, _ := os.ReadFile(outside); string(data) != "keep me\n" {
 		t.Errorf("the file the link points to was changed: %q", data)
+	}
+}
+
+// TestASecondRunIntoTheSameArchiveIsRefused: while another process writes
+// an archive directory (here the test itself holds it), mirror to disk
+// into it is exit 2 naming that process, and writes nothing.
+func TestASecondRunIntoTheSameArchiveIsRefused(t *testing.T) {
+	e := newEnv(t)
+	rel := e.src.PushRelease(t, testenv.ReleaseSpec{Components: 2})
+	dir := filepath.Join(e.dir, "a")
+	w, err := archive.Create(dir, archive.WriterOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	stdout, stderr, code := e.run(t, "", "release", rel.Tag, "--to", "file://"+dir)
+	want := fmt.Sprintf("the archive is being written by process %d", os.Getpid())
+	if code != cli.ExitBadInput || !strings.Contains(stderr, want) || stdout != "" {
+		t.Errorf("exit %d, stdout %q, stderr:\n%s\nwant exit 2 and %q", code, stdout, stderr, want)
+	}
+	if parts, _ := filepath.Glob(filepath.Join(dir, "chunk-*")); len(parts) != 0 {
+		t.Errorf("the refused run wrote %v", parts)
 	}
 }
