@@ -321,6 +321,27 @@ func TestSinceLeavesOutWhatTheFarSideHas(t *testing.T) {
 	}
 }
 
+// forge writes idx as index.json and a checksum manifest that binds it, as
+// an attacker who knows the format would.
+func forge(t *testing.T, dir string, idx *Index) {
+	t.Helper()
+	cs := checksums{Format: FormatVersion, Chunks: idx.Chunks}
+	id, err := cs.id()
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx.ID = id
+	raw, _ := json.Marshal(idx)
+	cs.Index = digest.FromBytes(raw).String()
+	sums, _ := cs.marshal()
+	if err := os.WriteFile(filepath.Join(dir, IndexFile), raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, ChunksFile), sums, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // hostileChunk replaces the archive's only chunk by a tar holding member
 // hdr (and fixes up the checksum manifest, as an attacker would).
 func hostileChunk(t *testing.T, hdr *tar.Header, body []byte) error {
@@ -349,10 +370,7 @@ func hostileChunk(t *testing.T, hdr *tar.Header, body []byte) error {
 	if err := os.WriteFile(filepath.Join(dir, c.Name), buf.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	raw, _ = json.Marshal(idx)
-	if err := os.WriteFile(idxPath, raw, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	forge(t, dir, &idx)
 	r, err := Open(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -404,6 +422,9 @@ func TestReadIndexNamesTheBadField(t *testing.T) {
 		{"offset outside the chunk", `"offset":512`, `"offset":4096`, "chunks[0].blobs[0]"},
 		{"image not in any chunk", `"source":"a","digest":"sha256:a`, `"source":"a","digest":"sha256:c`, "images[0].digest"},
 		{"bad sha256", `"sha256":"b`, `"sha256":"z`, "chunks[0].sha256"},
+		{"no images", `"images":[{"source":"a","digest":"sha256:` + strings.Repeat("a", 64) + `"}]`, `"images":[]`, "images"},
+		{"a release that is not an image", `"chunks":`, `"releases":[{"version":"4.16.3","archExt":"","digest":"sha256:` + strings.Repeat("c", 64) + `","source":"x","tag":""}],"chunks":`, "releases[0].digest"},
+		{"a release whose image has another tag", `"chunks":`, `"releases":[{"version":"4.16.3","archExt":"","digest":"sha256:` + strings.Repeat("a", 64) + `","source":"x","tag":"4.16.3-x86_64"}],"chunks":`, "releases[0].digest"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := ReadIndex(strings.NewReader(strings.Replace(good, tc.from, tc.to, 1)), "index.json")
@@ -789,4 +810,113 @@ func TestOneWriterAtATime(t *testing.T) {
 		t.Fatalf("a writer once the readers are done: %v", err)
 	}
 	w.Close()
+}
+
+// releaseArchive writes an archive of a release image and one component
+// and returns its index as written.
+func releaseArchive(t *testing.T, dir string) *Index {
+	t.Helper()
+	w, err := Create(dir, WriterOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel := put(t, w, []byte("release manifest"))
+	comp := put(t, w, []byte("component manifest"))
+	idx := &Index{Tool: "test", Images: []Image{
+		{Source: "example.com/r@" + rel.String(), Digest: rel, Tag: "4.16.3-x86_64"},
+		{Source: "example.com/r@" + comp.String(), Digest: comp, Tag: "4.16.3-x86_64-etcd"},
+	}, Releases: []Release{{Version: "4.16.3", Digest: rel, Source: "example.com/r@" + rel.String(), Tag: "4.16.3-x86_64"}}}
+	if err := w.Finish(idx); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadIndexFile(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+// TestTheIndexIsBoundToTheChecksumManifest changes index.json as someone
+// could on the way across: alone, it no longer matches chunks.json; with
+// chunks.json forged to match, a release that is not its image or an
+// index with no images is still refused.
+func TestTheIndexIsBoundToTheChecksumManifest(t *testing.T) {
+	edit := func(t *testing.T, dir string, change func(*Index)) {
+		t.Helper()
+		idx, err := ReadIndexFile(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		change(idx)
+		raw, _ := json.MarshalIndent(idx, "", "  ")
+		if err := os.WriteFile(filepath.Join(dir, IndexFile), raw, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Run("a retargeted tag", func(t *testing.T) {
+		dir := t.TempDir()
+		releaseArchive(t, dir)
+		edit(t, dir, func(idx *Index) { idx.Images[1].Tag = "4.16.3-x86_64" })
+		if _, err := Open(dir); err == nil || !strings.Contains(err.Error(), "index.json: does not match the digest chunks.json records") {
+			t.Errorf("Open = %v", err)
+		}
+	})
+	t.Run("an index left unbound", func(t *testing.T) {
+		dir := t.TempDir()
+		idx := releaseArchive(t, dir)
+		sums, _ := checksums{Format: FormatVersion, Chunks: idx.Chunks}.marshal()
+		if err := os.WriteFile(filepath.Join(dir, ChunksFile), sums, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Open(dir); err == nil || !strings.Contains(err.Error(), "records no digest of index.json") {
+			t.Errorf("Open = %v", err)
+		}
+	})
+	for _, tc := range []struct {
+		name, want string
+		change     func(*Index)
+	}{
+		{"the release pointed at a component", "releases[0].digest", func(idx *Index) { idx.Releases[0].Digest = idx.Images[1].Digest }},
+		{"a release never pushed", "releases[0].digest", func(idx *Index) { idx.Releases[0].Digest = digest.FromString("elsewhere") }},
+		{"images emptied", "images: no images", func(idx *Index) { idx.Images = nil }},
+	} {
+		t.Run(tc.name+", both files forged", func(t *testing.T) {
+			dir := t.TempDir()
+			idx := releaseArchive(t, dir)
+			tc.change(idx)
+			forge(t, dir, idx)
+			if _, err := Open(dir); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Open = %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestARerunThatAddsNothingKeepsTheArchive: mirror to disk again into a
+// finished archive, with the same content, leaves index.json and
+// chunks.json byte for byte (an archive already carried across is still
+// the same archive).
+func TestARerunThatAddsNothingKeepsTheArchive(t *testing.T) {
+	dir := t.TempDir()
+	idx := releaseArchive(t, dir)
+	before := map[string][]byte{}
+	for _, f := range []string{IndexFile, ChunksFile} {
+		before[f], _ = os.ReadFile(filepath.Join(dir, f))
+	}
+	w, err := Create(dir, WriterOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	again := &Index{Tool: idx.Tool, Images: idx.Images, Releases: idx.Releases}
+	if err := w.Finish(again); err != nil {
+		t.Fatal(err)
+	}
+	for f, b := range before {
+		if after, _ := os.ReadFile(filepath.Join(dir, f)); !bytes.Equal(after, b) {
+			t.Errorf("%s changed:\n%s\n->\n%s", f, b, after)
+		}
+	}
+	if _, err := Open(dir); err != nil {
+		t.Error(err)
+	}
 }

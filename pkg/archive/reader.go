@@ -1,7 +1,9 @@
 package archive
 
 import (
+	"bytes"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -43,20 +45,12 @@ func Open(dir string) (r *Reader, err error) {
 			lock.release()
 		}
 	}()
-	idx, err := ReadIndexFile(filepath.Join(dir, IndexFile))
+	indexData, idx, err := readIndexFile(filepath.Join(dir, IndexFile))
 	if err != nil {
 		return nil, err
 	}
-	// The checksum manifest next to the index must be the one it was
-	// finished with (the index carries a copy, so it may be left behind).
-	data, err := readRegular(filepath.Join(dir, ChunksFile), maxIndexSize)
-	var refused *RefusedError
-	if errors.As(err, &refused) {
+	if err := checkBinding(dir, indexData, idx); err != nil {
 		return nil, err
-	}
-	if err == nil && digest.FromBytes(data).String() != idx.ID {
-		return nil, fmt.Errorf("%s: does not match %s (archive %s): the files come from different archives or one was changed",
-			filepath.Join(dir, ChunksFile), IndexFile, idx.ID)
 	}
 	r = &Reader{lock: lock, dir: dir, index: idx, where: map[digest.Digest]location{}, left: map[digest.Digest]bool{}, bad: map[string]error{}}
 	for _, c := range idx.Chunks {
@@ -74,6 +68,41 @@ func Open(dir string) (r *Reader, err error) {
 		}
 	}
 	return r, nil
+}
+
+// checkBinding checks that chunks.json and index.json belong together: the
+// digest of the index is the one the checksum manifest records, and the
+// checksum manifest's chunk list is the archive's ID and the index's copy.
+func checkBinding(dir string, indexData []byte, idx *Index) error {
+	path := filepath.Join(dir, ChunksFile)
+	data, err := readRegular(path, maxIndexSize)
+	if errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("%s: missing: %s cannot be checked without it", path, IndexFile)
+	}
+	if err != nil {
+		return err
+	}
+	var cs checksums
+	if err := json.Unmarshal(data, &cs); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if cs.Index == "" {
+		return fmt.Errorf("%s records no digest of %s: the archive is not complete (re-run the mirror to disk command to finish it)", path, IndexFile)
+	}
+	if digest.FromBytes(indexData).String() != cs.Index {
+		return fmt.Errorf("%s: does not match the digest %s records: it was changed, or the files come from different archives",
+			filepath.Join(dir, IndexFile), ChunksFile)
+	}
+	id, err := cs.id()
+	if err != nil {
+		return err
+	}
+	mine, _ := json.Marshal(cs.Chunks)
+	copied, _ := json.Marshal(idx.Chunks)
+	if id != idx.ID || !bytes.Equal(mine, copied) {
+		return fmt.Errorf("%s: does not match %s (archive %s): the files come from different archives or one was changed", path, IndexFile, idx.ID)
+	}
+	return nil
 }
 
 // Close lets the directory be written again.

@@ -2,6 +2,7 @@ package archive
 
 import (
 	"archive/tar"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -62,6 +63,8 @@ type Writer struct {
 	stored   map[digest.Digest]bool
 	left     map[digest.Digest]bool // left out: in Since and asked for
 	finished []Chunk
+	prev     *Index // the index of the finished archive being rerun
+	prevData []byte
 	free     []*lane
 	open     int
 	next     int
@@ -118,6 +121,9 @@ func (w *Writer) resume() error {
 				return err
 			}
 		}
+	}
+	if data, idx, err := readIndexFile(filepath.Join(w.dir, IndexFile)); err == nil {
+		w.prev, w.prevData = idx, data
 	}
 	path := filepath.Join(w.dir, ChunksFile)
 	data, err := readRegular(path, maxIndexSize)
@@ -429,18 +435,23 @@ func (w *Writer) finishLane(l *lane) error {
 		return err
 	}
 	w.finished = append(w.finished, Chunk{Name: l.name, Size: l.pos, SHA256: fmt.Sprintf("%x", l.sum.Sum(nil)), Blobs: l.members})
-	_, err := w.writeChecksums()
+	_, err := w.writeChecksums("")
 	return err
 }
 
-func (w *Writer) writeChecksums() ([]byte, error) {
+// writeChecksums writes chunks.json, binding index.json's digest when
+// given, and returns the archive ID of the chunks.
+func (w *Writer) writeChecksums(index digest.Digest) (string, error) {
 	sort.Slice(w.finished, func(i, j int) bool { return w.finished[i].Name < w.finished[j].Name })
-	data, err := json.MarshalIndent(checksums{Format: FormatVersion, Chunks: w.finished}, "", "  ")
+	cs := checksums{Format: FormatVersion, Chunks: w.finished, Index: index.String()}
+	data, err := cs.marshal()
 	if err != nil {
-		return nil, err
+		return "", err
 	}
-	data = append(data, '\n')
-	return data, writeFileAtomic(filepath.Join(w.dir, ChunksFile), data)
+	if err := writeFileAtomic(filepath.Join(w.dir, ChunksFile), data); err != nil {
+		return "", err
+	}
+	return cs.id()
 }
 
 // Finish finishes every open chunk and writes the index: idx with its
@@ -458,16 +469,13 @@ func (w *Writer) Finish(idx *Index) error {
 		}
 	}
 	w.free, w.open = nil, 0
-	data, err := w.writeChecksums()
+	id, err := w.writeChecksums("")
 	if err != nil {
 		return err
 	}
 	idx.Format = FormatVersion
-	idx.ID = digest.FromBytes(data).String()
+	idx.ID = id
 	idx.Chunks = w.finished
-	if idx.Created.IsZero() {
-		idx.Created = time.Now().UTC().Truncate(time.Second)
-	}
 	idx.Since = nil
 	if len(w.left) > 0 {
 		s := &Since{Archive: w.opts.SinceID}
@@ -477,14 +485,43 @@ func (w *Writer) Finish(idx *Index) error {
 		sort.Slice(s.Blobs, func(i, j int) bool { return s.Blobs[i] < s.Blobs[j] })
 		idx.Since = s
 	}
-	if err := idx.check(IndexFile); err != nil {
-		return err
-	}
-	out, err := json.MarshalIndent(idx, "", "  ")
+	out, err := w.marshalIndex(idx)
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(w.dir, IndexFile), append(out, '\n'))
+	if err := writeFileAtomic(filepath.Join(w.dir, IndexFile), out); err != nil {
+		return err
+	}
+	// Written last: until chunks.json binds the index, a reader takes the
+	// archive as unfinished.
+	_, err = w.writeChecksums(digest.FromBytes(out))
+	return err
+}
+
+// marshalIndex checks and renders idx. A rerun that adds nothing to a
+// finished archive keeps its creation time, so the archive stays the same
+// bytes.
+func (w *Writer) marshalIndex(idx *Index) ([]byte, error) {
+	now := idx.Created.IsZero()
+	if now && w.prev != nil {
+		idx.Created = w.prev.Created
+	}
+	if now && idx.Created.IsZero() {
+		idx.Created = time.Now().UTC().Truncate(time.Second)
+	}
+	if err := idx.check(IndexFile); err != nil {
+		return nil, err
+	}
+	out, err := json.MarshalIndent(idx, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, '\n')
+	if now && w.prev != nil && !bytes.Equal(out, w.prevData) {
+		idx.Created = time.Now().UTC().Truncate(time.Second)
+		return w.marshalIndex(idx)
+	}
+	return out, nil
 }
 
 // Close releases open chunks, leaving them to be resumed, and the
