@@ -920,3 +920,67 @@ func TestARerunThatAddsNothingKeepsTheArchive(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestResumeRewritesADamagedFinishedChunk: a finished chunk damaged (a
+// flipped byte) or lost after it was recorded is found when mirror to
+// disk runs again into the directory, and its blobs are written again,
+// so the archive finishes whole; the others are kept.
+func TestResumeRewritesADamagedFinishedChunk(t *testing.T) {
+	for _, damage := range []string{"flipped", "missing"} {
+		t.Run(damage, func(t *testing.T) {
+			dir := t.TempDir()
+			opts := WriterOptions{ChunkSize: 16 << 10, Lanes: 1}
+			ds, all := writeArchive(t, dir, opts, 12<<10, 12<<10, 12<<10)
+			idx, err := ReadIndexFile(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			bad := idx.Chunks[1]
+			path := filepath.Join(dir, bad.Name)
+			if damage == "flipped" {
+				data, _ := os.ReadFile(path)
+				data[len(data)/2] ^= 0xff
+				if err := os.WriteFile(path, data, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			} else if err := os.Remove(path); err != nil {
+				t.Fatal(err)
+			}
+			var warn bytes.Buffer
+			opts.Warn = &warn
+			w, err := Create(dir, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(warn.String(), bad.Name) || !strings.Contains(warn.String(), "written again") {
+				t.Errorf("no warning naming %s: %q", bad.Name, warn.String())
+			}
+			lost := bad.Blobs[0].Digest
+			if w.Has(lost) {
+				t.Fatalf("the blob of the damaged chunk counts as stored")
+			}
+			for _, d := range ds {
+				if !w.Has(d) {
+					put(t, w, all[d]) // what the mirror engine does for a blob the archive lacks
+				}
+			}
+			if err := w.Finish(&Index{Tool: "test", Images: idx.Images}); err != nil {
+				t.Fatal(err)
+			}
+			r, err := Open(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			if errs := r.Verify(1); len(errs) != 0 {
+				t.Errorf("the repaired archive does not verify: %v", errs)
+			}
+			for _, d := range ds {
+				got, err := r.ReadBlob(d, 1<<20)
+				if err != nil || !bytes.Equal(got, all[d]) {
+					t.Errorf("blob %s after the repair: %v", d, err)
+				}
+			}
+		})
+	}
+}

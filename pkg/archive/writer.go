@@ -142,19 +142,35 @@ func (w *Writer) resume() error {
 		if err := checkChunks(cs.Chunks, path, "chunks"); err != nil {
 			return err
 		}
+		damaged := false
 		for _, c := range cs.Chunks {
-			st, err := checkRegular(filepath.Join(w.dir, c.Name))
+			w.bump(c.Name)
+			// This is the connected side, where a damaged chunk can still
+			// be written again: check each against its sha256 rather than
+			// let the far side find out.
+			why, err := w.checkFinished(c)
 			if err != nil {
-				return fmt.Errorf("resuming %s: %w (remove the directory to start again)", w.dir, err)
+				return fmt.Errorf("resuming %s: %w", w.dir, err)
 			}
-			if st.Size() != c.Size {
-				return fmt.Errorf("resuming %s: %s has %d bytes, the checksum manifest says %d (remove the directory to start again)", w.dir, c.Name, st.Size(), c.Size)
+			if why != "" {
+				fmt.Fprintf(w.opts.Warn, "warning: %s %s: its %d blobs are written again\n", c.Name, why, len(c.Blobs))
+				if err := os.Remove(filepath.Join(w.dir, c.Name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+					return err
+				}
+				damaged = true
+				continue
 			}
 			w.finished = append(w.finished, c)
 			for _, m := range c.Blobs {
 				w.stored[m.Digest] = true
 			}
-			w.bump(c.Name)
+		}
+		if damaged {
+			// Until it is finished again, the archive records only the
+			// chunks that are good.
+			if _, err := w.writeChecksums(""); err != nil {
+				return err
+			}
 		}
 	}
 	// A chunk renamed to its final name but not yet recorded (killed in
@@ -196,6 +212,36 @@ func (w *Writer) resume() error {
 		w.open++
 	}
 	return nil
+}
+
+// checkFinished says why finished chunk c cannot be kept ("" when it can):
+// missing, of another size, or of another sha256. A chunk that is not a
+// regular file is an error: it is not this package's to remove.
+func (w *Writer) checkFinished(c Chunk) (string, error) {
+	path := filepath.Join(w.dir, c.Name)
+	f, err := openRegular(path, os.O_RDONLY, 0)
+	if errors.Is(err, os.ErrNotExist) {
+		return "is missing", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return "", err
+	}
+	if st.Size() != c.Size {
+		return fmt.Sprintf("has %d bytes, the checksum manifest says %d", st.Size(), c.Size), nil
+	}
+	sum, err := hashFile(f, c.Size)
+	if err != nil {
+		return "", fmt.Errorf("reading %s: %w", path, err)
+	}
+	if sum != c.SHA256 {
+		return "is damaged (its sha256 differs from the checksum manifest's)", nil
+	}
+	return "", nil
 }
 
 func (w *Writer) bump(name string) {

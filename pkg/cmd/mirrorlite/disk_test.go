@@ -549,3 +549,37 @@ func TestASecondRunIntoTheSameArchiveIsRefused(t *testing.T) {
 		t.Errorf("the refused run wrote %v", parts)
 	}
 }
+
+// TestRerunToDiskRepairsADamagedChunk: a finished chunk damaged after the
+// first run is found by the rerun on the connected side and written
+// again, so the far side gets a whole archive.
+func TestRerunToDiskRepairsADamagedChunk(t *testing.T) {
+	e := newEnv(t)
+	rel := e.src.PushRelease(t, testenv.ReleaseSpec{Components: 4, OwnLayerSize: 600 << 10})
+	dir := filepath.Join(e.dir, "a")
+	args := []string{"release", rel.Tag, "--to", "file://" + dir, "--archive-size", "1Mi", "--parallel", "1"}
+	if _, stderr, code := e.run(t, "", args...); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	idx, err := archive.ReadIndexFile(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := idx.Chunks[len(idx.Chunks)/2].Name
+	data, err := os.ReadFile(filepath.Join(dir, bad))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[len(data)/3] ^= 0xff
+	if err := os.WriteFile(filepath.Join(dir, bad), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, code := e.run(t, "", args...)
+	if code != 0 || !strings.Contains(stderr, bad+" is damaged") {
+		t.Fatalf("rerun: exit %d, stderr:\n%s", code, stderr)
+	}
+	_, stderr, code = e.run(t, "", "--from", "file://"+dir, "--to", "docker://"+e.dst.Ref("mirror/ocp"))
+	if code != 0 || strings.Contains(stderr, "refused") {
+		t.Errorf("pushing the repaired archive: exit %d, stderr:\n%s", code, stderr)
+	}
+}
