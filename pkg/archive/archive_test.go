@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
 	digest "github.com/opencontainers/go-digest"
@@ -240,7 +241,8 @@ func TestResumeKeepsIntactMembersAndCutsTheTorn(t *testing.T) {
 	if _, err := (laneWriter{l}).Write(c[:3000]); err != nil {
 		t.Fatal(err)
 	}
-	l.f.Close() // no Finish, no Close: as after kill -9
+	l.f.Close()      // no Finish, no Close: as after kill -9
+	w.lock.release() // which also drops the process's lock
 	if pos == 0 {
 		t.Fatal("nothing written")
 	}
@@ -321,6 +323,27 @@ func TestSinceLeavesOutWhatTheFarSideHas(t *testing.T) {
 	}
 }
 
+// forge writes idx as index.json and a checksum manifest that binds it, as
+// an attacker who knows the format would.
+func forge(t *testing.T, dir string, idx *Index) {
+	t.Helper()
+	cs := checksums{Format: FormatVersion, Chunks: idx.Chunks}
+	id, err := cs.id()
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx.ID = id
+	raw, _ := json.Marshal(idx)
+	cs.Index = digest.FromBytes(raw).String()
+	sums, _ := cs.marshal()
+	if err := os.WriteFile(filepath.Join(dir, IndexFile), raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, ChunksFile), sums, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // hostileChunk replaces the archive's only chunk by a tar holding member
 // hdr (and fixes up the checksum manifest, as an attacker would).
 func hostileChunk(t *testing.T, hdr *tar.Header, body []byte) error {
@@ -349,10 +372,7 @@ func hostileChunk(t *testing.T, hdr *tar.Header, body []byte) error {
 	if err := os.WriteFile(filepath.Join(dir, c.Name), buf.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	raw, _ = json.Marshal(idx)
-	if err := os.WriteFile(idxPath, raw, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	forge(t, dir, &idx)
 	r, err := Open(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -404,6 +424,9 @@ func TestReadIndexNamesTheBadField(t *testing.T) {
 		{"offset outside the chunk", `"offset":512`, `"offset":4096`, "chunks[0].blobs[0]"},
 		{"image not in any chunk", `"source":"a","digest":"sha256:a`, `"source":"a","digest":"sha256:c`, "images[0].digest"},
 		{"bad sha256", `"sha256":"b`, `"sha256":"z`, "chunks[0].sha256"},
+		{"no images", `"images":[{"source":"a","digest":"sha256:` + strings.Repeat("a", 64) + `"}]`, `"images":[]`, "images"},
+		{"a release that is not an image", `"chunks":`, `"releases":[{"version":"4.16.3","archExt":"","digest":"sha256:` + strings.Repeat("c", 64) + `","source":"x","tag":""}],"chunks":`, "releases[0].digest"},
+		{"a release whose image has another tag", `"chunks":`, `"releases":[{"version":"4.16.3","archExt":"","digest":"sha256:` + strings.Repeat("a", 64) + `","source":"x","tag":"4.16.3-x86_64"}],"chunks":`, "releases[0].digest"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := ReadIndex(strings.NewReader(strings.Replace(good, tc.from, tc.to, 1)), "index.json")
@@ -458,6 +481,7 @@ func TestResumeAfterKillBetweenRenameAndRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 	l.f.Close()
+	w.lock.release() // killed: the kernel drops the lock
 	if err := os.Rename(filepath.Join(dir, "chunk-00001.tar.part"), filepath.Join(dir, "chunk-00001.tar")); err != nil {
 		t.Fatal(err)
 	}
@@ -490,6 +514,7 @@ func TestResumeRemovesTheTempFilesOfCutWrites(t *testing.T) {
 	a, _ := blob("a", 5000)
 	da := put(t, w, a)
 	w.free[0].f.Close()
+	w.lock.release() // killed: the kernel drops the lock
 	// Killed while writing chunks.json and index.json: their temporary
 	// files stay, with part of the data.
 	for _, name := range []string{"." + ChunksFile + ".tmp-123", "." + IndexFile + ".tmp-456"} {
@@ -530,5 +555,434 @@ func TestChecksumManifestFromAnotherArchiveIsRefused(t *testing.T) {
 	}
 	if _, err := Open(a); err == nil || !strings.Contains(err.Error(), "does not match") {
 		t.Errorf("Open with a foreign chunks.json: %v", err)
+	}
+}
+
+// fullDisk is a temporary file on a disk that has room for only so many
+// more bytes: a write past that stores what fits and fails with ENOSPC.
+type fullDisk struct {
+	*os.File
+	room *int
+}
+
+func (f fullDisk) Write(p []byte) (int, error) {
+	if len(p) <= *f.room {
+		*f.room -= len(p)
+		return f.File.Write(p)
+	}
+	n, _ := f.File.Write(p[:*f.room])
+	*f.room = 0
+	return n, syscall.ENOSPC
+}
+
+// TestAFullDiskFailsTheFinishAndTheRerunCompletes fills the disk while the
+// checksum manifest is written at Finish: Finish fails, the previous
+// chunks.json is left as it was, no index.json says the archive is
+// complete, and a rerun once there is room again finishes it.
+func TestAFullDiskFailsTheFinishAndTheRerunCompletes(t *testing.T) {
+	dir := t.TempDir()
+	w, err := Create(dir, WriterOptions{ChunkSize: 16 << 10, Lanes: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, _ := blob("first", 12<<10)
+	d1 := put(t, w, first)
+	second, _ := blob("second", 12<<10)
+	put(t, w, second) // finishes the first chunk: chunks.json records it
+	before, err := os.ReadFile(filepath.Join(dir, ChunksFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	room := 100
+	createTemp = func(dir, pattern string) (tempFile, error) {
+		f, err := os.CreateTemp(dir, pattern)
+		return fullDisk{f, &room}, err
+	}
+	err = w.Finish(&Index{Tool: "test", Images: []plan.Item{{Source: "example.com/a@" + d1.String(), Digest: d1}}})
+	createTemp = func(dir, pattern string) (tempFile, error) { return os.CreateTemp(dir, pattern) }
+	if !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("Finish on a full disk: %v, want ENOSPC", err)
+	}
+	if after, err := os.ReadFile(filepath.Join(dir, ChunksFile)); err != nil || !bytes.Equal(after, before) {
+		t.Errorf("chunks.json changed by the failed write (err %v):\n%s", err, after)
+	}
+	if _, err := os.Lstat(filepath.Join(dir, IndexFile)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("index.json after a failed Finish: %v", err)
+	}
+	w.Close()
+
+	w, err = Create(dir, WriterOptions{ChunkSize: 16 << 10, Lanes: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.Count() != 2 {
+		t.Errorf("rerun kept %d blobs, want 2", w.Count())
+	}
+	if err := w.Finish(&Index{Tool: "test", Images: []plan.Item{{Source: "example.com/a@" + d1.String(), Digest: d1}}}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if errs := r.Verify(1); len(errs) != 0 {
+		t.Errorf("the rerun's archive does not verify: %v", errs)
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want int64
+		err  string
+	}{
+		{"", 0, ""},
+		{"4", 4 << 30, ""},
+		{"0.5", 512 << 20, ""},
+		{"500Mi", 500 << 20, ""},
+		{"1Mi", 1 << 20, ""},
+		{"1Pi", 1 << 50, ""},
+		{"NaN", 0, "not a number of GiB"},
+		{"Inf", 0, "not a number of GiB"},
+		{"-Inf", 0, "not a number of GiB"},
+		{"1e30", 0, "must be between 1Mi and 1Pi"},
+		{"1e-30", 0, "must be between 1Mi and 1Pi"},
+		{"0", 0, "must be between 1Mi and 1Pi"},
+		{"-1", 0, "must be between 1Mi and 1Pi"},
+		{"1023Ki", 0, "must be between 1Mi and 1Pi"},
+		{"2Pi", 0, "must be between 1Mi and 1Pi"},
+		{"big", 0, "want GiB"},
+	} {
+		got, err := ParseSize(tc.in)
+		if tc.err == "" && (err != nil || got != tc.want) || tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)) {
+			t.Errorf("ParseSize(%q) = %d, %v; want %d, %q", tc.in, got, err, tc.want, tc.err)
+		}
+	}
+}
+
+func TestCheckDirRefusesAnExistingFile(t *testing.T) {
+	dir := t.TempDir()
+	f := filepath.Join(dir, "file")
+	if err := os.WriteFile(f, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckDir(f); err == nil || !strings.Contains(err.Error(), "is not a directory") {
+		t.Errorf("CheckDir(file) = %v", err)
+	}
+	for _, ok := range []string{"", dir, filepath.Join(dir, "new")} {
+		if err := CheckDir(ok); err != nil {
+			t.Errorf("CheckDir(%q) = %v", ok, err)
+		}
+	}
+}
+
+// TestOnlyRegularFilesInsideTheDirectoryAreOpened plants what hostile media
+// could hold: a symbolic link as the chunk being written (the writer must
+// not truncate the file outside it points to) and as chunks.json, and a
+// FIFO in place of a finished chunk and of index.json (a reader must not
+// wait on it forever). Each is refused, named.
+func TestOnlyRegularFilesInsideTheDirectoryAreOpened(t *testing.T) {
+	t.Run("a symlinked chunk being written", func(t *testing.T) {
+		dir, outside := t.TempDir(), filepath.Join(t.TempDir(), "precious")
+		if err := os.WriteFile(outside, []byte("keep me\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(outside, filepath.Join(dir, "chunk-00001.tar.part")); err != nil {
+			t.Fatal(err)
+		}
+		_, err := Create(dir, WriterOptions{})
+		var refused *RefusedError
+		if !errors.As(err, &refused) || !strings.Contains(err.Error(), "chunk-00001.tar.part: a symbolic link, not a regular file: refused") {
+			t.Errorf("Create = %v", err)
+		}
+		if data, _ := os.ReadFile(outside); string(data) != "keep me\n" {
+			t.Errorf("the file the link points to was changed: %q", data)
+		}
+	})
+	t.Run("a symlinked finished chunk", func(t *testing.T) {
+		dir := t.TempDir()
+		writeArchive(t, dir, WriterOptions{ChunkSize: 64 << 10}, 1000)
+		chunk := filepath.Join(dir, "chunk-00001.tar")
+		if err := os.Rename(chunk, filepath.Join(dir, "elsewhere")); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink("elsewhere", chunk); err != nil {
+			t.Fatal(err)
+		}
+		r, err := Open(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		errs := r.Verify(1)
+		if len(errs) != 1 || !strings.Contains(errs[0].Error(), "chunk-00001.tar: a symbolic link") {
+			t.Errorf("Verify = %v", errs)
+		}
+		r.Close()
+		if _, err := Create(dir, WriterOptions{}); err == nil || !strings.Contains(err.Error(), "chunk-00001.tar: a symbolic link") {
+			t.Errorf("resuming: %v", err)
+		}
+	})
+	t.Run("a FIFO in place of a chunk", func(t *testing.T) {
+		dir := t.TempDir()
+		writeArchive(t, dir, WriterOptions{ChunkSize: 64 << 10}, 1000)
+		chunk := filepath.Join(dir, "chunk-00001.tar")
+		if err := os.Remove(chunk); err != nil {
+			t.Fatal(err)
+		}
+		if err := syscall.Mkfifo(chunk, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		r, err := Open(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		errs := r.Verify(1)
+		if len(errs) != 1 || !strings.Contains(errs[0].Error(), "chunk-00001.tar: a FIFO, not a regular file: refused") {
+			t.Errorf("Verify = %v", errs)
+		}
+		if _, _, err := r.OpenBlob(r.Index().Images[0].Digest); err == nil {
+			t.Error("a blob of the FIFO chunk was opened")
+		}
+	})
+	t.Run("a FIFO as index.json, a link as chunks.json", func(t *testing.T) {
+		dir := t.TempDir()
+		writeArchive(t, dir, WriterOptions{ChunkSize: 64 << 10}, 1000)
+		if err := os.Rename(filepath.Join(dir, ChunksFile), filepath.Join(dir, "sums")); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink("sums", filepath.Join(dir, ChunksFile)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Open(dir); err == nil || !strings.Contains(err.Error(), "chunks.json: a symbolic link") {
+			t.Errorf("Open with a linked chunks.json = %v", err)
+		}
+		if err := os.Remove(filepath.Join(dir, IndexFile)); err != nil {
+			t.Fatal(err)
+		}
+		if err := syscall.Mkfifo(filepath.Join(dir, IndexFile), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Open(dir); err == nil || !strings.Contains(err.Error(), "index.json: a FIFO") {
+			t.Errorf("Open with a FIFO index.json = %v", err)
+		}
+	})
+}
+
+// TestOneWriterAtATime: while a Writer holds a directory, a second Writer
+// and a Reader are refused naming the process; while a Reader holds it, a
+// Writer is refused and other Readers are not; once released, it can be
+// taken again.
+func TestOneWriterAtATime(t *testing.T) {
+	dir := t.TempDir()
+	w, err := Create(dir, WriterOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := put(t, w, []byte("one"))
+	held := fmt.Sprintf("being written by process %d (%s)", os.Getpid(), filepath.Base(os.Args[0]))
+	var refused *RefusedError
+	if _, err := Create(dir, WriterOptions{}); !errors.As(err, &refused) || !strings.Contains(err.Error(), held) {
+		t.Errorf("a second writer: %v; want %q", err, held)
+	}
+	if _, err := Open(dir); !errors.As(err, &refused) || !strings.Contains(err.Error(), held) {
+		t.Errorf("a reader while writing: %v", err)
+	}
+	if err := w.Finish(&Index{Tool: "test", Images: []plan.Item{{Source: "x@" + d.String(), Digest: d}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(filepath.Join(dir, lockFile)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the lock file is left in the finished archive: %v", err)
+	}
+	r1, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, err := Open(dir)
+	if err != nil {
+		t.Fatalf("a second reader: %v", err)
+	}
+	if _, err := Create(dir, WriterOptions{}); !errors.As(err, &refused) || !strings.Contains(err.Error(), "being read by another process") {
+		t.Errorf("a writer while reading: %v", err)
+	}
+	r1.Close()
+	r2.Close()
+	w, err = Create(dir, WriterOptions{})
+	if err != nil {
+		t.Fatalf("a writer once the readers are done: %v", err)
+	}
+	w.Close()
+}
+
+// releaseArchive writes an archive of a release image and one component
+// and returns its index as written.
+func releaseArchive(t *testing.T, dir string) *Index {
+	t.Helper()
+	w, err := Create(dir, WriterOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel := put(t, w, []byte("release manifest"))
+	comp := put(t, w, []byte("component manifest"))
+	idx := &Index{Tool: "test", Images: []plan.Item{
+		{Source: "example.com/r@" + rel.String(), Digest: rel, Tag: "4.16.3-x86_64"},
+		{Source: "example.com/r@" + comp.String(), Digest: comp, Tag: "4.16.3-x86_64-etcd"},
+	}, Releases: []plan.Release{{Version: "4.16.3", Digest: rel, Source: "example.com/r@" + rel.String(), Tag: "4.16.3-x86_64"}}}
+	if err := w.Finish(idx); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadIndexFile(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+// TestTheIndexIsBoundToTheChecksumManifest changes index.json as someone
+// could on the way across: alone, it no longer matches chunks.json; with
+// chunks.json forged to match, a release that is not its image or an
+// index with no images is still refused.
+func TestTheIndexIsBoundToTheChecksumManifest(t *testing.T) {
+	edit := func(t *testing.T, dir string, change func(*Index)) {
+		t.Helper()
+		idx, err := ReadIndexFile(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		change(idx)
+		raw, _ := json.MarshalIndent(idx, "", "  ")
+		if err := os.WriteFile(filepath.Join(dir, IndexFile), raw, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Run("a retargeted tag", func(t *testing.T) {
+		dir := t.TempDir()
+		releaseArchive(t, dir)
+		edit(t, dir, func(idx *Index) { idx.Images[1].Tag = "4.16.3-x86_64" })
+		if _, err := Open(dir); err == nil || !strings.Contains(err.Error(), "index.json: does not match the digest chunks.json records") {
+			t.Errorf("Open = %v", err)
+		}
+	})
+	t.Run("an index left unbound", func(t *testing.T) {
+		dir := t.TempDir()
+		idx := releaseArchive(t, dir)
+		sums, _ := checksums{Format: FormatVersion, Chunks: idx.Chunks}.marshal()
+		if err := os.WriteFile(filepath.Join(dir, ChunksFile), sums, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Open(dir); err == nil || !strings.Contains(err.Error(), "records no digest of index.json") {
+			t.Errorf("Open = %v", err)
+		}
+	})
+	for _, tc := range []struct {
+		name, want string
+		change     func(*Index)
+	}{
+		{"the release pointed at a component", "releases[0].digest", func(idx *Index) { idx.Releases[0].Digest = idx.Images[1].Digest }},
+		{"a release never pushed", "releases[0].digest", func(idx *Index) { idx.Releases[0].Digest = digest.FromString("elsewhere") }},
+		{"images emptied", "images: no images", func(idx *Index) { idx.Images = nil }},
+	} {
+		t.Run(tc.name+", both files forged", func(t *testing.T) {
+			dir := t.TempDir()
+			idx := releaseArchive(t, dir)
+			tc.change(idx)
+			forge(t, dir, idx)
+			if _, err := Open(dir); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Open = %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestARerunThatAddsNothingKeepsTheArchive: mirror to disk again into a
+// finished archive, with the same content, leaves index.json and
+// chunks.json byte for byte (an archive already carried across is still
+// the same archive).
+func TestARerunThatAddsNothingKeepsTheArchive(t *testing.T) {
+	dir := t.TempDir()
+	idx := releaseArchive(t, dir)
+	before := map[string][]byte{}
+	for _, f := range []string{IndexFile, ChunksFile} {
+		before[f], _ = os.ReadFile(filepath.Join(dir, f))
+	}
+	w, err := Create(dir, WriterOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	again := &Index{Tool: idx.Tool, Images: idx.Images, Releases: idx.Releases}
+	if err := w.Finish(again); err != nil {
+		t.Fatal(err)
+	}
+	for f, b := range before {
+		if after, _ := os.ReadFile(filepath.Join(dir, f)); !bytes.Equal(after, b) {
+			t.Errorf("%s changed:\n%s\n->\n%s", f, b, after)
+		}
+	}
+	if _, err := Open(dir); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestResumeRewritesADamagedFinishedChunk: a finished chunk damaged (a
+// flipped byte) or lost after it was recorded is found when mirror to
+// disk runs again into the directory, and its blobs are written again,
+// so the archive finishes whole; the others are kept.
+func TestResumeRewritesADamagedFinishedChunk(t *testing.T) {
+	for _, damage := range []string{"flipped", "missing"} {
+		t.Run(damage, func(t *testing.T) {
+			dir := t.TempDir()
+			opts := WriterOptions{ChunkSize: 16 << 10, Lanes: 1}
+			ds, all := writeArchive(t, dir, opts, 12<<10, 12<<10, 12<<10)
+			idx, err := ReadIndexFile(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			bad := idx.Chunks[1]
+			path := filepath.Join(dir, bad.Name)
+			if damage == "flipped" {
+				data, _ := os.ReadFile(path)
+				data[len(data)/2] ^= 0xff
+				if err := os.WriteFile(path, data, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			} else if err := os.Remove(path); err != nil {
+				t.Fatal(err)
+			}
+			var warn bytes.Buffer
+			opts.Warn = &warn
+			w, err := Create(dir, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(warn.String(), bad.Name) || !strings.Contains(warn.String(), "written again") {
+				t.Errorf("no warning naming %s: %q", bad.Name, warn.String())
+			}
+			lost := bad.Blobs[0].Digest
+			if w.Has(lost) {
+				t.Fatalf("the blob of the damaged chunk counts as stored")
+			}
+			for _, d := range ds {
+				if !w.Has(d) {
+					put(t, w, all[d]) // what the mirror engine does for a blob the archive lacks
+				}
+			}
+			if err := w.Finish(&Index{Tool: "test", Images: idx.Images}); err != nil {
+				t.Fatal(err)
+			}
+			r, err := Open(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			if errs := r.Verify(1); len(errs) != 0 {
+				t.Errorf("the repaired archive does not verify: %v", errs)
+			}
+			for _, d := range ds {
+				got, err := r.ReadBlob(d, 1<<20)
+				if err != nil || !bytes.Equal(got, all[d]) {
+					t.Errorf("blob %s after the repair: %v", d, err)
+				}
+			}
+		})
 	}
 }

@@ -19,6 +19,7 @@
 package archive
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -96,10 +97,30 @@ type Member struct {
 	Size   int64         `json:"size"`
 }
 
-// checksums is chunks.json.
+// checksums is chunks.json. The archive's ID is the digest of its chunk
+// list (Format and Chunks, as marshalChunks writes them); once the index is
+// written, Index binds it: the digest of index.json, so that neither file
+// can be changed or swapped without the other.
 type checksums struct {
 	Format int     `json:"format"`
 	Chunks []Chunk `json:"chunks"`
+	Index  string  `json:"index,omitempty"`
+}
+
+// marshal is chunks.json as written.
+func (cs checksums) marshal() ([]byte, error) {
+	data, err := json.MarshalIndent(cs, "", "  ")
+	return append(data, '\n'), err
+}
+
+// id is the archive ID of a chunk list: the digest of chunks.json as it is
+// written before the index binds it.
+func (cs checksums) id() (string, error) {
+	data, err := checksums{Format: cs.Format, Chunks: cs.Chunks}.marshal()
+	if err != nil {
+		return "", err
+	}
+	return digest.FromBytes(data).String(), nil
 }
 
 // FieldError names the field of index.json or chunks.json that is wrong.
@@ -137,18 +158,24 @@ func ReadIndex(r io.Reader, name string) (*Index, error) {
 
 // ReadIndexFile reads path, or path/index.json when path is a directory.
 func ReadIndexFile(path string) (*Index, error) {
+	_, idx, err := readIndexFile(path)
+	return idx, err
+}
+
+// readIndexFile is ReadIndexFile that also returns the bytes read.
+func readIndexFile(path string) ([]byte, *Index, error) {
 	if st, err := os.Stat(path); err == nil && st.IsDir() {
 		path = filepath.Join(path, IndexFile)
 	}
-	f, err := os.Open(path)
+	data, err := readRegular(path, maxIndexSize)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) && filepath.Base(path) == IndexFile {
-			return nil, fmt.Errorf("%s: no index: the archive is not complete (re-run the mirror to disk command to finish it)", path)
+			return nil, nil, fmt.Errorf("%s: no index: the archive is not complete (re-run the mirror to disk command to finish it)", path)
 		}
-		return nil, err
+		return nil, nil, err
 	}
-	defer f.Close()
-	return ReadIndex(f, path)
+	idx, err := ReadIndex(bytes.NewReader(data), path)
+	return data, idx, err
 }
 
 func (idx *Index) check(name string) error {
@@ -190,9 +217,26 @@ func (idx *Index) check(name string) error {
 			return bad(field+".path", "%q is not a relative repository path", im.Path)
 		}
 	}
+	if len(idx.Images) == 0 {
+		return bad("images", "no images: an archive carries at least one")
+	}
 	for i, r := range idx.Releases {
+		field := fmt.Sprintf("releases[%d]", i)
 		if err := r.Digest.Validate(); err != nil {
-			return bad(fmt.Sprintf("releases[%d].digest", i), "%v", err)
+			return bad(field+".digest", "%v", err)
+		}
+		// The release must be one of the images pushed, and the one its
+		// tag names, or the upgrade command printed would point at an
+		// image that is not a release or was never pushed.
+		found := false
+		for _, im := range idx.Images {
+			if im.Digest == r.Digest && (r.Tag == "" || im.Tag == r.Tag) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return bad(field+".digest", "%s (tag %q) is not among the archive's images", r.Digest, r.Tag)
 		}
 	}
 	return nil

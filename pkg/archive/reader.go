@@ -1,7 +1,9 @@
 package archive
 
 import (
+	"bytes"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +17,7 @@ import (
 
 // Reader reads a finished archive in place.
 type Reader struct {
+	lock  *dirLock
 	dir   string
 	index *Index
 	where map[digest.Digest]location
@@ -30,19 +33,26 @@ type location struct {
 }
 
 // Open reads dir's index. Chunks are checked by Verify, blobs as they are
-// read.
-func Open(dir string) (*Reader, error) {
-	idx, err := ReadIndexFile(filepath.Join(dir, IndexFile))
+// read. The directory is held for reading (no Writer can take it) until
+// Close.
+func Open(dir string) (r *Reader, err error) {
+	lock, err := lockDir(dir, false)
 	if err != nil {
 		return nil, err
 	}
-	// The checksum manifest next to the index must be the one it was
-	// finished with (the index carries a copy, so it may be left behind).
-	if data, err := os.ReadFile(filepath.Join(dir, ChunksFile)); err == nil && digest.FromBytes(data).String() != idx.ID {
-		return nil, fmt.Errorf("%s: does not match %s (archive %s): the files come from different archives or one was changed",
-			filepath.Join(dir, ChunksFile), IndexFile, idx.ID)
+	defer func() {
+		if err != nil {
+			lock.release()
+		}
+	}()
+	indexData, idx, err := readIndexFile(filepath.Join(dir, IndexFile))
+	if err != nil {
+		return nil, err
 	}
-	r := &Reader{dir: dir, index: idx, where: map[digest.Digest]location{}, left: map[digest.Digest]bool{}, bad: map[string]error{}}
+	if err := checkBinding(dir, indexData, idx); err != nil {
+		return nil, err
+	}
+	r = &Reader{lock: lock, dir: dir, index: idx, where: map[digest.Digest]location{}, left: map[digest.Digest]bool{}, bad: map[string]error{}}
 	for _, c := range idx.Chunks {
 		for _, m := range c.Blobs {
 			if _, ok := r.where[m.Digest]; !ok {
@@ -59,6 +69,44 @@ func Open(dir string) (*Reader, error) {
 	}
 	return r, nil
 }
+
+// checkBinding checks that chunks.json and index.json belong together: the
+// digest of the index is the one the checksum manifest records, and the
+// checksum manifest's chunk list is the archive's ID and the index's copy.
+func checkBinding(dir string, indexData []byte, idx *Index) error {
+	path := filepath.Join(dir, ChunksFile)
+	data, err := readRegular(path, maxIndexSize)
+	if errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("%s: missing: %s cannot be checked without it", path, IndexFile)
+	}
+	if err != nil {
+		return err
+	}
+	var cs checksums
+	if err := json.Unmarshal(data, &cs); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if cs.Index == "" {
+		return fmt.Errorf("%s records no digest of %s: the archive is not complete (re-run the mirror to disk command to finish it)", path, IndexFile)
+	}
+	if digest.FromBytes(indexData).String() != cs.Index {
+		return fmt.Errorf("%s: does not match the digest %s records: it was changed, or the files come from different archives",
+			filepath.Join(dir, IndexFile), ChunksFile)
+	}
+	id, err := cs.id()
+	if err != nil {
+		return err
+	}
+	mine, _ := json.Marshal(cs.Chunks)
+	copied, _ := json.Marshal(idx.Chunks)
+	if id != idx.ID || !bytes.Equal(mine, copied) {
+		return fmt.Errorf("%s: does not match %s (archive %s): the files come from different archives or one was changed", path, IndexFile, idx.ID)
+	}
+	return nil
+}
+
+// Close lets the directory be written again.
+func (r *Reader) Close() { r.lock.release() }
 
 // Index is the archive's index.
 func (r *Reader) Index() *Index { return r.index }
@@ -111,7 +159,7 @@ func (r *Reader) Verify(parallel int) []*ChunkError {
 }
 
 func (r *Reader) verifyChunk(c Chunk) error {
-	f, err := os.Open(filepath.Join(r.dir, c.Name))
+	f, err := openRegular(filepath.Join(r.dir, c.Name), os.O_RDONLY, 0)
 	if errors.Is(err, os.ErrNotExist) {
 		return errors.New("missing")
 	}
@@ -203,7 +251,7 @@ func (r *Reader) OpenBlob(d digest.Digest) (io.ReadCloser, int64, error) {
 		return nil, -1, err
 	}
 	loc := r.where[d]
-	f, err := os.Open(filepath.Join(r.dir, loc.chunk))
+	f, err := openRegular(filepath.Join(r.dir, loc.chunk), os.O_RDONLY, 0)
 	if err != nil {
 		return nil, -1, fmt.Errorf("blob %s in chunk %s: %w", d, loc.chunk, err)
 	}

@@ -2,6 +2,7 @@ package archive
 
 import (
 	"archive/tar"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -58,12 +59,15 @@ type WriterOptions struct {
 type Writer struct {
 	dir  string
 	opts WriterOptions
+	lock *dirLock
 
 	mu       sync.Mutex
 	cond     *sync.Cond
 	stored   map[digest.Digest]bool
 	left     map[digest.Digest]bool // left out: in Since and asked for
 	finished []Chunk
+	prev     *Index // the index of the finished archive being rerun
+	prevData []byte
 	free     []*lane
 	open     int
 	next     int
@@ -93,9 +97,14 @@ func Create(dir string, opts WriterOptions) (*Writer, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	w := &Writer{dir: dir, opts: opts, stored: map[digest.Digest]bool{}, left: map[digest.Digest]bool{}, next: 1}
+	lock, err := lockDir(dir, true)
+	if err != nil {
+		return nil, err
+	}
+	w := &Writer{dir: dir, opts: opts, lock: lock, stored: map[digest.Digest]bool{}, left: map[digest.Digest]bool{}, next: 1}
 	w.cond = sync.NewCond(&w.mu)
 	if err := w.resume(); err != nil {
+		lock.release()
 		return nil, err
 	}
 	return w, nil
@@ -116,8 +125,11 @@ func (w *Writer) resume() error {
 			}
 		}
 	}
+	if data, idx, err := readIndexFile(filepath.Join(w.dir, IndexFile)); err == nil {
+		w.prev, w.prevData = idx, data
+	}
 	path := filepath.Join(w.dir, ChunksFile)
-	data, err := os.ReadFile(path)
+	data, err := readRegular(path, maxIndexSize)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 	case err != nil:
@@ -133,19 +145,35 @@ func (w *Writer) resume() error {
 		if err := checkChunks(cs.Chunks, path, "chunks"); err != nil {
 			return err
 		}
+		damaged := false
 		for _, c := range cs.Chunks {
-			st, err := os.Stat(filepath.Join(w.dir, c.Name))
+			w.bump(c.Name)
+			// This is the connected side, where a damaged chunk can still
+			// be written again: check each against its sha256 rather than
+			// let the far side find out.
+			why, err := w.checkFinished(c)
 			if err != nil {
-				return fmt.Errorf("resuming %s: %w (remove the directory to start again)", w.dir, err)
+				return fmt.Errorf("resuming %s: %w", w.dir, err)
 			}
-			if st.Size() != c.Size {
-				return fmt.Errorf("resuming %s: %s has %d bytes, the checksum manifest says %d (remove the directory to start again)", w.dir, c.Name, st.Size(), c.Size)
+			if why != "" {
+				fmt.Fprintf(w.opts.Warn, "warning: %s %s: its %d blobs are written again\n", c.Name, why, len(c.Blobs))
+				if err := os.Remove(filepath.Join(w.dir, c.Name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+					return err
+				}
+				damaged = true
+				continue
 			}
 			w.finished = append(w.finished, c)
 			for _, m := range c.Blobs {
 				w.stored[m.Digest] = true
 			}
-			w.bump(c.Name)
+		}
+		if damaged {
+			// Until it is finished again, the archive records only the
+			// chunks that are good.
+			if _, err := w.writeChecksums(""); err != nil {
+				return err
+			}
 		}
 	}
 	// A chunk renamed to its final name but not yet recorded (killed in
@@ -160,6 +188,9 @@ func (w *Writer) resume() error {
 	}
 	for _, p := range done {
 		if !recorded[filepath.Base(p)] && chunkName.MatchString(filepath.Base(p)) {
+			if _, err := checkRegular(p); err != nil {
+				return err
+			}
 			if err := os.Rename(p, p+partSuffix); err != nil {
 				return err
 			}
@@ -186,6 +217,36 @@ func (w *Writer) resume() error {
 	return nil
 }
 
+// checkFinished says why finished chunk c cannot be kept ("" when it can):
+// missing, of another size, or of another sha256. A chunk that is not a
+// regular file is an error: it is not this package's to remove.
+func (w *Writer) checkFinished(c Chunk) (string, error) {
+	path := filepath.Join(w.dir, c.Name)
+	f, err := openRegular(path, os.O_RDONLY, 0)
+	if errors.Is(err, os.ErrNotExist) {
+		return "is missing", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return "", err
+	}
+	if st.Size() != c.Size {
+		return fmt.Sprintf("has %d bytes, the checksum manifest says %d", st.Size(), c.Size), nil
+	}
+	sum, err := hashFile(f, c.Size)
+	if err != nil {
+		return "", fmt.Errorf("reading %s: %w", path, err)
+	}
+	if sum != c.SHA256 {
+		return "is damaged (its sha256 differs from the checksum manifest's)", nil
+	}
+	return "", nil
+}
+
 func (w *Writer) bump(name string) {
 	n, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(name, "chunk-"), ".tar"))
 	if n >= w.next {
@@ -196,7 +257,7 @@ func (w *Writer) bump(name string) {
 // salvage keeps the intact members of an unfinished chunk and cuts off the
 // rest.
 func (w *Writer) salvage(path, name string) (*lane, error) {
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	f, err := openRegular(path, os.O_RDWR, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -333,7 +394,7 @@ func (w *Writer) give(l *lane, d digest.Digest, err error) {
 func (w *Writer) newLane() (*lane, error) {
 	name := fmt.Sprintf("chunk-%05d.tar", w.next)
 	w.next++
-	f, err := os.OpenFile(filepath.Join(w.dir, name+partSuffix), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	f, err := openRegular(filepath.Join(w.dir, name+partSuffix), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return nil, err
 	}
@@ -423,18 +484,23 @@ func (w *Writer) finishLane(l *lane) error {
 		return err
 	}
 	w.finished = append(w.finished, Chunk{Name: l.name, Size: l.pos, SHA256: fmt.Sprintf("%x", l.sum.Sum(nil)), Blobs: l.members})
-	_, err := w.writeChecksums()
+	_, err := w.writeChecksums("")
 	return err
 }
 
-func (w *Writer) writeChecksums() ([]byte, error) {
+// writeChecksums writes chunks.json, binding index.json's digest when
+// given, and returns the archive ID of the chunks.
+func (w *Writer) writeChecksums(index digest.Digest) (string, error) {
 	sort.Slice(w.finished, func(i, j int) bool { return w.finished[i].Name < w.finished[j].Name })
-	data, err := json.MarshalIndent(checksums{Format: FormatVersion, Chunks: w.finished}, "", "  ")
+	cs := checksums{Format: FormatVersion, Chunks: w.finished, Index: index.String()}
+	data, err := cs.marshal()
 	if err != nil {
-		return nil, err
+		return "", err
 	}
-	data = append(data, '\n')
-	return data, writeFileAtomic(filepath.Join(w.dir, ChunksFile), data)
+	if err := writeFileAtomic(filepath.Join(w.dir, ChunksFile), data); err != nil {
+		return "", err
+	}
+	return cs.id()
 }
 
 // Finish finishes every open chunk and writes the index: idx with its
@@ -442,6 +508,7 @@ func (w *Writer) writeChecksums() ([]byte, error) {
 func (w *Writer) Finish(idx *Index) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	defer w.lock.release()
 	if w.open != len(w.free) {
 		return errors.New("finishing an archive while blobs are being written")
 	}
@@ -451,16 +518,13 @@ func (w *Writer) Finish(idx *Index) error {
 		}
 	}
 	w.free, w.open = nil, 0
-	data, err := w.writeChecksums()
+	id, err := w.writeChecksums("")
 	if err != nil {
 		return err
 	}
 	idx.Format = FormatVersion
-	idx.ID = digest.FromBytes(data).String()
+	idx.ID = id
 	idx.Chunks = w.finished
-	if idx.Created.IsZero() {
-		idx.Created = time.Now().UTC().Truncate(time.Second)
-	}
 	idx.Since = nil
 	if len(w.left) > 0 {
 		s := &Since{Archive: w.opts.SinceID, Base: w.opts.SinceBase}
@@ -470,18 +534,47 @@ func (w *Writer) Finish(idx *Index) error {
 		sort.Slice(s.Blobs, func(i, j int) bool { return s.Blobs[i] < s.Blobs[j] })
 		idx.Since = s
 	}
-	if err := idx.check(IndexFile); err != nil {
-		return err
-	}
-	out, err := json.MarshalIndent(idx, "", "  ")
+	out, err := w.marshalIndex(idx)
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(w.dir, IndexFile), append(out, '\n'))
+	if err := writeFileAtomic(filepath.Join(w.dir, IndexFile), out); err != nil {
+		return err
+	}
+	// Written last: until chunks.json binds the index, a reader takes the
+	// archive as unfinished.
+	_, err = w.writeChecksums(digest.FromBytes(out))
+	return err
 }
 
-// Close releases open chunks, leaving them to be resumed; after Finish it
-// does nothing.
+// marshalIndex checks and renders idx. A rerun that adds nothing to a
+// finished archive keeps its creation time, so the archive stays the same
+// bytes.
+func (w *Writer) marshalIndex(idx *Index) ([]byte, error) {
+	now := idx.Created.IsZero()
+	if now && w.prev != nil {
+		idx.Created = w.prev.Created
+	}
+	if now && idx.Created.IsZero() {
+		idx.Created = time.Now().UTC().Truncate(time.Second)
+	}
+	if err := idx.check(IndexFile); err != nil {
+		return nil, err
+	}
+	out, err := json.MarshalIndent(idx, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, '\n')
+	if now && w.prev != nil && !bytes.Equal(out, w.prevData) {
+		idx.Created = time.Now().UTC().Truncate(time.Second)
+		return w.marshalIndex(idx)
+	}
+	return out, nil
+}
+
+// Close releases open chunks, leaving them to be resumed, and the
+// directory; after Finish it does nothing.
 func (w *Writer) Close() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -491,26 +584,42 @@ func (w *Writer) Close() error {
 	}
 	w.free = nil
 	w.err = errors.New("archive writer closed")
+	w.lock.release()
 	return errors.Join(errs...)
 }
 
 // Dir is the archive directory.
 func (w *Writer) Dir() string { return w.dir }
 
+// tempFile is what writeFileAtomic needs of the file it writes.
+type tempFile interface {
+	io.Writer
+	Sync() error
+	Close() error
+	Name() string
+}
+
+// createTemp makes writeFileAtomic's temporary file; tests give one that
+// fails as a full disk does.
+var createTemp = func(dir, pattern string) (tempFile, error) { return os.CreateTemp(dir, pattern) }
+
+// writeFileAtomic replaces path with data, or leaves it as it was: a write
+// or sync that fails (a full disk) is returned and nothing is renamed.
 func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	tmp, err := createTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
 		return err
 	}
 	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err == nil {
+	_, err = tmp.Write(data)
+	if err == nil {
 		err = tmp.Sync()
 	}
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
-		return err
+		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
 		return err
@@ -529,6 +638,26 @@ func syncDir(dir string) error {
 	defer d.Close()
 	if err := d.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) {
 		return err
+	}
+	return nil
+}
+
+// CheckDir refuses, before anything is fetched, a mirror to disk
+// destination that cannot become an archive directory: a path that exists
+// and is not a directory. "" (no directory given) is accepted.
+func CheckDir(dir string) error {
+	if dir == "" {
+		return nil
+	}
+	st, err := os.Stat(dir)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		return err
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("%s exists and is not a directory: name a directory for the archive", dir)
 	}
 	return nil
 }

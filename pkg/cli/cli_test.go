@@ -37,6 +37,8 @@ func TestExitCode(t *testing.T) {
 		{"anything else is a failed operation", errors.New("dial tcp: refused"), ExitFailed},
 		{"a mark outranks the kind of error", Failed(&manifest.Error{Err: errors.New("x")}), ExitFailed},
 		{"not found is a failed operation", apierrors.NewNotFound(gr, "x"), ExitFailed},
+		{"an error that says it is bad input", fmt.Errorf("--to: %w", badInputError{true}), ExitBadInput},
+		{"an error that says it is not", badInputError{false}, ExitFailed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -46,6 +48,11 @@ func TestExitCode(t *testing.T) {
 		})
 	}
 }
+
+type badInputError struct{ bad bool }
+
+func (e badInputError) Error() string  { return "refused" }
+func (e badInputError) BadInput() bool { return e.bad }
 
 func TestPrintErrorIsOneLine(t *testing.T) {
 	var b bytes.Buffer

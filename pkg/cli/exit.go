@@ -59,9 +59,9 @@ func withCode(code int, err error) error {
 }
 
 // ExitCode is the exit code for err. Errors that were not marked are
-// classified by what they are: bad input read from a stream and API requests
-// the server rejected as invalid are exit 2, anything else (a network or
-// cluster failure) exit 3.
+// classified by what they are: bad input read from a stream, API requests
+// the server rejected as invalid and errors whose BadInput method says so
+// are exit 2, anything else (a network or cluster failure) exit 3.
 func ExitCode(err error) int {
 	if err == nil {
 		return ExitOK
@@ -75,6 +75,12 @@ func ExitCode(err error) int {
 		return ExitBadInput
 	}
 	if apierrors.IsInvalid(err) || apierrors.IsBadRequest(err) {
+		return ExitBadInput
+	}
+	// A package below cli says its error is the user's to resolve (an
+	// archive directory holding a link, or held by another run).
+	var bad interface{ BadInput() bool }
+	if errors.As(err, &bad) && bad.BadInput() {
 		return ExitBadInput
 	}
 	return ExitFailed

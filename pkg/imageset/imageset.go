@@ -164,7 +164,7 @@ func Parse(data []byte, name string) (*Config, error) {
 	bad := func(field, format string, args ...any) error {
 		return &Error{File: name, Field: field, Msg: fmt.Sprintf(format, args...)}
 	}
-	js, err := yaml.YAMLToJSON(data)
+	js, err := yaml.YAMLToJSONStrict(data)
 	if err != nil {
 		return nil, bad("", "not YAML: %v", err)
 	}

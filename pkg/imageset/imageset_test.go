@@ -97,3 +97,12 @@ func TestParseReadsOcMirrorV2Spellings(t *testing.T) {
 		})
 	}
 }
+
+func TestParseRefusesAKeyGivenTwice(t *testing.T) {
+	doc := strings.Replace(good, "registry.redhat.io/ubi9/ubi:latest", "registry.redhat.io/ubi9/ubi:latest\n    name: registry.redhat.io/ubi9/ubi-minimal:latest", 1)
+	_, err := imageset.Parse([]byte(doc), "isc.yaml")
+	var ie *imageset.Error
+	if !errors.As(err, &ie) || ie.File != "isc.yaml" || !strings.Contains(err.Error(), `key "name" already set`) {
+		t.Errorf("err = %v; want isc.yaml naming the key given twice", err)
+	}
+}

@@ -65,6 +65,11 @@ metadata: {name: after}
 			want:  []string{"A/a@in.yaml: document 1", "B/b@in.yaml: document 2"},
 		},
 		{
+			name:  "one JSON object, then YAML",
+			input: "{\"apiVersion\":\"v1\",\"kind\":\"A\",\"metadata\":{\"name\":\"a\"}}\n---\napiVersion: v1\nkind: B\nmetadata: {name: b}\n",
+			want:  []string{"A/a@in.yaml: document 1", "B/b@in.yaml: document 2"},
+		},
+		{
 			name:  "an empty stream has no objects",
 			input: "",
 			want:  nil,
@@ -108,6 +113,14 @@ func TestReadErrorsNameTheDocumentAndField(t *testing.T) {
 		{"a scalar document", "just a string\n", "in.yaml: document 1: not an object"},
 		{"a List item without kind", "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: A\n- apiVersion: v1\n", "in.yaml: document 1, item 2: kind: required field is missing"},
 		{"a List item that is not an object", "apiVersion: v1\nkind: List\nitems:\n- 3\n", "in.yaml: document 1, item 1: not an object"},
+		{"a key given twice in YAML", "apiVersion: v1\nkind: A\n---\napiVersion: v1\nkind: A\nmetadata: {name: first, name: second}\n",
+			`in.yaml: document 2: a key is given twice: line 3: key "name" already set in map`},
+		{"a key given twice in a YAML List item", "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: A\n  spec:\n    source: a\n    source: b\n",
+			`in.yaml: document 1: a key is given twice: line 8: key "source" already set in map`},
+		{"a key given twice in JSON", `{"apiVersion":"v1","kind":"A"} {"apiVersion":"v1","kind":"A","metadata":{"name":"first","name":"second"}}`,
+			`in.yaml: document 2: a key is given twice: duplicate field "metadata.name"`},
+		{"a top-level key given twice in JSON", `{"apiVersion":"v1","kind":"A","kind":"B"}`,
+			`in.yaml: document 1: a key is given twice: duplicate field "kind"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -54,6 +54,7 @@ func fromDisk(t *testing.T, sys *types.SystemContext, dir, repo string) (*mirror
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer ar.Close()
 	bad := ar.Verify(2)
 	dr := mirror.NewDiskReader(ar)
 	var images []mirror.Image

@@ -37,7 +37,7 @@ func TestAirgapChain(t *testing.T) {
 	}
 
 	// Connected side: to disk, with the source's credentials and CA only.
-	toDisk := connected.must(t, fmt.Sprintf("oc-mirror-lite release %s --to file://$PWD/usb/ocp --archive-size 256Ki --authfile %s --cert-dir %s --signature-store %s --keyring %s",
+	toDisk := connected.must(t, fmt.Sprintf("oc-mirror-lite release %s --to file://$PWD/usb/ocp --archive-size 1Mi --authfile %s --cert-dir %s --signature-store %s --keyring %s",
 		m.rel.Tag, m.src.AuthFile, m.src.CertDir, m.store, m.keyFile))
 	if toDisk.stdout != "" {
 		t.Errorf("mirror to disk printed objects on stdout (they belong to the push from disk):\n%s", toDisk.stdout)
@@ -275,7 +275,7 @@ func killAndResume(t *testing.T, e *env, rng *rand.Rand, d time.Duration, total 
 }
 
 // killSpec is the release the kill tests mirror: small, a few chunks.
-var killSpec = testenv.ReleaseSpec{Version: "4.17.3", Components: 10, BaseLayerSize: 256 << 10, OwnLayerSize: 32 << 10, SigstoreSignature: true}
+var killSpec = testenv.ReleaseSpec{Version: "4.17.3", Components: 10, BaseLayerSize: 512 << 10, OwnLayerSize: 32 << 10, SigstoreSignature: true}
 
 // TestKill9 kills oc-mirror-lite with SIGKILL at random points of mirror to
 // disk and of disk to mirror, several times each, and runs it again: the
@@ -289,7 +289,7 @@ func TestKill9(t *testing.T) {
 	rng := rand.New(rand.NewSource(killSeed(t)))
 	const kills = 4
 	toDiskArgs := func(dir string) []string {
-		return []string{"release", m.rel.Tag, "--to", "file://" + dir, "--archive-size", "256Ki",
+		return []string{"release", m.rel.Tag, "--to", "file://" + dir, "--archive-size", "1Mi",
 			"--authfile", m.src.AuthFile, "--cert-dir", m.src.CertDir, "--signature-store", m.store, "--keyring", m.keyFile}
 	}
 	fromDiskArgs := func(dir string, r *testenv.Registry, repo string) []string {

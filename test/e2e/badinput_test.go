@@ -60,6 +60,10 @@ binaryData: {sha256-0123-1: "!!!not base64"}
 	w("mapping-bad-ref.txt", "quay.io/a/b:1=mirror.example.com/a/b:1\nquay.io/a/c:1=mirror.example.com/a/c:1\nquay.io/a/d:1=Mirror Example!/d:1\n")
 	e.write(t, "mapping-binary.txt", testenv.PseudoRandom("mapping", 4096))
 	w("key.asc", "not a key\n")
+	// A key given twice: the last one must not win silently.
+	w("dup-key.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ok}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: first, name: second}\n")
+	w("dup-key.json", `{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "first", "name": "second"}}`)
+	w("dup-key-imageset.yaml", "apiVersion: mirror.openshift.io/v2alpha1\nkind: ImageSetConfiguration\nmirror:\n  additionalImages:\n  - name: quay.io/a/b:1\n    name: quay.io/a/c:1\n")
 	// Empty input: no objects where objects are required.
 	w("empty.yaml", "")
 	w("only-separators.yaml", "# nothing here\n---\n# nor here\n---\n")
@@ -110,6 +114,8 @@ func TestBadInput(t *testing.T) {
 		{"huge.yaml", "huge.yaml: document 1: kind: "},
 		{"100mb.yaml", "100mb.yaml: document 101: kind: "},
 		{"missing.yaml", "missing.yaml: "},
+		{"dup-key.yaml", `dup-key.yaml: document 2: a key is given twice: line 3: key "name" already set in map`},
+		{"dup-key.json", `dup-key.json: document 1: a key is given twice: duplicate field "metadata.name"`},
 		{"empty.yaml", "empty.yaml: no objects"},
 		{"only-separators.yaml", "only-separators.yaml: no objects"},
 		{"empty-dir", "empty-dir: no objects"},
@@ -151,6 +157,8 @@ func TestBadInput(t *testing.T) {
 		tc{"oc-release-sig/bad digest", "oc-release-sig --digest sha256:xyz --keyring " + keyring + " --store file:///nonexistent --to-dir out", "--digest"},
 		tc{"oc-mhc-pause/no name", "oc-mhc-pause -f mhc-no-name.yaml", "mhc-no-name.yaml: document 1: metadata.name"},
 		tc{"oc-mhc-pause/unknown MHC", "oc-mhc-pause -f mhc-unknown.yaml", "mhc-unknown.yaml: document 1"},
+		tc{"oc-mhc-pause/invalid name", "oc-mhc-pause ../x", `machinehealthcheck name "../x"`},
+		tc{"oc-mirror-lite/image set key given twice", "oc-mirror-lite -c dup-key-imageset.yaml --to file://disk", `dup-key-imageset.yaml: `},
 		tc{"oc-mhc-pause/bad selector", "oc-mhc-pause -l 'a in (b'", "-l"},
 		tc{"oc-mhc-pause status/bad expect", "oc-mhc-pause status --expect maybe", "--expect"},
 		tc{"oc-mirror-lite/mapping bad reference", "oc-mirror-lite images -f mapping-bad-ref.txt --resources-dir out", "mapping-bad-ref.txt: line 3: "},

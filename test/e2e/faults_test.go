@@ -242,7 +242,7 @@ func TestMirrorAcrossAnAirGapThroughFaults(t *testing.T) {
 	fe := newFaultEnv(t, "source", testenv.Faults{ResetDownloadEvery: 3, UnavailableEvery: 7, Kinds: sourceKinds}, 4)
 	// Every n-th request fails, and a retry can fall on the next multiple
 	// again: more retries than the default keep that from failing the run.
-	toDisk := fe.e.sh(t, "", fmt.Sprintf("oc-mirror-lite release %s --to file://$PWD/usb --archive-size 256Ki --retry-times 8 %s %s",
+	toDisk := fe.e.sh(t, "", fmt.Sprintf("oc-mirror-lite release %s --to file://$PWD/usb --archive-size 1Mi --retry-times 8 %s %s",
 		fe.release(), fe.regFlags(), faultFlags))
 	if toDisk.code != 0 {
 		t.Fatalf("to disk: exit %d:\n%s", toDisk.code, toDisk.stderr)

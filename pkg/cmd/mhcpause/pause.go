@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
@@ -252,6 +253,23 @@ func (o *Options) Validate() error {
 		return cli.BadInputf("-A cannot be used with names: name the namespace with -n")
 	case o.AllNamespaces && !o.All && o.Selector == "" && !o.Input.Given():
 		return cli.BadInputf("-A needs --all or -l")
+	}
+	return validNames(o.Names, o.Namespace)
+}
+
+// validNames refuses names and a namespace the API server could never hold:
+// they are bad input, not a failed request ("../x" would otherwise reach
+// the client as a path).
+func validNames(names []string, namespace string) error {
+	for _, n := range names {
+		if errs := validation.IsDNS1123Subdomain(n); len(errs) > 0 {
+			return cli.BadInputf("machinehealthcheck name %q: %s", n, errs[0])
+		}
+	}
+	if namespace != "" {
+		if errs := validation.IsDNS1123Label(namespace); len(errs) > 0 {
+			return cli.BadInputf("namespace %q: %s", namespace, errs[0])
+		}
 	}
 	return nil
 }

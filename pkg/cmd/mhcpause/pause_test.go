@@ -406,6 +406,10 @@ func TestBadUsageIsExit2(t *testing.T) {
 		{[]string{"status", "--expect", "gone"}, `--expect "gone": must be paused or resumed`},
 		{[]string{"status", "-o", "name"}, `-o "name": status prints a table, yaml or json`},
 		{[]string{"status", "extra"}, `unknown command "extra"`},
+		{[]string{"../x"}, `machinehealthcheck name "../x": a lowercase RFC 1123 subdomain`},
+		{[]string{"--resume", "a/b"}, `machinehealthcheck name "a/b"`},
+		{[]string{"--all", "-n", "../ns"}, `namespace "../ns"`},
+		{[]string{"status", "-n", "a/b"}, `namespace "a/b"`},
 	} {
 		r := run(t, c, false, "", tt.args...)
 		if r.Code != cli.ExitBadInput || !strings.Contains(r.Stderr, tt.want) || strings.Count(r.Stderr, "\n") != 1 {

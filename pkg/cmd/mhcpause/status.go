@@ -90,6 +90,9 @@ func (o *StatusOptions) Validate() error {
 	if err := validateSelection(o.API, o.Selector); err != nil {
 		return err
 	}
+	if err := validNames(nil, o.Namespace); err != nil {
+		return err
+	}
 	switch o.Output {
 	case "", "yaml", "json":
 	default:

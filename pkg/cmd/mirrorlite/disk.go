@@ -2,11 +2,9 @@ package mirrorlite
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 
 	digest "github.com/opencontainers/go-digest"
-	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/airgap-ocp/oc-plugins/pkg/archive"
 	"github.com/airgap-ocp/oc-plugins/pkg/cli"
@@ -19,32 +17,13 @@ import (
 // verified signatures, in its index; disk to mirror reads that index back
 // as a plan (RootOptions.fromDisk).
 
-// parseArchiveSize reads --archive-size: a number of GiB (as oc-mirror's
-// archiveSize), or a quantity with a unit (500Mi).
-func parseArchiveSize(s string) (int64, error) {
-	if s == "" {
-		return 0, nil
-	}
-	if f, err := strconv.ParseFloat(s, 64); err == nil {
-		if f <= 0 {
-			return 0, fmt.Errorf("%q: must be positive", s)
-		}
-		return int64(f * (1 << 30)), nil
-	}
-	q, err := resource.ParseQuantity(s)
-	if err != nil || q.Sign() <= 0 {
-		return 0, fmt.Errorf("%q: want GiB (4) or a size with a unit (500Mi)", s)
-	}
-	return q.Value(), nil
-}
-
 // createArchive opens the archive at dir for writing, resuming what an
 // interrupted run left there; a dry run opens nothing.
 func (o *Options) createArchive(dir string) (*archive.Writer, error) {
 	if o.DryRun {
 		return nil, nil
 	}
-	size, err := parseArchiveSize(o.ArchiveSize)
+	size, err := archive.ParseSize(o.ArchiveSize)
 	if err != nil {
 		return nil, cli.BadInputf("--archive-size: %w", err)
 	}
@@ -66,7 +45,7 @@ func (o *Options) createArchive(dir string) (*archive.Writer, error) {
 	}
 	w, err := archive.Create(dir, wopts)
 	if err != nil {
-		return nil, cli.Failed(fmt.Errorf("--to file://%s: %w", dir, err))
+		return nil, fmt.Errorf("--to file://%s: %w", dir, err) // exit 3, or 2 for a directory refused as it stands
 	}
 	if n := w.Count(); n > 0 {
 		o.info("resuming %s: %d blobs already written are kept", dir, n)

@@ -3,6 +3,7 @@ package mirrorlite
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -312,9 +313,9 @@ func TestSinceArchiveHoldsOnlyNewBlobs(t *testing.T) {
 
 func TestFromDiskMissingChunkPushesTheRestAndNamesIt(t *testing.T) {
 	e := newEnv(t)
-	rel := e.src.PushRelease(t, testenv.ReleaseSpec{Components: 6, OwnLayerSize: 64 << 10})
+	rel := e.src.PushRelease(t, testenv.ReleaseSpec{Components: 6, OwnLayerSize: 600 << 10})
 	dir := filepath.Join(e.dir, "a")
-	if _, stderr, code := e.run(t, "", "release", rel.Tag, "--to", "file://"+dir, "--archive-size", "0.0001", "--parallel", "1"); code != 0 {
+	if _, stderr, code := e.run(t, "", "release", rel.Tag, "--to", "file://"+dir, "--archive-size", "1Mi", "--parallel", "1"); code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
 	idx, err := archive.ReadIndexFile(dir)
@@ -442,6 +443,10 @@ func TestImagesToDiskAndBack(t *testing.T) {
 
 func TestAirGapBadUsage(t *testing.T) {
 	e := newEnv(t)
+	regular := filepath.Join(e.dir, "a-file")
+	if err := os.WriteFile(regular, []byte("not an archive\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		args []string
 		want string
@@ -452,6 +457,13 @@ func TestAirGapBadUsage(t *testing.T) {
 		{[]string{"release", "4.16.3", "--to", "docker://example.com/x", "--since", "/x"}, "--since"},
 		{[]string{"release", "4.16.3", "--to", "file:///tmp/x", "--archive-size", "big"}, "--archive-size"},
 		{[]string{"release", "4.16.3", "--to", "file:///tmp/x", "--to-release-image", "example.com/x:1"}, "--to-release-image"},
+		{[]string{"release", "4.16.3", "--to", "file:///tmp/x", "--archive-size", "NaN"}, `--archive-size: "NaN": not a number of GiB`},
+		{[]string{"release", "4.16.3", "--to", "file:///tmp/x", "--archive-size", "Inf"}, `--archive-size: "Inf": not a number of GiB`},
+		{[]string{"release", "4.16.3", "--to", "file:///tmp/x", "--archive-size", "1e30"}, `--archive-size: "1e30": must be between 1Mi and 1Pi`},
+		{[]string{"release", "4.16.3", "--to", "file:///tmp/x", "--archive-size", "1e-30"}, `--archive-size: "1e-30": must be between 1Mi and 1Pi`},
+		{[]string{"release", "4.16.3", "--to", "file:///tmp/x", "--archive-size", "2Pi"}, `must be between 1Mi and 1Pi`},
+		{[]string{"release", "4.16.3", "--to", "file://" + regular}, "is not a directory"},
+		{[]string{"images", "a/b:1=c/d:1", "--to", "file://" + regular}, "is not a directory"},
 		{[]string{"images", "a/b:1=c/d:1", "--to", "docker://example.com/x"}, "file://DIR only"},
 	} {
 		_, stderr, code := e.run(t, "", tc.args...)
@@ -503,5 +515,87 @@ func TestFromDiskVerifiesArchivedSignaturesWithKeyring(t *testing.T) {
 	}
 	if n := e.dst.Traffic().TotalUploads() + e.dst.Traffic().ManifestPuts(); n != 0 {
 		t.Errorf("%d blobs and manifests were pushed before the signatures were refused", n)
+	}
+}
+
+// TestToDiskRefusesALinkPlantedAsAChunk: a symbolic link planted as the
+// chunk being written is exit 2 naming it, and the file it points to,
+// outside the archive, is left alone.
+func TestToDiskRefusesALinkPlantedAsAChunk(t *testing.T) {
+	e := newEnv(t)
+	rel := e.src.PushRelease(t, testenv.ReleaseSpec{Components: 2})
+	dir := filepath.Join(e.dir, "a")
+	outside := filepath.Join(e.dir, "precious")
+	if err := os.WriteFile(outside, []byte("keep me\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(dir, "chunk-00001.tar.part")); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, code := e.run(t, "", "release", rel.Tag, "--to", "file://"+dir)
+	if code != cli.ExitBadInput || !strings.Contains(stderr, "chunk-00001.tar.part: a symbolic link, not a regular file: refused") || stdout != "" {
+		t.Errorf("exit %d, stdout %q, stderr:\n%s", code, stdout, stderr)
+	}
+	if data, _ := os.ReadFile(outside); string(data) != "keep me\n" {
+		t.Errorf("the file the link points to was changed: %q", data)
+	}
+}
+
+// TestASecondRunIntoTheSameArchiveIsRefused: while another process writes
+// an archive directory (here the test itself holds it), mirror to disk
+// into it is exit 2 naming that process, and writes nothing.
+func TestASecondRunIntoTheSameArchiveIsRefused(t *testing.T) {
+	e := newEnv(t)
+	rel := e.src.PushRelease(t, testenv.ReleaseSpec{Components: 2})
+	dir := filepath.Join(e.dir, "a")
+	w, err := archive.Create(dir, archive.WriterOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	stdout, stderr, code := e.run(t, "", "release", rel.Tag, "--to", "file://"+dir)
+	want := fmt.Sprintf("the archive is being written by process %d", os.Getpid())
+	if code != cli.ExitBadInput || !strings.Contains(stderr, want) || stdout != "" {
+		t.Errorf("exit %d, stdout %q, stderr:\n%s\nwant exit 2 and %q", code, stdout, stderr, want)
+	}
+	if parts, _ := filepath.Glob(filepath.Join(dir, "chunk-*")); len(parts) != 0 {
+		t.Errorf("the refused run wrote %v", parts)
+	}
+}
+
+// TestRerunToDiskRepairsADamagedChunk: a finished chunk damaged after the
+// first run is found by the rerun on the connected side and written
+// again, so the far side gets a whole archive.
+func TestRerunToDiskRepairsADamagedChunk(t *testing.T) {
+	e := newEnv(t)
+	rel := e.src.PushRelease(t, testenv.ReleaseSpec{Components: 4, OwnLayerSize: 600 << 10})
+	dir := filepath.Join(e.dir, "a")
+	args := []string{"release", rel.Tag, "--to", "file://" + dir, "--archive-size", "1Mi", "--parallel", "1"}
+	if _, stderr, code := e.run(t, "", args...); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	idx, err := archive.ReadIndexFile(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := idx.Chunks[len(idx.Chunks)/2].Name
+	data, err := os.ReadFile(filepath.Join(dir, bad))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[len(data)/3] ^= 0xff
+	if err := os.WriteFile(filepath.Join(dir, bad), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, code := e.run(t, "", args...)
+	if code != 0 || !strings.Contains(stderr, bad+" is damaged") {
+		t.Fatalf("rerun: exit %d, stderr:\n%s", code, stderr)
+	}
+	_, stderr, code = e.run(t, "", "--from", "file://"+dir, "--to", "docker://"+e.dst.Ref("mirror/ocp"))
+	if code != 0 || strings.Contains(stderr, "refused") {
+		t.Errorf("pushing the repaired archive: exit %d, stderr:\n%s", code, stderr)
 	}
 }

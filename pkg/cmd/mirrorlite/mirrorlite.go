@@ -255,8 +255,11 @@ func (o *Options) validate() error {
 	case o.RequireSignatures && len(o.Keyrings) == 0:
 		return cli.BadInputf("--require-signatures needs --keyring: signatures are verified against it")
 	}
-	if _, err := parseArchiveSize(o.ArchiveSize); err != nil {
+	if _, err := archive.ParseSize(o.ArchiveSize); err != nil {
 		return cli.BadInputf("--archive-size: %w", err)
+	}
+	if err := archive.CheckDir(o.diskDir()); err != nil {
+		return cli.BadInputf("--to: %w", err)
 	}
 	for _, s := range o.SignatureStores {
 		if _, err := signature.NewStore(s, nil); err != nil {
@@ -409,6 +412,7 @@ func (o *RootOptions) fromDisk(ctx context.Context, dir, root string) error {
 	if err != nil {
 		return cli.BadInputf("--from: %w", err)
 	}
+	defer ar.Close()
 	idx := ar.Index()
 	p, err := idx.Plan()
 	if err != nil {
