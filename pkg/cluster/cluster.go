@@ -71,7 +71,8 @@ func do(ctx context.Context, what string, fn func(context.Context) error) error 
 
 // List returns every object of a cluster-scoped resource, or of a namespace
 // ("" for all namespaces of a namespaced one), sorted by namespace and name.
-// A resource the server does not serve is an error.
+// A resource the server does not serve has no objects: an OpenShift cluster
+// older than 4.13 has no ImageDigestMirrorSet, and none is what it holds.
 func (c *Client) List(ctx context.Context, gvr schema.GroupVersionResource, namespace string) ([]*unstructured.Unstructured, error) {
 	var list *unstructured.UnstructuredList
 	err := do(ctx, "listing "+gvr.GroupResource().String(), func(ctx context.Context) error {
@@ -79,6 +80,9 @@ func (c *Client) List(ctx context.Context, gvr schema.GroupVersionResource, name
 		list, err = c.Dynamic.Resource(gvr).Namespace(namespace).List(ctx, metav1.ListOptions{})
 		return err
 	})
+	if notServed(err) {
+		return nil, nil
+	}
 	if err != nil {
 		return nil, cli.Failed(err)
 	}
@@ -104,6 +108,14 @@ func (c *Client) Get(ctx context.Context, gvr schema.GroupVersionResource, names
 		return nil, cli.Failed(err)
 	}
 	return obj, nil
+}
+
+// notServed reports whether err is the API server's answer to a list of a
+// resource it does not serve. A list names no object, so its 404 can only
+// mean that the resource is unknown (a namespace that does not exist lists
+// as empty).
+func notServed(err error) bool {
+	return apierrors.IsNotFound(err)
 }
 
 func (c *Client) resourceFor(obj *unstructured.Unstructured) (dynamic.ResourceInterface, string, error) {

@@ -65,7 +65,8 @@ func denied(err error, verb string, gvr schema.GroupVersionResource, namespace s
 }
 
 // ListSelected lists the objects of a namespaced resource in namespace (""
-// for all namespaces) that match a label selector ("" for all).
+// for all namespaces) that match a label selector ("" for all). A resource
+// the server does not serve has no objects, as for List.
 func (c *Client) ListSelected(ctx context.Context, gvr schema.GroupVersionResource, namespace, selector string) ([]*unstructured.Unstructured, error) {
 	var list *unstructured.UnstructuredList
 	err := do(ctx, "listing "+gvr.GroupResource().String(), func(ctx context.Context) error {
@@ -73,6 +74,9 @@ func (c *Client) ListSelected(ctx context.Context, gvr schema.GroupVersionResour
 		list, err = c.Dynamic.Resource(gvr).Namespace(namespace).List(ctx, metav1.ListOptions{LabelSelector: selector})
 		return err
 	})
+	if notServed(err) {
+		return nil, nil
+	}
 	if err != nil {
 		return nil, denied(err, "list", gvr, namespace)
 	}

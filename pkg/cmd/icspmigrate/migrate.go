@@ -355,6 +355,16 @@ func (o *Options) dryRunLabel() string {
 // that bad input changes nothing, checks that pruning will be safe, and then
 // applies. It returns the live ICSPs that --prune will delete.
 func (o *Options) applyAndPrepare(ctx context.Context, items []item, idmss []*unstructured.Unstructured) ([]*unstructured.Unstructured, error) {
+	if len(idmss) > 0 {
+		served, err := o.client.Served(cluster.IDMSResource)
+		if err != nil {
+			return nil, err
+		}
+		if !served {
+			return nil, cli.BadInputf("the cluster does not serve %s (OpenShift before 4.13): it cannot take ImageDigestMirrorSets, so its ImageContentSourcePolicies stay; "+
+				"run without --apply to see the conversion, and apply it after updating to 4.13 or later", cluster.IDMSResource.GroupResource())
+		}
+	}
 	var prune []*unstructured.Unstructured
 	if o.Prune {
 		var err error

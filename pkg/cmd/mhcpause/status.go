@@ -188,7 +188,10 @@ func (o *StatusOptions) Run(ctx context.Context) error {
 			resumed = append(resumed, id)
 		}
 	}
-	if len(r.MachineHealthChecks) == 0 {
+	switch {
+	case len(apis) == 0:
+		fmt.Fprintln(o.ErrOut, noAPI)
+	case len(r.MachineHealthChecks) == 0:
 		fmt.Fprintln(o.ErrOut, "no MachineHealthChecks found")
 	}
 	hint := "resume them with: " + cli.Program() + " mhc resume"

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/vincent-petithory/dataurl"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -76,10 +77,11 @@ type env struct {
 	kc  string
 }
 
-// clean deletes everything the tests create, now and when the test ends.
-func newEnv(t *testing.T) *env {
+// newEnv returns the shared cluster of these options, cleaned: everything the tests create is
+// deleted now and when the test ends.
+func newEnv(t *testing.T, opts ...testenv.ClusterOption) *env {
 	t.Helper()
-	c := testenv.SharedCluster(t)
+	c := testenv.SharedCluster(t, opts...)
 	d, err := dynamic.NewForConfig(c.Config)
 	if err != nil {
 		t.Fatal(err)
@@ -89,7 +91,8 @@ func newEnv(t *testing.T) *env {
 		ctx := context.Background()
 		for _, gvr := range []schema.GroupVersionResource{cluster.ICSPResource, cluster.IDMSResource, cluster.ITMSResource,
 			cluster.ImageResource, cvGVR, poolGVR, cluster.MachineConfigResource, cluster.NodeResource} {
-			if err := d.Resource(gvr).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{}); err != nil {
+			err := d.Resource(gvr).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{})
+			if err != nil && !apierrors.IsNotFound(err) { // NotFound: a kind this cluster does not serve
 				t.Fatalf("cleaning %s: %v", gvr.Resource, err)
 			}
 		}
@@ -514,6 +517,62 @@ spec:
 	e.mco(pool{name: "worker", nodes: []node{{name: "w0"}}})
 	run(t, "", "--kubeconfig", e.kc).want(t, 1, "the Machine Config Operator refuses these mirror objects and only logs it, so pools never get a new registries.conf",
 		`quay.io/openshift-release-dev/ocp-release`)
+}
+
+// icspObjects is what a cluster older than 4.13 holds: ICSPs and the image config.
+const icspObjects = `apiVersion: operator.openshift.io/v1alpha1
+kind: ImageContentSourcePolicy
+metadata: {name: release}
+spec:
+  repositoryDigestMirrors:
+  - source: quay.io/openshift-release-dev/ocp-release
+    mirrors: [mirror.example.com:5000/ocp/release]
+---
+apiVersion: config.openshift.io/v1
+kind: Image
+metadata: {name: cluster}
+spec: {}
+`
+
+func TestAClusterOlderThan413HasNoMirrorSets(t *testing.T) {
+	e := newEnv(t, testenv.Before413())
+	e.apply(icspObjects)
+	r := run(t, "", "render", "--kubeconfig", e.kc)
+	r.want(t, 0)
+	conf := r.Stdout
+	if !strings.Contains(conf, `location = "mirror.example.com:5000/ocp/release"`) || !strings.Contains(conf, `location = "quay.io/openshift-release-dev/ocp-release"`) {
+		t.Fatalf("render on a pre-4.13 cluster lacks the ICSP's mirror:\n%s", conf)
+	}
+	e.mco(pool{name: "worker", conf: []byte(conf), nodes: []node{{name: "w0"}}})
+	r = run(t, "", "--kubeconfig", e.kc)
+	r.want(t, 0)
+	if got := r.row("expected", "registries.conf"); got != "ok from cluster: 0 IDMS, 0 ITMS, 1 ICSP, image config" {
+		t.Errorf("expected row %q", got)
+	}
+	if got := r.row("node", "w0"); !strings.HasPrefix(got, "ok") {
+		t.Errorf("node w0: %q", got)
+	}
+	const digest = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	r = run(t, "", "resolve", "--kubeconfig", e.kc, "quay.io/openshift-release-dev/ocp-release@"+digest)
+	r.want(t, 0)
+	if !strings.Contains(r.Stdout, "mirror.example.com:5000/ocp/release@"+digest) {
+		t.Errorf("resolve:\n%s", r.Stdout)
+	}
+	// What-if: an IDMS from a file, on top of the cluster's ICSP.
+	idms := filepath.Join(t.TempDir(), "idms.yaml")
+	os.WriteFile(idms, []byte(`apiVersion: config.openshift.io/v1
+kind: ImageDigestMirrorSet
+metadata: {name: art-dev}
+spec:
+  imageDigestMirrors:
+  - source: quay.io/openshift-release-dev/ocp-v4.0-art-dev
+    mirrors: [mirror.example.com:5000/ocp/release]
+`), 0o644)
+	r = run(t, "", "render", "--kubeconfig", e.kc, "--from-cluster", "-f", idms)
+	r.want(t, 0)
+	if !strings.Contains(r.Stdout, "quay.io/openshift-release-dev/ocp-v4.0-art-dev") {
+		t.Errorf("render with the file's IDMS:\n%s", r.Stdout)
+	}
 }
 
 func TestTheReleasePayloadIsNotBlockedWithoutAMirror(t *testing.T) {
