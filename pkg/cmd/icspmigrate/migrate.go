@@ -184,7 +184,7 @@ func (o *Options) Run(ctx context.Context) error {
 		return err
 	}
 	if o.FromCluster {
-		live, err := o.client.List(ctx, cluster.ICSPResource, "")
+		live, err := o.client.List(ctx, cluster.ICSPResource, "", "")
 		if err != nil {
 			return err
 		}
@@ -406,7 +406,7 @@ func (o *Options) clusterConfig(ctx context.Context) (mirrorset.Config, []*unstr
 	var objs []manifest.Object
 	var icsps []*unstructured.Unstructured
 	for _, gvr := range []schema.GroupVersionResource{cluster.ICSPResource, cluster.IDMSResource, cluster.ITMSResource} {
-		list, err := o.client.List(ctx, gvr, "")
+		list, err := o.client.List(ctx, gvr, "", "")
 		if err != nil {
 			return cfg, nil, err
 		}

@@ -410,7 +410,7 @@ func (o *Options) clusterTargets(ctx context.Context, apis []mhcAPI) ([]*target,
 			seen[name] = true
 			found := false
 			for _, a := range apis {
-				u, err := o.client.GetNamespaced(ctx, a.gvr, o.Namespace, name)
+				u, err := o.client.Get(ctx, a.gvr, o.Namespace, name)
 				if err != nil {
 					return nil, err
 				}
@@ -432,7 +432,7 @@ func (o *Options) clusterTargets(ctx context.Context, apis []mhcAPI) ([]*target,
 			ns = ""
 		}
 		for _, a := range apis {
-			list, err := o.client.ListSelected(ctx, a.gvr, ns, o.Selector)
+			list, err := o.client.List(ctx, a.gvr, ns, o.Selector)
 			if err != nil {
 				return nil, err
 			}
@@ -524,7 +524,7 @@ func (o *Options) streamTargets(ctx context.Context, apis []mhcAPI, objs []manif
 		if ns == "" {
 			ns = o.Namespace
 		}
-		u, err := o.client.GetNamespaced(ctx, a.gvr, ns, obj.GetName())
+		u, err := o.client.Get(ctx, a.gvr, ns, obj.GetName())
 		if err != nil {
 			return nil, err
 		}

@@ -151,7 +151,7 @@ func (o *StatusOptions) Run(ctx context.Context) error {
 	}
 	var r Report
 	for _, a := range apis {
-		list, err := o.client.ListSelected(ctx, a.gvr, o.Namespace, o.Selector)
+		list, err := o.client.List(ctx, a.gvr, o.Namespace, o.Selector)
 		if err != nil {
 			return err
 		}

@@ -109,7 +109,7 @@ func (o *Options) expected(ctx context.Context) (*Expected, error) {
 func (o *Options) clusterObjects(ctx context.Context) ([]manifest.Object, error) {
 	var objs []manifest.Object
 	for _, gvr := range []schema.GroupVersionResource{cluster.IDMSResource, cluster.ITMSResource, cluster.ICSPResource} {
-		list, err := o.client.List(ctx, gvr, "")
+		list, err := o.client.List(ctx, gvr, "", "")
 		if err != nil {
 			return nil, err
 		}
