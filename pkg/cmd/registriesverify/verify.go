@@ -6,6 +6,7 @@ package registriesverify
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -301,7 +302,9 @@ func (o *Options) Run(ctx context.Context) error {
 	if o.Mode == ModeVerify {
 		// Local input first, the objects then the node files, whatever the cluster says.
 		if len(o.objs) > 0 {
-			if _, err := mirrorset.Collect(o.objs); err != nil {
+			// What only the MCO refuses is a finding, reported with the expected file.
+			var refused *mirrorset.RefusedError
+			if _, err := mirrorset.Collect(o.objs); err != nil && !errors.As(err, &refused) {
 				return err
 			}
 		}
@@ -394,9 +397,14 @@ func (o *Options) runResolve(ctx context.Context) error {
 		return cli.BadInput(err)
 	}
 	if o.Output != "" {
-		return o.printData(res)
+		err = o.printData(res)
+	} else {
+		err = printResolution(o.Out, res)
 	}
-	return printResolution(o.Out, res)
+	if err == nil && !res.Pullable() {
+		err = cli.Differs(fmt.Errorf("%s cannot be pulled: every mirror is skipped or blocked, and the source is blocked", res.Image))
+	}
+	return err
 }
 
 func (o *Options) warn(exp *Expected) {

@@ -674,6 +674,88 @@ func TestFilesWithoutACluster(t *testing.T) {
 	run(t, mirrorObjects, "--node-file", "w0="+good, "--kubeconfig", noCluster).want(t, 0)
 }
 
+func TestWhatTheMCORefusesIsWhyPoolsNeverChange(t *testing.T) {
+	dir := t.TempDir()
+	noCluster := filepath.Join(dir, "no-such-kubeconfig")
+	base := filepath.Join(dir, "base.conf")
+	os.WriteFile(base, mirrorset.BaseRegistriesConf(), 0o644)
+	idms := strings.Split(mirrorObjects, "---\n")[0]
+	for _, tc := range []struct{ name, objects, why string }{
+		{"allowed and blocked registries together", idms + `---
+apiVersion: config.openshift.io/v1
+kind: Image
+metadata: {name: cluster}
+spec:
+  registrySources:
+    allowedRegistries: [mirror.example.com:5000]
+    blockedRegistries: [docker.io]
+`, "sets both allowedRegistries and blockedRegistries"},
+		{"an allowed registry that is not a scope", idms + `---
+apiVersion: config.openshift.io/v1
+kind: Image
+metadata: {name: cluster}
+spec:
+  registrySources:
+    allowedRegistries: ["mirror.*.example.com"]
+`, `allowedRegistries "mirror.*.example.com" is not a valid registry scope`},
+		{"an ICSP source the API accepts", `apiVersion: operator.openshift.io/v1alpha1
+kind: ImageContentSourcePolicy
+metadata: {name: upper}
+spec:
+  repositoryDigestMirrors:
+  - source: quay.io/OpenShift/release
+    mirrors: [mirror.example.com:5000/ocp/release]
+---
+apiVersion: config.openshift.io/v1
+kind: Image
+metadata: {name: cluster}
+spec: {}
+`, "spec.repositoryDigestMirrors[0].source"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-")+".yaml")
+			os.WriteFile(f, []byte(tc.objects), 0o644)
+			r := run(t, "", "render", "-f", f, "--kubeconfig", noCluster)
+			r.want(t, 1, "the Machine Config Operator refuses", tc.why)
+			if r.Stdout != "" {
+				t.Errorf("render printed a registries.conf the MCO never writes:\n%s", r.Stdout)
+			}
+			r = run(t, "", "-f", f, "--node-file", "w0="+base, "--kubeconfig", noCluster)
+			r.want(t, 1, "the Machine Config Operator refuses", tc.why)
+		})
+	}
+	// allowedRegistries alone goes to policy.json only: registries.conf is as without it.
+	f := filepath.Join(dir, "allowed.yaml")
+	os.WriteFile(f, []byte(mirrorObjects+"---\napiVersion: config.openshift.io/v1\nkind: Image\nmetadata: {name: cluster}\nspec: {registrySources: {allowedRegistries: [mirror.example.com:5000, quay.io]}}\n"), 0o644)
+	without := filepath.Join(dir, "without.yaml")
+	os.WriteFile(without, []byte(mirrorObjects+"---\napiVersion: config.openshift.io/v1\nkind: Image\nmetadata: {name: cluster}\nspec: {}\n"), 0o644)
+	r := run(t, "", "render", "-f", f, "--kubeconfig", noCluster)
+	r.want(t, 0)
+	if w := run(t, "", "render", "-f", without, "--kubeconfig", noCluster); w.Stdout != r.Stdout {
+		t.Errorf("allowedRegistries changed registries.conf:\n%s\nwithout:\n%s", r.Stdout, w.Stdout)
+	}
+}
+
+func TestAnICSPTheAPIAcceptsButTheMCORefuses(t *testing.T) {
+	e := newEnv(t)
+	e.apply(`apiVersion: operator.openshift.io/v1alpha1
+kind: ImageContentSourcePolicy
+metadata: {name: upper}
+spec:
+  repositoryDigestMirrors:
+  - source: quay.io/OpenShift/release
+    mirrors: [mirror.example.com:5000/ocp/release]
+---
+apiVersion: config.openshift.io/v1
+kind: Image
+metadata: {name: cluster}
+spec: {}
+`)
+	e.mco(pool{name: "worker", nodes: []node{{name: "w0"}}})
+	run(t, "", "render", "--kubeconfig", e.kc).want(t, 1, "the Machine Config Operator refuses this mirror object", "imagecontentsourcepolicies/upper")
+	run(t, "", "--kubeconfig", e.kc).want(t, 1, "the Machine Config Operator refuses this mirror object")
+}
+
 func TestBadInput(t *testing.T) {
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "bad.yaml")
@@ -774,6 +856,13 @@ func TestResolve(t *testing.T) {
 	if len(lines) != 3 || !strings.Contains(lines[1], "mirror.example.com:5000/ocp/release@"+digest) || !strings.Contains(lines[1], " use ") ||
 		!strings.Contains(lines[2], "quay.io/openshift-release-dev/ocp-release@"+digest) || !strings.Contains(lines[2], " blocked ") {
 		t.Errorf("resolve:\n%s", r.Stdout)
+	}
+	// A tag of the release: its only mirror is digest-only and the source is blocked, so nothing
+	// can pull it, which a script gates on.
+	r = run(t, "", "resolve", "--kubeconfig", e.kc, "quay.io/openshift-release-dev/ocp-release:4.16.3")
+	r.want(t, 1, "error: quay.io/openshift-release-dev/ocp-release:4.16.3 cannot be pulled: every mirror is skipped or blocked, and the source is blocked")
+	if !strings.Contains(r.Stdout, "skip") || !strings.Contains(r.Stdout, "blocked") {
+		t.Errorf("the sources are printed before the verdict:\n%s", r.Stdout)
 	}
 	// Against a node's file, which has no mirror at all.
 	base := filepath.Join(t.TempDir(), "base.conf")
