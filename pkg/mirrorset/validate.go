@@ -46,9 +46,15 @@ func validateICSPObject(icsp *operatorv1alpha1.ImageContentSourcePolicy) field.E
 		return field.ErrorList{field.Required(field.NewPath("spec"), "no ImageContentSourcePolicy")}
 	}
 	errs := validateName(icsp.Name, icsp.GenerateName)
+	list := field.NewPath("spec", "repositoryDigestMirrors")
 	if len(icsp.Spec.RepositoryDigestMirrors) == 0 {
-		errs = append(errs, field.Required(field.NewPath("spec", "repositoryDigestMirrors"),
+		errs = append(errs, field.Required(list,
 			"an ImageContentSourcePolicy without repositoryDigestMirrors mirrors nothing; add source and mirrors entries or delete the object"))
+	}
+	for i, e := range icsp.Spec.RepositoryDigestMirrors {
+		if e.Source == "" { // the CRD requires it
+			errs = append(errs, validateSource(list.Index(i).Child("source"), e.Source)...)
+		}
 	}
 	return errs
 }
