@@ -6,6 +6,7 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"os"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -189,4 +190,22 @@ func (c *Client) Delete(ctx context.Context, obj *unstructured.Unstructured, dry
 		return failed(err)
 	}
 	return nil
+}
+
+// Configured reports whether the kubeconfig flags point at a cluster: --server, a kubeconfig
+// (--kubeconfig, KUBECONFIG or ~/.kube/config) that names one, or a pod's in-cluster config.
+// Without any, client-go would try http://localhost:8080; a command that can do without a
+// cluster then leaves it alone.
+func Configured(flags *genericclioptions.ConfigFlags) bool {
+	if flags == nil {
+		return false
+	}
+	if flags.APIServer != nil && *flags.APIServer != "" {
+		return true
+	}
+	if os.Getenv("KUBERNETES_SERVICE_HOST") != "" && os.Getenv("KUBERNETES_SERVICE_PORT") != "" {
+		return true
+	}
+	raw, err := flags.ToRawKubeConfigLoader().RawConfig()
+	return err == nil && len(raw.Clusters) > 0
 }

@@ -667,7 +667,7 @@ func TestFilesWithoutACluster(t *testing.T) {
 	run(t, "", "-f", idms, "--node-file", "w0="+good, "--kubeconfig", noCluster).want(t, 0)
 	r = run(t, "", "-f", idms, "--node-file", "w0="+good, "--node-file", "w1="+base, "--kubeconfig", noCluster)
 	r.want(t, 1, "node w1 (file from "+base+"): [[registry]] quay.io/openshift-release-dev/ocp-release missing")
-	if got := r.row("node", "w1"); got != "drift 6 differences" {
+	if got := r.row("node", "w1"); got != "drift registries.conf differs, 6 differences" {
 		t.Errorf("w1 row %q", got)
 	}
 	// The objects on stdin, as from `oc mirror lite ... |`.
@@ -754,6 +754,43 @@ spec: {}
 	e.mco(pool{name: "worker", nodes: []node{{name: "w0"}}})
 	run(t, "", "render", "--kubeconfig", e.kc).want(t, 1, "the Machine Config Operator refuses this mirror object", "imagecontentsourcepolicies/upper")
 	run(t, "", "--kubeconfig", e.kc).want(t, 1, "the Machine Config Operator refuses this mirror object")
+}
+
+func TestNodeFilesAreCheckedWithThePoolsOfTheCluster(t *testing.T) {
+	e := newEnv(t)
+	e.apply(mirrorObjects)
+	conf := e.render()
+	// The node's file is right, but its pool's rendered config lacks the mirror objects: the
+	// next node the pool creates or updates gets the template.
+	e.mco(pool{name: "worker", nodes: []node{{name: "w0"}}})
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.conf")
+	os.WriteFile(good, conf, 0o644)
+	idms := filepath.Join(dir, "idms.yaml")
+	os.WriteFile(idms, []byte(mirrorObjects), 0o644)
+	for _, args := range [][]string{
+		{"--node-file", "w0=" + good},
+		{"-f", idms, "--node-file", "w0=" + good},
+	} {
+		r := run(t, "", append(args, "--kubeconfig", e.kc)...)
+		r.want(t, 1, "pool worker: [[registry]] quay.io/openshift-release-dev/ocp-release missing")
+		if got := r.row("pool", "worker"); !strings.HasPrefix(got, "drift ") {
+			t.Errorf("%v: pool row %q", args, got)
+		}
+		if got := r.row("node", "w0"); got != "ok on the pool's rendered config rendered-worker-1, has the expected registries.conf" {
+			t.Errorf("%v: node row %q", args, got)
+		}
+	}
+	// Told not to read the cluster, only the file is checked: "ok" then says only that.
+	r := run(t, "", "-f", idms, "--node-file", "w0="+good, "--from-cluster=false", "--kubeconfig", e.kc)
+	r.want(t, 0)
+	if got := r.row("node", "w0"); got != "ok has the expected registries.conf" || r.row("pool", "worker") != "(no row)" {
+		t.Errorf("--from-cluster=false: node row %q, pool row %q", got, r.row("pool", "worker"))
+	}
+	// Without any kubeconfig there is no cluster to ask, and none is asked.
+	t.Setenv("KUBECONFIG", filepath.Join(dir, "none"))
+	t.Setenv("HOME", dir)
+	run(t, "", "-f", idms, "--node-file", "w0="+good).want(t, 0)
 }
 
 func TestBadInput(t *testing.T) {
