@@ -103,6 +103,10 @@ run 'oc-registries-verify -f resources.yaml -f image-cluster.yaml --node-file wo
 note "a node still on the file it had before the mirror is drift"
 run 'oc-registries-verify render -f image-cluster.yaml > old-registries.conf'
 fails 1 'oc-registries-verify -f resources.yaml -f image-cluster.yaml --node-file worker-0=old-registries.conf' "worker-0 lacks the mirror"
+note "a pool whose rendered config lacks the mirror is drift too, even with worker-0's file right: the pool is read with the node file"
+run 'write_mco_state old-registries.conf rendered-worker-0 | kubectl apply -f - -o name && kubectl patch machineconfigpool worker --subresource=status --type=merge --patch-file pool-status.json -o name'
+fails 1 'oc-registries-verify -f resources.yaml -f image-cluster.yaml --node-file worker-0=registries.conf' "the worker pool's rendered config lacks the mirror"
+run 'write_mco_state registries.conf rendered-worker-1 | kubectl apply -f - -o name && kubectl patch machineconfigpool worker --subresource=status --type=merge --patch-file pool-status.json -o name'
 
 say "Connected 5/7. Pause the MachineHealthChecks for the update"
 replaces "oc annotate mhc <name> cluster.x-k8s.io/paused=\"\", once per MHC"

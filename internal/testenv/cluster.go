@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -91,11 +92,108 @@ type Cluster struct {
 	stopErr  error
 }
 
+// ClusterOption changes what StartCluster and SharedCluster install.
+type ClusterOption func(*clusterOptions)
+
+type clusterOptions struct {
+	without map[string]bool // names of CRDs left out
+}
+
+// WithoutCRDs leaves out the CRDs of these names (plural.group, as
+// "imagedigestmirrorsets.config.openshift.io"): the API server then answers
+// 404 for their resources, as a cluster that does not serve them does. A
+// name StartCluster would not install anyway is an error.
+func WithoutCRDs(names ...string) ClusterOption {
+	return func(o *clusterOptions) {
+		for _, n := range names {
+			o.without[n] = true
+		}
+	}
+}
+
+// Before413 makes the API server stand for an OpenShift cluster older than
+// 4.13: it serves ImageContentSourcePolicy but not ImageDigestMirrorSet or
+// ImageTagMirrorSet, which 4.13 added.
+func Before413() ClusterOption {
+	return WithoutCRDs("imagedigestmirrorsets.config.openshift.io", "imagetagmirrorsets.config.openshift.io")
+}
+
+// WithoutMachineHealthChecks makes the API server stand for a cluster that
+// serves no MachineHealthCheck API (neither machine.openshift.io nor
+// cluster.x-k8s.io), as one installed without the MachineAPI capability.
+func WithoutMachineHealthChecks() ClusterOption {
+	return WithoutCRDs("machinehealthchecks.machine.openshift.io", "machinehealthchecks.cluster.x-k8s.io")
+}
+
+func newClusterOptions(opts []ClusterOption) *clusterOptions {
+	o := &clusterOptions{without: map[string]bool{}}
+	for _, opt := range opts {
+		opt(o)
+	}
+	return o
+}
+
+// key names the cluster the options describe, so that SharedCluster starts
+// one cluster per distinct set of options.
+func (o *clusterOptions) key() string {
+	var k []string
+	for n := range o.without {
+		k = append(k, "-"+n)
+	}
+	sort.Strings(k)
+	return strings.Join(k, ",")
+}
+
+// crds reads the CRDs to install: those of CRDManifests, from the
+// github.com/openshift/api module in apiDir, and the extra ones, less those
+// the options leave out.
+func (o *clusterOptions) crds(apiDir string) ([]*apiextensionsv1.CustomResourceDefinition, error) {
+	var all []*apiextensionsv1.CustomResourceDefinition
+	for _, f := range CRDManifests {
+		data, err := os.ReadFile(filepath.Join(apiDir, filepath.FromSlash(f)))
+		if err != nil {
+			return nil, fmt.Errorf("reading OpenShift CRD: %w", err)
+		}
+		crd := &apiextensionsv1.CustomResourceDefinition{}
+		if err := yaml.Unmarshal(data, crd); err != nil {
+			return nil, fmt.Errorf("reading OpenShift CRD %s: %w", f, err)
+		}
+		all = append(all, crd)
+	}
+	extra, err := readExtraCRDs()
+	if err != nil {
+		return nil, err
+	}
+	all = append(all, extra...)
+	var out []*apiextensionsv1.CustomResourceDefinition
+	left := map[string]bool{}
+	for n := range o.without {
+		left[n] = true
+	}
+	for _, crd := range all {
+		if o.without[crd.Name] {
+			delete(left, crd.Name)
+			continue
+		}
+		out = append(out, crd)
+	}
+	if len(left) > 0 {
+		var names []string
+		for n := range left {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		return nil, fmt.Errorf("testenv.WithoutCRDs: no CRD %s is installed", strings.Join(names, ", "))
+	}
+	return out, nil
+}
+
 // StartCluster starts kube-apiserver and etcd from the testbin folder (see
 // TestbinDir), installs the OpenShift CRDs from the github.com/openshift/api
-// module the code was built with, and creates the OpenShift namespaces.
+// module the code was built with (all of CRDManifests, unless an option
+// leaves some out, as Before413 does), and creates the OpenShift namespaces.
 // The caller must Stop it, or the processes outlive the caller.
-func StartCluster(ctx context.Context) (*Cluster, error) {
+func StartCluster(ctx context.Context, opts ...ClusterOption) (*Cluster, error) {
 	bin, err := TestbinDir()
 	if err != nil {
 		return nil, err
@@ -104,14 +202,7 @@ func StartCluster(ctx context.Context) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	crds := make([]string, len(CRDManifests))
-	for i, f := range CRDManifests {
-		crds[i] = filepath.Join(apiDir, filepath.FromSlash(f))
-		if _, err := os.Stat(crds[i]); err != nil {
-			return nil, fmt.Errorf("reading OpenShift CRD: %w", err)
-		}
-	}
-	extra, err := readExtraCRDs()
+	crds, err := newClusterOptions(opts).crds(apiDir)
 	if err != nil {
 		return nil, err
 	}
@@ -144,9 +235,7 @@ func StartCluster(ctx context.Context) (*Cluster, error) {
 			APIServer: &envtest.APIServer{Path: filepath.Join(bin, "kube-apiserver"), CertDir: certDir, Out: w, Err: w},
 			Etcd:      &envtest.Etcd{Path: filepath.Join(bin, "etcd"), DataDir: etcdDir, Out: w, Err: w},
 		},
-		CRDInstallOptions:     envtest.CRDInstallOptions{Paths: crds},
-		CRDs:                  extra,
-		ErrorIfCRDPathMissing: true,
+		CRDs: crds,
 	}
 	if os.Getenv("KUBEBUILDER_CONTROLPLANE_START_TIMEOUT") == "" {
 		// Two busy cores running several test binaries at once need more
@@ -235,14 +324,15 @@ func waitForCRDs(ctx context.Context, cfg *rest.Config, crds []*apiextensionsv1.
 
 // warmUpCustomResourceWrites makes one dry-run create of a custom resource:
 // the API server spends about two seconds on the first one after it starts,
-// and tests should not.
+// and tests should not. The ICSP is served by every cluster StartCluster
+// makes.
 func warmUpCustomResourceWrites(ctx context.Context, cfg *rest.Config) {
 	hc, err := rest.HTTPClientFor(cfg)
 	if err != nil {
 		return
 	}
-	body := `{"apiVersion":"config.openshift.io/v1","kind":"ImageDigestMirrorSet","metadata":{"name":"testenv-warm-up"},"spec":{}}`
-	url := strings.TrimSuffix(cfg.Host, "/") + "/apis/config.openshift.io/v1/imagedigestmirrorsets?dryRun=All"
+	body := `{"apiVersion":"operator.openshift.io/v1alpha1","kind":"ImageContentSourcePolicy","metadata":{"name":"testenv-warm-up"},"spec":{}}`
+	url := strings.TrimSuffix(cfg.Host, "/") + "/apis/operator.openshift.io/v1alpha1/imagecontentsourcepolicies?dryRun=All"
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(body))
 	if err != nil {
 		return
@@ -283,51 +373,69 @@ func createNamespaces(ctx context.Context, cfg *rest.Config, names []string) err
 	return nil
 }
 
+// sharedCluster is one cluster SharedCluster hands out, per set of options.
+type sharedCluster struct {
+	once sync.Once
+	c    *Cluster
+	err  error
+}
+
 var (
 	mainActive   atomic.Bool
-	sharedOnce   sync.Once
 	sharedMu     sync.Mutex
-	shared       *Cluster
-	sharedErr    error
+	shared       = map[string]*sharedCluster{}
 	sharedClosed bool
 )
 
-// SharedCluster returns the cluster shared by the tests of this test binary,
-// starting it on first use. It fails the test when the cluster cannot start.
-// The package's TestMain must call Main, which stops the cluster at the end.
-func SharedCluster(t testing.TB) *Cluster {
+// SharedCluster returns the cluster shared by the tests of this test binary
+// that ask for the same options, starting it on first use: a test binary
+// that asks for SharedCluster(t) and SharedCluster(t, Before413()) runs two
+// clusters. It fails the test when the cluster cannot start. The package's
+// TestMain must call Main, which stops the clusters at the end.
+func SharedCluster(t testing.TB, opts ...ClusterOption) *Cluster {
 	t.Helper()
 	if !mainActive.Load() {
 		t.Fatal("testenv.SharedCluster needs the package's TestMain to call testenv.Main(m), " +
 			"which stops kube-apiserver and etcd when the tests end")
 	}
-	sharedOnce.Do(func() {
+	key := newClusterOptions(opts).key()
+	sharedMu.Lock()
+	s := shared[key]
+	if s == nil {
+		s = &sharedCluster{}
+		shared[key] = s
+	}
+	sharedMu.Unlock()
+	s.once.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
-		c, err := StartCluster(ctx)
+		c, err := StartCluster(ctx, opts...)
 		sharedMu.Lock()
 		defer sharedMu.Unlock()
-		shared, sharedErr = c, err
+		s.c, s.err = c, err
 		if err == nil && sharedClosed {
 			// Main is already shutting down (a signal arrived while starting).
 			_ = c.Stop()
-			shared, sharedErr = nil, errors.New("test binary is shutting down")
+			s.c, s.err = nil, errors.New("test binary is shutting down")
 		}
 	})
-	if sharedErr != nil {
-		t.Fatalf("starting the shared test cluster: %v", sharedErr)
+	if s.err != nil {
+		t.Fatalf("starting the shared test cluster: %v", s.err)
 	}
-	return shared
+	return s.c
 }
 
 func stopShared() error {
 	sharedMu.Lock()
 	defer sharedMu.Unlock()
 	sharedClosed = true
-	if shared == nil {
-		return nil
+	var errs []error
+	for _, s := range shared {
+		if s.c != nil {
+			errs = append(errs, s.c.Stop())
+		}
 	}
-	return shared.Stop()
+	return errors.Join(errs...)
 }
 
 // Main runs the tests and then stops what they shared (the cluster of

@@ -251,3 +251,56 @@ func processesUnder(dir string) []string {
 	}
 	return pids
 }
+
+func TestBefore413ClusterServesICSPButNoMirrorSets(t *testing.T) {
+	c := SharedCluster(t, Before413())
+	if c == SharedCluster(t) {
+		t.Fatal("SharedCluster(t, Before413()) returned the cluster of SharedCluster(t)")
+	}
+	dyn, err := dynamic.NewForConfig(c.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, gvr := range []schema.GroupVersionResource{
+		{Group: "operator.openshift.io", Version: "v1alpha1", Resource: "imagecontentsourcepolicies"},
+		{Group: "config.openshift.io", Version: "v1", Resource: "images"},
+		{Group: "machineconfiguration.openshift.io", Version: "v1", Resource: "machineconfigpools"},
+	} {
+		if _, err := dyn.Resource(gvr).List(ctx, metav1.ListOptions{}); err != nil {
+			t.Errorf("listing %s on the pre-4.13 cluster: %v", gvr, err)
+		}
+	}
+	for _, gvr := range []schema.GroupVersionResource{
+		{Group: "config.openshift.io", Version: "v1", Resource: "imagedigestmirrorsets"},
+		{Group: "config.openshift.io", Version: "v1", Resource: "imagetagmirrorsets"},
+	} {
+		_, err := dyn.Resource(gvr).List(ctx, metav1.ListOptions{})
+		if !apierrors.IsNotFound(err) {
+			t.Errorf("listing %s on the pre-4.13 cluster: got %v, want NotFound", gvr, err)
+		}
+	}
+	if again := SharedCluster(t, Before413()); again != c {
+		t.Error("a second SharedCluster(t, Before413()) started another cluster")
+	}
+}
+
+func TestWithoutCRDsRefusesANameNotInstalled(t *testing.T) {
+	apiDir, err := OpenShiftAPIDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = newClusterOptions([]ClusterOption{Before413(), WithoutCRDs("imagedigestmirrorset.config.openshift.io")}).crds(apiDir)
+	if err == nil || !strings.Contains(err.Error(), "no CRD imagedigestmirrorset.config.openshift.io is installed") {
+		t.Errorf("a misspelt CRD name: %v", err)
+	}
+	crds, err := newClusterOptions([]ClusterOption{WithoutMachineHealthChecks()}).crds(apiDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, crd := range crds {
+		if crd.Spec.Names.Kind == "MachineHealthCheck" {
+			t.Errorf("WithoutMachineHealthChecks installs %s", crd.Name)
+		}
+	}
+}

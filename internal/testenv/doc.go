@@ -15,4 +15,9 @@
 //		name := testenv.UniqueName(t, "idms")
 //		...
 //	}
+//
+// A test that needs a cluster of another shape asks for it with options, and
+// gets one shared with the tests that ask for the same: SharedCluster(t,
+// Before413()) stands for an OpenShift cluster without ImageDigestMirrorSet
+// and ImageTagMirrorSet.
 package testenv

@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
+	"github.com/airgap-ocp/oc-plugins/pkg/cluster"
 	"github.com/airgap-ocp/oc-plugins/pkg/manifest"
 )
 
@@ -39,6 +40,9 @@ func TestExitCode(t *testing.T) {
 		{"not found is a failed operation", apierrors.NewNotFound(gr, "x"), ExitFailed},
 		{"an error that says it is bad input", fmt.Errorf("--to: %w", badInputError{true}), ExitBadInput},
 		{"an error that says it is not", badInputError{false}, ExitFailed},
+		{"a cluster operation that failed", fmt.Errorf("reading: %w", &cluster.Error{Err: errors.New("dial tcp: refused")}), ExitFailed},
+		{"a cluster error that is the user's to fix", &cluster.Error{Err: errors.New("loading kubeconfig: no such file"), BadInput: true}, ExitBadInput},
+		{"a failed cluster operation is not bad input, whatever the server said", &cluster.Error{Err: apierrors.NewBadRequest("x")}, ExitFailed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

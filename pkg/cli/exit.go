@@ -11,6 +11,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
+	"github.com/airgap-ocp/oc-plugins/pkg/cluster"
 	"github.com/airgap-ocp/oc-plugins/pkg/manifest"
 )
 
@@ -59,9 +60,10 @@ func withCode(code int, err error) error {
 }
 
 // ExitCode is the exit code for err. Errors that were not marked are
-// classified by what they are: bad input read from a stream, API requests
-// the server rejected as invalid and errors whose BadInput method says so
-// are exit 2, anything else (a network or cluster failure) exit 3.
+// classified by what they are: bad input read from a stream, errors whose
+// BadInput method says so (a cluster error that is the user's to fix among
+// them) and API requests the server rejected as invalid are exit 2,
+// anything else (a network or cluster failure) exit 3.
 func ExitCode(err error) int {
 	if err == nil {
 		return ExitOK
@@ -73,6 +75,13 @@ func ExitCode(err error) int {
 	var me *manifest.Error
 	if errors.As(err, &me) {
 		return ExitBadInput
+	}
+	var ce *cluster.Error
+	if errors.As(err, &ce) {
+		if ce.BadInput {
+			return ExitBadInput
+		}
+		return ExitFailed
 	}
 	if apierrors.IsInvalid(err) || apierrors.IsBadRequest(err) {
 		return ExitBadInput

@@ -6,6 +6,7 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"os"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -16,7 +17,6 @@ import (
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/dynamic"
 
-	"github.com/airgap-ocp/oc-plugins/pkg/cli"
 	"github.com/airgap-ocp/oc-plugins/pkg/retry"
 )
 
@@ -47,15 +47,15 @@ type Client struct {
 func New(getter genericclioptions.RESTClientGetter, fieldManager string) (*Client, error) {
 	cfg, err := getter.ToRESTConfig()
 	if err != nil {
-		return nil, cli.BadInput(fmt.Errorf("loading kubeconfig: %w", err))
+		return nil, badInput(fmt.Errorf("loading kubeconfig: %w", err))
 	}
 	dyn, err := dynamic.NewForConfig(cfg)
 	if err != nil {
-		return nil, cli.BadInput(fmt.Errorf("configuring client for %s: %w", cfg.Host, err))
+		return nil, badInput(fmt.Errorf("configuring client for %s: %w", cfg.Host, err))
 	}
 	mapper, err := getter.ToRESTMapper()
 	if err != nil {
-		return nil, cli.Failed(fmt.Errorf("discovering the API of %s: %w", cfg.Host, err))
+		return nil, failed(fmt.Errorf("discovering the API of %s: %w", cfg.Host, err))
 	}
 	return &Client{Dynamic: dyn, Mapper: mapper, FieldManager: fieldManager}, nil
 }
@@ -69,18 +69,23 @@ func do(ctx context.Context, what string, fn func(context.Context) error) error 
 	return nil
 }
 
-// List returns every object of a cluster-scoped resource, or of a namespace
-// ("" for all namespaces of a namespaced one), sorted by namespace and name.
-// A resource the server does not serve is an error.
-func (c *Client) List(ctx context.Context, gvr schema.GroupVersionResource, namespace string) ([]*unstructured.Unstructured, error) {
+// List returns the objects of a cluster-scoped resource, or of a namespace
+// ("" for all namespaces of a namespaced one), that match a label selector
+// ("" for all), sorted by namespace and name. A resource the server does not
+// serve has no objects: an OpenShift cluster older than 4.13 has no
+// ImageDigestMirrorSet, and none is what it holds.
+func (c *Client) List(ctx context.Context, gvr schema.GroupVersionResource, namespace, selector string) ([]*unstructured.Unstructured, error) {
 	var list *unstructured.UnstructuredList
 	err := do(ctx, "listing "+gvr.GroupResource().String(), func(ctx context.Context) error {
 		var err error
-		list, err = c.Dynamic.Resource(gvr).Namespace(namespace).List(ctx, metav1.ListOptions{})
+		list, err = c.Dynamic.Resource(gvr).Namespace(namespace).List(ctx, metav1.ListOptions{LabelSelector: selector})
 		return err
 	})
+	if notServed(err) {
+		return nil, nil
+	}
 	if err != nil {
-		return nil, cli.Failed(err)
+		return nil, denied(err, "list", gvr, namespace)
 	}
 	out := make([]*unstructured.Unstructured, 0, len(list.Items))
 	for i := range list.Items {
@@ -89,10 +94,15 @@ func (c *Client) List(ctx context.Context, gvr schema.GroupVersionResource, name
 	return out, nil
 }
 
-// Get returns one object, or nil without error when it does not exist.
+// Get returns one object (namespace "" for a cluster-scoped resource), or
+// nil without error when it does not exist.
 func (c *Client) Get(ctx context.Context, gvr schema.GroupVersionResource, namespace, name string) (*unstructured.Unstructured, error) {
+	what := fmt.Sprintf("getting %s/%s", gvr.GroupResource(), name)
+	if namespace != "" {
+		what += fmt.Sprintf(" in namespace %q", namespace)
+	}
 	var obj *unstructured.Unstructured
-	err := do(ctx, fmt.Sprintf("getting %s/%s", gvr.GroupResource(), name), func(ctx context.Context) error {
+	err := do(ctx, what, func(ctx context.Context) error {
 		var err error
 		obj, err = c.Dynamic.Resource(gvr).Namespace(namespace).Get(ctx, name, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
@@ -101,16 +111,24 @@ func (c *Client) Get(ctx context.Context, gvr schema.GroupVersionResource, names
 		return err
 	})
 	if err != nil {
-		return nil, cli.Failed(err)
+		return nil, denied(err, "get", gvr, namespace)
 	}
 	return obj, nil
+}
+
+// notServed reports whether err is the API server's answer to a list of a
+// resource it does not serve. A list names no object, so its 404 can only
+// mean that the resource is unknown (a namespace that does not exist lists
+// as empty).
+func notServed(err error) bool {
+	return apierrors.IsNotFound(err)
 }
 
 func (c *Client) resourceFor(obj *unstructured.Unstructured) (dynamic.ResourceInterface, string, error) {
 	gvk := obj.GroupVersionKind()
 	m, err := c.Mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
 	if err != nil {
-		return nil, "", cli.Failed(fmt.Errorf("finding the resource for %s: %w", gvk, err))
+		return nil, "", failed(fmt.Errorf("finding the resource for %s: %w", gvk, err))
 	}
 	what := m.Resource.GroupResource().String() + "/" + obj.GetName()
 	if m.Scope.Name() == meta.RESTScopeNameNamespace {
@@ -138,9 +156,9 @@ func (c *Client) Apply(ctx context.Context, obj *unstructured.Unstructured, dryR
 	})
 	if err != nil {
 		if apierrors.IsInvalid(err) || apierrors.IsBadRequest(err) {
-			return nil, cli.BadInput(err)
+			return nil, badInput(err)
 		}
-		return nil, cli.Failed(err)
+		return nil, failed(err)
 	}
 	return out, nil
 }
@@ -167,9 +185,27 @@ func (c *Client) Delete(ctx context.Context, obj *unstructured.Unstructured, dry
 	})
 	if err != nil {
 		if apierrors.IsConflict(err) {
-			return cli.Failed(fmt.Errorf("%w (it changed after it was read; run again)", err))
+			return failed(fmt.Errorf("%w (it changed after it was read; run again)", err))
 		}
-		return cli.Failed(err)
+		return failed(err)
 	}
 	return nil
+}
+
+// Configured reports whether the kubeconfig flags point at a cluster: --server, a kubeconfig
+// (--kubeconfig, KUBECONFIG or ~/.kube/config) that names one, or a pod's in-cluster config.
+// Without any, client-go would try http://localhost:8080; a command that can do without a
+// cluster then leaves it alone.
+func Configured(flags *genericclioptions.ConfigFlags) bool {
+	if flags == nil {
+		return false
+	}
+	if flags.APIServer != nil && *flags.APIServer != "" {
+		return true
+	}
+	if os.Getenv("KUBERNETES_SERVICE_HOST") != "" && os.Getenv("KUBERNETES_SERVICE_PORT") != "" {
+		return true
+	}
+	raw, err := flags.ToRawKubeConfigLoader().RawConfig()
+	return err == nil && len(raw.Clusters) > 0
 }

@@ -1,4 +1,6 @@
-package cluster
+// The tests are outside the package so that they can check the exit code
+// pkg/cli gives each error, as the commands do: pkg/cli imports pkg/cluster.
+package cluster_test
 
 import (
 	"context"
@@ -11,17 +13,18 @@ import (
 
 	"github.com/airgap-ocp/oc-plugins/internal/testenv"
 	"github.com/airgap-ocp/oc-plugins/pkg/cli"
+	"github.com/airgap-ocp/oc-plugins/pkg/cluster"
 	"github.com/airgap-ocp/oc-plugins/pkg/retry"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
-func newClient(t *testing.T) *Client {
+func newClient(t *testing.T) *cluster.Client {
 	t.Helper()
 	c := testenv.SharedCluster(t)
 	flags := genericclioptions.NewConfigFlags(false)
 	flags.KubeConfig = &c.Kubeconfig
-	client, err := New(flags, "cluster-test")
+	client, err := cluster.New(flags, "cluster-test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +50,7 @@ func TestApplyGetListDelete(t *testing.T) {
 	if _, err := c.Apply(ctx, idms(name, "quay.io/a"), true); err != nil {
 		t.Fatalf("dry-run apply: %v", err)
 	}
-	if got, err := c.Get(ctx, IDMSResource, "", name); err != nil || got != nil {
+	if got, err := c.Get(ctx, cluster.IDMSResource, "", name); err != nil || got != nil {
 		t.Fatalf("after a dry run the object exists: %v, %v", got, err)
 	}
 	applied, err := c.Apply(ctx, idms(name, "quay.io/a"), false)
@@ -57,7 +60,7 @@ func TestApplyGetListDelete(t *testing.T) {
 	if mf := applied.GetManagedFields(); len(mf) == 0 || mf[0].Manager != "cluster-test" {
 		t.Errorf("field manager not recorded: %+v", mf)
 	}
-	list, err := c.List(ctx, IDMSResource, "")
+	list, err := c.List(ctx, cluster.IDMSResource, "", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +73,7 @@ func TestApplyGetListDelete(t *testing.T) {
 	}
 
 	// A delete guarded by what was read refuses an object changed since.
-	stale, err := c.Get(ctx, IDMSResource, "", name)
+	stale, err := c.Get(ctx, cluster.IDMSResource, "", name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,24 +84,24 @@ func TestApplyGetListDelete(t *testing.T) {
 	if cli.ExitCode(err) != cli.ExitFailed || !strings.Contains(err.Error(), "changed after it was read") {
 		t.Errorf("deleting a stale object: %v (exit %d)", err, cli.ExitCode(err))
 	}
-	if got, _ := c.Get(ctx, IDMSResource, "", name); got == nil {
+	if got, _ := c.Get(ctx, cluster.IDMSResource, "", name); got == nil {
 		t.Fatal("the changed object was deleted")
 	}
 
-	fresh, err := c.Get(ctx, IDMSResource, "", name)
+	fresh, err := c.Get(ctx, cluster.IDMSResource, "", name)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := c.Delete(ctx, fresh, true); err != nil {
 		t.Fatalf("dry-run delete: %v", err)
 	}
-	if got, _ := c.Get(ctx, IDMSResource, "", name); got == nil {
+	if got, _ := c.Get(ctx, cluster.IDMSResource, "", name); got == nil {
 		t.Fatal("a dry-run delete deleted")
 	}
 	if err := c.Delete(ctx, fresh, false); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := c.Get(ctx, IDMSResource, "", name); got != nil {
+	if got, _ := c.Get(ctx, cluster.IDMSResource, "", name); got != nil {
 		t.Fatal("not deleted")
 	}
 	if err := c.Delete(ctx, fresh, false); err != nil {
@@ -122,7 +125,7 @@ func TestUnreachableClusterFailsWithExit3(t *testing.T) {
 	flags := genericclioptions.NewConfigFlags(false)
 	server := "https://127.0.0.1:1"
 	flags.APIServer = &server
-	c, err := New(flags, "cluster-test")
+	c, err := cluster.New(flags, "cluster-test")
 	if err != nil {
 		// Discovery is lazy; a failure here must still be a cluster failure.
 		if cli.ExitCode(err) != cli.ExitFailed {
@@ -130,10 +133,10 @@ func TestUnreachableClusterFailsWithExit3(t *testing.T) {
 		}
 		return
 	}
-	saved := Retry
-	Retry = retry.Policy{Attempts: 2, Base: time.Millisecond}
-	defer func() { Retry = saved }()
-	_, err = c.List(context.Background(), ICSPResource, "")
+	saved := cluster.Retry
+	cluster.Retry = retry.Policy{Attempts: 2, Base: time.Millisecond}
+	defer func() { cluster.Retry = saved }()
+	_, err = c.List(context.Background(), cluster.ICSPResource, "", "")
 	if cli.ExitCode(err) != cli.ExitFailed || !strings.Contains(err.Error(), "listing imagecontentsourcepolicies.operator.openshift.io") {
 		t.Errorf("List: %v (exit %d)", err, cli.ExitCode(err))
 	}

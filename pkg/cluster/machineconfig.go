@@ -17,8 +17,6 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-
-	"github.com/airgap-ocp/oc-plugins/pkg/cli"
 )
 
 // MachineConfigs and nodes (the pools and the ClusterVersion are in mhc.go).
@@ -66,7 +64,7 @@ type Node struct {
 
 // Pools returns the cluster's MachineConfigPools sorted by name.
 func (c *Client) Pools(ctx context.Context) ([]Pool, error) {
-	list, err := c.List(ctx, MachineConfigPoolResource, "")
+	list, err := c.List(ctx, MachineConfigPoolResource, "", "")
 	if err != nil {
 		return nil, err
 	}
@@ -74,7 +72,7 @@ func (c *Client) Pools(ctx context.Context) ([]Pool, error) {
 	for _, u := range list {
 		p, err := PoolFrom(u)
 		if err != nil {
-			return nil, cli.Failed(err)
+			return nil, failed(err)
 		}
 		out = append(out, p)
 	}
@@ -112,7 +110,7 @@ func PoolFrom(u *unstructured.Unstructured) (Pool, error) {
 
 // Nodes returns the cluster's nodes sorted by name.
 func (c *Client) Nodes(ctx context.Context) ([]Node, error) {
-	list, err := c.List(ctx, NodeResource, "")
+	list, err := c.List(ctx, NodeResource, "", "")
 	if err != nil {
 		return nil, err
 	}
@@ -174,7 +172,7 @@ func (c *Client) MachineConfig(ctx context.Context, name string) (*mcfgv1.Machin
 	}
 	var mc mcfgv1.MachineConfig
 	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &mc); err != nil {
-		return nil, cli.Failed(fmt.Errorf("reading machineconfig/%s: %w", name, err))
+		return nil, failed(fmt.Errorf("reading machineconfig/%s: %w", name, err))
 	}
 	return &mc, nil
 }

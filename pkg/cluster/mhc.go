@@ -3,7 +3,6 @@ package cluster
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -13,8 +12,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/retry"
-
-	"github.com/airgap-ocp/oc-plugins/pkg/cli"
 )
 
 // MachineHealthCheck resources of the Machine API (what OpenShift runs) and
@@ -38,67 +35,9 @@ func (c *Client) Served(gvr schema.GroupVersionResource) (bool, error) {
 		return false, nil
 	}
 	if err != nil {
-		return false, cli.Failed(fmt.Errorf("discovering whether the cluster serves %s: %w", gvr.GroupResource(), err))
+		return false, failed(fmt.Errorf("discovering whether the cluster serves %s: %w", gvr.GroupResource(), err))
 	}
 	return true, nil
-}
-
-// denied turns an RBAC denial into one line that names the verb and the
-// resource (exit 3); other errors are marked as failed operations.
-func denied(err error, verb string, gvr schema.GroupVersionResource, namespace string) error {
-	if err == nil {
-		return nil
-	}
-	if !apierrors.IsForbidden(err) {
-		return cli.Failed(err)
-	}
-	where := ""
-	if namespace != "" {
-		where = fmt.Sprintf(" in namespace %q", namespace)
-	}
-	reason := err.Error()
-	var se apierrors.APIStatus
-	if errors.As(err, &se) {
-		reason = se.Status().Message
-	}
-	return cli.Failed(fmt.Errorf("not allowed to %s %s%s: %s", verb, gvr.GroupResource(), where, reason))
-}
-
-// ListSelected lists the objects of a namespaced resource in namespace (""
-// for all namespaces) that match a label selector ("" for all).
-func (c *Client) ListSelected(ctx context.Context, gvr schema.GroupVersionResource, namespace, selector string) ([]*unstructured.Unstructured, error) {
-	var list *unstructured.UnstructuredList
-	err := do(ctx, "listing "+gvr.GroupResource().String(), func(ctx context.Context) error {
-		var err error
-		list, err = c.Dynamic.Resource(gvr).Namespace(namespace).List(ctx, metav1.ListOptions{LabelSelector: selector})
-		return err
-	})
-	if err != nil {
-		return nil, denied(err, "list", gvr, namespace)
-	}
-	out := make([]*unstructured.Unstructured, 0, len(list.Items))
-	for i := range list.Items {
-		out = append(out, &list.Items[i])
-	}
-	return out, nil
-}
-
-// GetNamespaced returns one object of a namespaced resource, or nil without
-// error when it does not exist.
-func (c *Client) GetNamespaced(ctx context.Context, gvr schema.GroupVersionResource, namespace, name string) (*unstructured.Unstructured, error) {
-	var obj *unstructured.Unstructured
-	err := do(ctx, fmt.Sprintf("getting %s %q in namespace %q", gvr.GroupResource(), name, namespace), func(ctx context.Context) error {
-		var err error
-		obj, err = c.Dynamic.Resource(gvr).Namespace(namespace).Get(ctx, name, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) {
-			obj, err = nil, nil
-		}
-		return err
-	})
-	if err != nil {
-		return nil, denied(err, "get", gvr, namespace)
-	}
-	return obj, nil
 }
 
 // MergePatchFunc decides the JSON merge patch to send for the object as it
@@ -145,7 +84,7 @@ func (c *Client) MergePatch(ctx context.Context, gvr schema.GroupVersionResource
 		})
 		if apierrors.IsConflict(err) {
 			// Changed under us: decide again on what is there now.
-			fresh, gerr := c.GetNamespaced(ctx, gvr, ns, name)
+			fresh, gerr := c.Get(ctx, gvr, ns, name)
 			if gerr != nil {
 				getErr = gerr
 				return gerr
@@ -162,10 +101,10 @@ func (c *Client) MergePatch(ctx context.Context, gvr schema.GroupVersionResource
 			return seen, nil, getErr
 		}
 		if apierrors.IsConflict(err) {
-			return seen, nil, cli.Failed(fmt.Errorf("%w (it kept changing; run again)", err))
+			return seen, nil, failed(fmt.Errorf("%w (it kept changing; run again)", err))
 		}
 		if apierrors.IsInvalid(err) || apierrors.IsBadRequest(err) {
-			return seen, nil, cli.BadInput(err)
+			return seen, nil, badInput(err)
 		}
 		return seen, nil, denied(err, "patch", gvr, ns)
 	}
@@ -207,7 +146,7 @@ type UpdateState struct {
 func (c *Client) Update(ctx context.Context) (UpdateState, error) {
 	cv, err := c.Get(ctx, ClusterVersionResource, "", ClusterVersionName)
 	if err != nil {
-		return UpdateState{}, denied(errors.Unwrap(err), "get", ClusterVersionResource, "")
+		return UpdateState{}, err
 	}
 	if cv == nil {
 		return UpdateState{}, nil
@@ -217,7 +156,7 @@ func (c *Client) Update(ctx context.Context) (UpdateState, error) {
 		st.InProgress, st.Why = true, "clusterversion/version is not Progressing=False"
 		return st, nil
 	}
-	pools, err := c.ListSelected(ctx, MachineConfigPoolResource, "", "")
+	pools, err := c.List(ctx, MachineConfigPoolResource, "", "")
 	if err != nil {
 		return UpdateState{}, err
 	}

@@ -16,8 +16,6 @@ import (
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/remotecommand"
-
-	"github.com/airgap-ocp/oc-plugins/pkg/cli"
 )
 
 // The machine-config-daemon runs on every node, with the node's root file system at /rootfs.
@@ -43,11 +41,11 @@ type DaemonReader struct {
 func NewDaemonReader(getter genericclioptions.RESTClientGetter) (*DaemonReader, error) {
 	cfg, err := getter.ToRESTConfig()
 	if err != nil {
-		return nil, cli.BadInput(fmt.Errorf("loading kubeconfig: %w", err))
+		return nil, badInput(fmt.Errorf("loading kubeconfig: %w", err))
 	}
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
-		return nil, cli.BadInput(fmt.Errorf("configuring client for %s: %w", cfg.Host, err))
+		return nil, badInput(fmt.Errorf("configuring client for %s: %w", cfg.Host, err))
 	}
 	return &DaemonReader{Config: cfg, Client: cs}, nil
 }
@@ -64,7 +62,7 @@ func (r *DaemonReader) Pod(ctx context.Context, node string) (string, error) {
 			return err
 		})
 		if err != nil {
-			return "", cli.Failed(err)
+			return "", failed(err)
 		}
 		sort.Slice(list.Items, func(i, j int) bool { return list.Items[i].Name < list.Items[j].Name })
 		r.pods = map[string]string{}
@@ -76,7 +74,7 @@ func (r *DaemonReader) Pod(ctx context.Context, node string) (string, error) {
 	}
 	pod, ok := r.pods[node]
 	if !ok {
-		return "", cli.Failed(fmt.Errorf("no running machine-config-daemon pod (%s) on node %s in %s", DaemonSelector, node, DaemonNamespace))
+		return "", failed(fmt.Errorf("no running machine-config-daemon pod (%s) on node %s in %s", DaemonSelector, node, DaemonNamespace))
 	}
 	return pod, nil
 }
@@ -103,7 +101,7 @@ func (r *DaemonReader) ReadFile(ctx context.Context, node, path string) ([]byte,
 		return err
 	})
 	if err != nil {
-		return nil, cli.Failed(err)
+		return nil, failed(err)
 	}
 	return out, nil
 }

@@ -40,8 +40,10 @@ type Collection struct {
 // Collect finds the mirror objects in a stream, decodes and validates them, and returns the
 // configuration they describe. Objects of other kinds, and Image objects not named cluster,
 // are ignored. A malformed or invalid mirror object is a *manifest.Error naming the object's
-// source and the first offending field; conflicts between objects are not an error but are
-// returned in Conflicts, for the caller to judge.
+// source and the first offending field; one the API server accepts but the Machine Config
+// Operator refuses (an ICSP source or mirror outside the MCO's patterns) is that error
+// wrapped in a *RefusedError. Conflicts between objects are not an error but are returned in
+// Conflicts, for the caller to judge.
 func Collect(objs []manifest.Object) (*Collection, error) {
 	c := &Collection{ICSPAt: make([]*operatorv1alpha1.ImageContentSourcePolicy, len(objs))}
 	for i, obj := range objs {
@@ -49,10 +51,13 @@ func Collect(objs []manifest.Object) (*Collection, error) {
 		case Is(u, ICSPKind):
 			icsp, err := DecodeICSP(u)
 			if err == nil {
-				err = ValidateICSP(icsp).ToAggregate()
+				err = validateICSPObject(icsp).ToAggregate()
 			}
 			if err != nil {
 				return nil, SourceError(obj.Source, err)
+			}
+			if errs := mcoRefusesICSP(icsp); len(errs) > 0 {
+				return nil, &RefusedError{Err: SourceError(obj.Source, errs.ToAggregate())}
 			}
 			c.ICSPAt[i] = icsp
 			c.Config.ICSPs = append(c.Config.ICSPs, icsp)
@@ -97,6 +102,16 @@ func Collect(objs []manifest.Object) (*Collection, error) {
 	c.Conflicts = Conflicts(c.Config.ICSPs, c.Config.IDMSs, c.Config.ITMSs)
 	return c, nil
 }
+
+// RefusedError is a mirror object the API server accepts and the Machine Config Operator
+// refuses: the MCO then renders no registries.conf, and only logs why. Err is the
+// *manifest.Error that names the object and the field.
+type RefusedError struct {
+	Err error
+}
+
+func (e *RefusedError) Error() string { return e.Err.Error() }
+func (e *RefusedError) Unwrap() error { return e.Err }
 
 // SourceError turns a decoding or validation error into one naming the object's source (file,
 // document) and the first offending field.

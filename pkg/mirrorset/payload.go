@@ -102,3 +102,55 @@ func nestedInAny(scope string, supers []string) bool {
 	}
 	return false
 }
+
+// PolicyRefusal is why the Machine Config Operator refuses the image config's
+// allowedRegistries and blockedRegistries, or nil. The MCO turns them into policy.json in the
+// same Ignition config as registries.conf, so when it refuses them it writes neither, and
+// pools keep their previous files (updatePolicyJSON): it refuses both lists at once (unless
+// the allowed list holds only the release payload's repository, which the MCO adds itself
+// when the payload's registry is blocked and mirrored), and any allowed or blocked entry that
+// runtime-utils does not take as a registries.conf scope.
+//
+// c is the configuration after ProtectPayload(releaseImage): a scope the MCO drops from
+// blockedRegistries is in neither list.
+func (c Config) PolicyRefusal(releaseImage string) error {
+	if c.Image == nil {
+		return nil
+	}
+	spec := c.Image.Spec.RegistrySources
+	payloadRepo := ""
+	if releaseImage != "" {
+		ref, err := reference.ParseNamed(releaseImage)
+		if err != nil {
+			return fmt.Errorf("release image %q: %w", releaseImage, err)
+		}
+		payloadRepo = ref.Name()
+	}
+	var blocked, allowed []string
+	for _, scope := range spec.BlockedRegistries {
+		if payloadRepo != "" && registries.ScopeIsNestedInsideScope(payloadRepo, scope) {
+			// Still blocked, so the payload has an unblocked mirror: the MCO allows its
+			// repository in policy.json, to reach the mirrors.
+			allowed = append(allowed, payloadRepo)
+			if scope == payloadRepo {
+				continue
+			}
+		}
+		blocked = append(blocked, scope)
+	}
+	allowed = append(allowed, spec.AllowedRegistries...)
+	if len(allowed) > 0 && len(blocked) > 0 && !(len(allowed) == 1 && allowed[0] == payloadRepo) {
+		return fmt.Errorf("images.config.openshift.io/cluster sets both allowedRegistries and blockedRegistries: the Machine Config Operator takes only one of them")
+	}
+	for _, scope := range blocked {
+		if !registries.IsValidRegistriesConfScope(scope) {
+			return fmt.Errorf("images.config.openshift.io/cluster: blockedRegistries %q is not a valid registry scope", scope)
+		}
+	}
+	for _, scope := range allowed {
+		if !registries.IsValidRegistriesConfScope(scope) {
+			return fmt.Errorf("images.config.openshift.io/cluster: allowedRegistries %q is not a valid registry scope (host[:port][/path] or *.domain)", scope)
+		}
+	}
+	return nil
+}

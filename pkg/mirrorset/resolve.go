@@ -34,13 +34,24 @@ type Resolution struct {
 	Sources  []PullSource `json:"sources"`
 }
 
+// Pullable reports whether any source is tried: false when every mirror is skipped or blocked
+// and the source is blocked, so the image cannot be pulled by this reference.
+func (r *Resolution) Pullable() bool {
+	for _, s := range r.Sources {
+		if s.Used {
+			return true
+		}
+	}
+	return false
+}
+
 // Resolve returns the pull sources CRI-O would try, in order, for image under the
 // registries.conf data (labelled name in errors): each mirror with why it is used or skipped
 // (digest-only mirrors are skipped for tag references, tag-only mirrors for digest references),
-// then the source, or that it is blocked. The order and rewriting are containers/image's own
-// (Registry.PullSourcesFromReference); an endpoint is blocked or insecure when the
-// [[registry]] entry matching its rewritten reference says so, as containers/image decides
-// when it connects.
+// then the source, or that it is blocked. The order, rewriting and choice of mirrors are
+// containers/image's own (Registry.PullSourcesFromReference); as containers/image decides
+// when it connects, an endpoint is blocked when the [[registry]] entry matching its rewritten
+// reference says so, and insecure when the endpoint itself says so.
 func Resolve(name string, data []byte, image string) (*Resolution, error) {
 	named, err := reference.ParseNamed(image)
 	if err != nil {
@@ -59,10 +70,6 @@ func Resolve(name string, data []byte, image string) (*Resolution, error) {
 			return nil
 		}
 		res.Registry = reg.Prefix
-		used, err := reg.PullSourcesFromReference(named)
-		if err != nil {
-			return err
-		}
 		// Every mirror rewritten, used or not, with the restrictions lifted.
 		all := *reg
 		all.MirrorByDigestOnly = false
@@ -74,26 +81,33 @@ func Resolve(name string, data []byte, image string) (*Resolution, error) {
 		if err != nil {
 			return err
 		}
-		isUsed := map[string]bool{}
-		for _, s := range used {
-			isUsed[s.Reference.String()] = true
-		}
 		for i, s := range every {
-			ps := PullSource{Reference: s.Reference.String(), Mirror: i < len(reg.Mirrors), Used: isUsed[s.Reference.String()]}
-			if ps.Mirror && !ps.Used {
-				ps.Why = skipReason(reg, reg.Mirrors[i], digested)
-				res.Sources = append(res.Sources, ps)
-				continue
+			ps := PullSource{Reference: s.Reference.String(), Mirror: i < len(reg.Mirrors), Used: true}
+			if ps.Mirror {
+				// Whether containers/image tries this mirror, asked of it one mirror at a time:
+				// one location can appear twice (digest-only from an IDMS, tag-only from an
+				// ITMS), so the rewritten reference does not tell the two apart.
+				used, err := triesMirror(reg, i, named)
+				if err != nil {
+					return err
+				}
+				if !used {
+					ps.Used = false
+					ps.Why = skipReason(reg, reg.Mirrors[i], digested)
+					res.Sources = append(res.Sources, ps)
+					continue
+				}
 			}
 			ep, err := sysregistriesv2.FindRegistry(sys, s.Reference.Name())
 			if err != nil {
 				return err
 			}
-			if ps.Mirror {
-				ps.Insecure = reg.Mirrors[i].Insecure
-			}
+			// containers/image connects to each endpoint with that endpoint's own insecure
+			// setting (the source's is its [[registry]] entry's), whatever another entry
+			// matching the rewritten reference says; blocked, though, it takes from the entry
+			// that matches the rewritten reference.
+			ps.Insecure = s.Endpoint.Insecure
 			if ep != nil {
-				ps.Insecure = ps.Insecure || ep.Insecure
 				ps.Blocked = ep.Blocked
 			}
 			switch {
@@ -116,6 +130,17 @@ func Resolve(name string, data []byte, image string) (*Resolution, error) {
 		return nil, err
 	}
 	return res, nil
+}
+
+// triesMirror reports whether containers/image tries mirror i of reg for ref.
+func triesMirror(reg *sysregistriesv2.Registry, i int, ref reference.Named) (bool, error) {
+	one := *reg
+	one.Mirrors = []sysregistriesv2.Endpoint{reg.Mirrors[i]}
+	sources, err := one.PullSourcesFromReference(ref)
+	if err != nil {
+		return false, err
+	}
+	return len(sources) > 1, nil // the source itself is always last
 }
 
 func skipReason(reg *sysregistriesv2.Registry, m sysregistriesv2.Endpoint, digested bool) string {

@@ -96,3 +96,55 @@ func TestResolveRejectsAShortName(t *testing.T) {
 		t.Errorf("error %v", err)
 	}
 }
+
+func TestResolveAMirrorSharedByAnIDMSAndAnITMS(t *testing.T) {
+	// What oc-mirror and oc mirror lite print: one mirror, digest-only through the IDMS and
+	// tag-only through the ITMS.
+	conf := mustRender(t, Config{
+		IDMSs: []*configv1.ImageDigestMirrorSet{idms("digests", idm("registry.redhat.io/ubi9", "", "mirror.example.com/ubi9"))},
+		ITMSs: []*configv1.ImageTagMirrorSet{itms("tags", itm("registry.redhat.io/ubi9", "", "mirror.example.com/ubi9"))},
+		Image: image(nil, nil),
+	})
+	tests := []struct{ image, want string }{
+		{"registry.redhat.io/ubi9/ubi:9.4", `registry.redhat.io/ubi9/ubi:9.4 in "registry.redhat.io/ubi9"
+skip mirror.example.com/ubi9/ubi:9.4: skipped: digest-only mirror, and this is a tag reference
+use mirror.example.com/ubi9/ubi:9.4: mirror 2 of registry.redhat.io/ubi9
+use registry.redhat.io/ubi9/ubi:9.4: the source, tried after every mirror
+`},
+		{"registry.redhat.io/ubi9/ubi@" + digest, "registry.redhat.io/ubi9/ubi@" + digest + ` in "registry.redhat.io/ubi9"
+use mirror.example.com/ubi9/ubi@` + digest + `: mirror 1 of registry.redhat.io/ubi9
+skip mirror.example.com/ubi9/ubi@` + digest + `: skipped: tag-only mirror, and this is a digest reference
+use registry.redhat.io/ubi9/ubi@` + digest + `: the source, tried after every mirror
+`},
+	}
+	for _, tt := range tests {
+		r, err := Resolve("expected", conf, tt.image)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := sourcesString(r); got != tt.want {
+			t.Errorf("%s: got\n%s\nwant\n%s\nregistries.conf:\n%s", tt.image, got, tt.want, conf)
+		}
+	}
+}
+
+func TestResolveAMirrorIsInsecureByItsOwnEntry(t *testing.T) {
+	// An insecure scope inside the mirror's repository is a [[registry]] of its own that matches
+	// the rewritten reference, but containers/image connects to a mirror with the mirror
+	// endpoint's own insecure setting.
+	conf := mustRender(t, Config{
+		IDMSs: []*configv1.ImageDigestMirrorSet{idms("digests", idm("registry.redhat.io/ubi9", "", "mirror.example.com/ubi9"))},
+		Image: image([]string{"mirror.example.com/ubi9/ubi"}, nil),
+	})
+	r, err := Resolve("expected", conf, "registry.redhat.io/ubi9/ubi@"+digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "registry.redhat.io/ubi9/ubi@" + digest + ` in "registry.redhat.io/ubi9"
+use mirror.example.com/ubi9/ubi@` + digest + `: mirror 1 of registry.redhat.io/ubi9
+use registry.redhat.io/ubi9/ubi@` + digest + `: the source, tried after every mirror
+`
+	if got := sourcesString(r); got != want {
+		t.Errorf("got\n%s\nwant\n%s\nregistries.conf:\n%s", got, want, conf)
+	}
+}

@@ -34,6 +34,14 @@ var supportedPolicies = []string{string(configv1.NeverContactSource), string(con
 // wildcards, mirrors are host[:port][/path], neither carries a tag or digest. An ICSP
 // without entries is an error: it mirrors nothing.
 func ValidateICSP(icsp *operatorv1alpha1.ImageContentSourcePolicy) field.ErrorList {
+	if errs := validateICSPObject(icsp); len(errs) > 0 {
+		return errs
+	}
+	return mcoRefusesICSP(icsp)
+}
+
+// validateICSPObject is what is wrong with an ICSP whatever the MCO makes of it.
+func validateICSPObject(icsp *operatorv1alpha1.ImageContentSourcePolicy) field.ErrorList {
 	if icsp == nil {
 		return field.ErrorList{field.Required(field.NewPath("spec"), "no ImageContentSourcePolicy")}
 	}
@@ -43,6 +51,19 @@ func ValidateICSP(icsp *operatorv1alpha1.ImageContentSourcePolicy) field.ErrorLi
 		errs = append(errs, field.Required(list,
 			"an ImageContentSourcePolicy without repositoryDigestMirrors mirrors nothing; add source and mirrors entries or delete the object"))
 	}
+	for i, e := range icsp.Spec.RepositoryDigestMirrors {
+		if e.Source == "" { // the CRD requires it
+			errs = append(errs, validateSource(list.Index(i).Child("source"), e.Source)...)
+		}
+	}
+	return errs
+}
+
+// mcoRefusesICSP is what the MCO refuses in an ICSP that the API server accepts: the ICSP
+// CRD has no pattern for sources and mirrors, the MCO checks them with the IDMS's.
+func mcoRefusesICSP(icsp *operatorv1alpha1.ImageContentSourcePolicy) field.ErrorList {
+	var errs field.ErrorList
+	list := field.NewPath("spec", "repositoryDigestMirrors")
 	for i, e := range icsp.Spec.RepositoryDigestMirrors {
 		p := list.Index(i)
 		errs = append(errs, validateSource(p.Child("source"), e.Source)...)

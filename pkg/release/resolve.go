@@ -40,11 +40,34 @@ func NormalizeArch(arch string) (string, error) {
 }
 
 // versionPattern matches what a user types for a release version: 4.16.3,
-// 4.17.0-rc.2, 4.18.0-ec.1, 4.16.0-0.nightly-2024-06-01-000000.
-var versionPattern = regexp.MustCompile(`^[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$`)
+// 4.17.0-rc.2, 4.18.0-ec.1, 4.16.0-0.nightly-2024-06-01-000000, with an
+// optional leading v (v4.16.3).
+var versionPattern = regexp.MustCompile(`^v?([0-9]+\.[0-9]+\.[0-9]+(?:-[0-9A-Za-z._-]+)?)$`)
+
+// ParseVersion reads a release version as users type it: X.Y.Z with an
+// optional pre-release (4.17.0-rc.2), an optional leading v (v4.16.3), and
+// an optional architecture suffix as release tags carry it (4.16.3-x86_64,
+// 4.16.3-amd64), which it returns normalised in arch ("" when there is none).
+// ok is false for anything else, such as 4.16 or stable-4.16.
+func ParseVersion(s string) (version, arch string, ok bool) {
+	m := versionPattern.FindStringSubmatch(s)
+	if m == nil {
+		return "", "", false
+	}
+	version = m[1]
+	if i := strings.LastIndex(version, "-"); i > 0 {
+		if a, ok := archNames[strings.ToLower(version[i+1:])]; ok {
+			return version[:i], a, true
+		}
+	}
+	return version, "", true
+}
 
 // IsVersion reports whether s is a release version rather than a pull spec.
-func IsVersion(s string) bool { return versionPattern.MatchString(s) }
+func IsVersion(s string) bool {
+	_, _, ok := ParseVersion(s)
+	return ok
+}
 
 // PullSpec names the release image of version for arch in repo, as Red Hat
 // tags them: repo:VERSION-ARCH. arch must already be normalised.
@@ -52,10 +75,22 @@ func PullSpec(repo, version, arch string) string {
 	return repo + ":" + version + "-" + arch
 }
 
+// releaseForms says which forms of a release Target takes.
+const releaseForms = "want a version X.Y.Z (4.16.3, v4.16.3, 4.16.3-x86_64, 4.17.0-rc.2) " +
+	"or a fully qualified pull spec (quay.io/openshift-release-dev/ocp-release:4.16.3-x86_64, or @sha256:...)"
+
 // Target turns what a user gave (a version, or a release image pull spec by
-// tag or digest) into a pull spec. repo and arch apply to versions only.
+// tag or digest) into a pull spec. repo and arch apply to versions only; an
+// architecture suffix on the version (4.16.3-aarch64) is used instead of
+// arch. A pull spec must name its registry: a short name such as
+// ocp-release:4.16 would mean Docker Hub, which an air-gapped tool never
+// asks on a guess, and 4.16 or stable-4.16 (a minor version, a channel)
+// name no single release.
 func Target(arg, repo, arch string) (string, error) {
-	if IsVersion(arg) {
+	if version, suffix, ok := ParseVersion(arg); ok {
+		if suffix != "" {
+			arch = suffix
+		}
 		a, err := NormalizeArch(arch)
 		if err != nil {
 			return "", err
@@ -63,13 +98,13 @@ func Target(arg, repo, arch string) (string, error) {
 		if repo == "" {
 			repo = DefaultRepo
 		}
-		if _, err := reference.ParseNormalizedNamed(repo); err != nil {
-			return "", fmt.Errorf("release repository %q: %w", repo, err)
+		if _, err := reference.ParseNamed(repo); err != nil {
+			return "", fmt.Errorf("release repository %q: %w (give it with its registry: host[:port]/path)", repo, err)
 		}
-		return PullSpec(repo, arg, a), nil
+		return PullSpec(repo, version, a), nil
 	}
-	if _, err := parse(arg); err != nil {
-		return "", err
+	if _, err := reference.ParseNamed(arg); err != nil {
+		return "", fmt.Errorf("release %q: %s", arg, releaseForms)
 	}
 	return arg, nil
 }

@@ -39,6 +39,18 @@ func TestTarget(t *testing.T) {
 			want: "quay.io/x/y@sha256:" + strings.Repeat("a", 64)},
 		{name: "an unknown arch for a version", arg: "4.16.3", arch: "mips", err: "unknown architecture"},
 		{name: "a pull spec that does not parse", arg: "Quay.io/UPPER:tag", arch: "x86_64", err: "Quay.io/UPPER:tag"},
+		{name: "a leading v is a version", arg: "v4.16.3", arch: "x86_64",
+			want: "quay.io/openshift-release-dev/ocp-release:4.16.3-x86_64"},
+		{name: "an architecture suffix names the architecture", arg: "4.16.3-x86_64", arch: "x86_64",
+			want: "quay.io/openshift-release-dev/ocp-release:4.16.3-x86_64"},
+		{name: "an architecture suffix wins over the default", arg: "v4.16.3-arm64", arch: "x86_64",
+			want: "quay.io/openshift-release-dev/ocp-release:4.16.3-aarch64"},
+		{name: "a release candidate with an architecture", arg: "4.17.0-rc.2-multi", arch: "x86_64",
+			want: "quay.io/openshift-release-dev/ocp-release:4.17.0-rc.2-multi"},
+		{name: "a minor version is not a release", arg: "4.16", arch: "x86_64", err: `release "4.16": want a version X.Y.Z`},
+		{name: "a channel is not a release", arg: "stable-4.16", arch: "x86_64", err: "or a fully qualified pull spec"},
+		{name: "a short name would mean Docker Hub", arg: "ocp-release:4.16.3", arch: "x86_64", err: `release "ocp-release:4.16.3"`},
+		{name: "a repository without its registry", arg: "4.16.3", repo: "ocp/release", arch: "x86_64", err: "give it with its registry"},
 		{name: "a repository that does not parse", arg: "4.16.3", repo: "bad repo", arch: "x86_64", err: "release repository"},
 	}
 	for _, tt := range tests {

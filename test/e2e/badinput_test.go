@@ -174,6 +174,12 @@ func TestBadInput(t *testing.T) {
 		tc{"oc-mirror-lite/auth file binary, images", "oc-mirror-lite images 127.0.0.1:1/a/b:1=127.0.0.1:1/m/b:1 --authfile binary.yaml", "--authfile binary.yaml: "},
 		tc{"oc-release-sig/keyring not a key, before the registry", "oc-release-sig " + unreachable + " --keyring key.asc --store file:///nonexistent --to-dir out", "--keyring key.asc: "},
 		tc{"oc-release-sig/auth file not JSON", "oc-release-sig " + unreachable + " --keyring " + keyring + " --authfile not-yaml.yaml --store file:///nonexistent --to-dir out", "--authfile not-yaml.yaml: "},
+		// A release that is neither X.Y.Z nor a fully qualified pull spec is refused before any
+		// registry is asked (a short name would otherwise go to Docker Hub).
+		tc{"oc-mirror-lite/release a minor version", "oc-mirror-lite release 4.16 --to docker://127.0.0.1:1/mirror --resources-dir out", `release "4.16": want a version X.Y.Z`},
+		tc{"oc-mirror-lite/release a channel, to disk", "oc-mirror-lite release stable-4.16 --to file://disk", `release "stable-4.16": want a version X.Y.Z`},
+		tc{"oc-release-sig/a channel", "oc-release-sig stable-4.16 --keyring " + keyring + " --store file:///nonexistent --to-dir out", `release "stable-4.16": want a version X.Y.Z`},
+		tc{"oc-release-sig/a short name", "oc-release-sig ocp-release:4.16.3 --keyring " + keyring + " --store file:///nonexistent --to-dir out", "or a fully qualified pull spec"},
 		tc{"oc-mirror-lite/release bad destination", "oc-mirror-lite release quay.io/openshift-release-dev/ocp-release:4.16.3-x86_64 --to docker://Bad!!/y --resources-dir out", "--to"},
 	)
 	slices.SortFunc(cases, func(a, b tc) int { return strings.Compare(a.name, b.name) })

@@ -290,3 +290,29 @@ func TestExamplesRun(t *testing.T) {
 		t.Errorf("the --dest-dir example wrote no file: %v", err)
 	}
 }
+
+func TestAClusterOlderThan413KeepsItsICSPs(t *testing.T) {
+	c := testenv.SharedCluster(t, testenv.Before413())
+	clean := func() {
+		if err := dyn(t, c).Resource(cluster.ICSPResource).DeleteCollection(context.Background(), metav1.DeleteOptions{}, metav1.ListOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clean()
+	t.Cleanup(clean)
+	createFrom(t, c, "testdata/cluster-icsps.yaml")
+
+	// The conversion and its proof need no IDMS from the cluster.
+	r := run(t, "", "--kubeconfig", c.Kubeconfig, "--from-cluster", "--check")
+	if r.Code != 0 || kinds(readStream(t, r.Stdout)) != "ImageDigestMirrorSet/example ImageDigestMirrorSet/ubi8repo" {
+		t.Errorf("--check: exit %d, stdout %q: %s", r.Code, r.Stdout, r.Stderr)
+	}
+	// Applying them is refused, before anything changes.
+	r = run(t, "", "--kubeconfig", c.Kubeconfig, "--from-cluster", "--check", "--apply", "--prune")
+	if r.Code != cli.ExitBadInput || !strings.Contains(r.Stderr, "the cluster does not serve imagedigestmirrorsets.config.openshift.io (OpenShift before 4.13)") {
+		t.Errorf("--apply --prune: exit %d: %s", r.Code, r.Stderr)
+	}
+	if got := names(t, c, cluster.ICSPResource); got != "example ubi8repo" {
+		t.Errorf("ICSPs left: %q", got)
+	}
+}

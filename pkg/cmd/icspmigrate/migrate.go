@@ -183,7 +183,7 @@ func (o *Options) Run(ctx context.Context) error {
 		return err
 	}
 	if o.FromCluster {
-		live, err := o.client.List(ctx, cluster.ICSPResource, "")
+		live, err := o.client.List(ctx, cluster.ICSPResource, "", "")
 		if err != nil {
 			return err
 		}
@@ -341,6 +341,16 @@ func (o *Options) dryRunLabel() string {
 // that bad input changes nothing, checks that pruning will be safe, and then
 // applies. It returns the live ICSPs that --prune will delete.
 func (o *Options) applyAndPrepare(ctx context.Context, items []item, idmss []*unstructured.Unstructured) ([]*unstructured.Unstructured, error) {
+	if len(idmss) > 0 {
+		served, err := o.client.Served(cluster.IDMSResource)
+		if err != nil {
+			return nil, err
+		}
+		if !served {
+			return nil, cli.BadInputf("the cluster does not serve %s (OpenShift before 4.13): it cannot take ImageDigestMirrorSets, so its ImageContentSourcePolicies stay; "+
+				"run without --apply to see the conversion, and apply it after updating to 4.13 or later", cluster.IDMSResource.GroupResource())
+		}
+	}
 	var prune []*unstructured.Unstructured
 	if o.Prune {
 		var err error
@@ -382,7 +392,7 @@ func (o *Options) clusterConfig(ctx context.Context) (mirrorset.Config, []*unstr
 	var objs []manifest.Object
 	var icsps []*unstructured.Unstructured
 	for _, gvr := range []schema.GroupVersionResource{cluster.ICSPResource, cluster.IDMSResource, cluster.ITMSResource} {
-		list, err := o.client.List(ctx, gvr, "")
+		list, err := o.client.List(ctx, gvr, "", "")
 		if err != nil {
 			return cfg, nil, err
 		}

@@ -286,8 +286,13 @@ func validateSelection(api, selector string) error {
 	return nil
 }
 
+// noAPI is what a cluster that serves no MHC API holds.
+const noAPI = "no MachineHealthChecks: the cluster serves no MachineHealthCheck API (neither machine.openshift.io nor cluster.x-k8s.io)"
+
 // servedAPIs returns the MHC APIs --api asks for that the cluster serves. An
-// API asked for by name must be served; auto needs at least one.
+// API asked for by name must be served; with auto, a cluster that serves
+// neither (installed without the MachineAPI capability) has no MHCs, which
+// is no error.
 func servedAPIs(c *cluster.Client, api string) ([]mhcAPI, error) {
 	var out []mhcAPI
 	for _, a := range mhcAPIs {
@@ -303,9 +308,6 @@ func servedAPIs(c *cluster.Client, api string) ([]mhcAPI, error) {
 		} else if api != APIAuto {
 			return nil, cli.Failed(fmt.Errorf("--api %s: the cluster does not serve %s/%s", a.name, a.gvr.GroupVersion(), a.gvr.Resource))
 		}
-	}
-	if len(out) == 0 {
-		return nil, cli.Failed(errors.New("the cluster serves no MachineHealthCheck API (neither machine.openshift.io nor cluster.x-k8s.io)"))
 	}
 	return out, nil
 }
@@ -347,7 +349,11 @@ func (o *Options) Run(ctx context.Context) error {
 		return err
 	}
 	if len(targets) == 0 {
-		fmt.Fprintln(o.ErrOut, o.nothingFound(stream))
+		if len(apis) == 0 {
+			fmt.Fprintln(o.ErrOut, noAPI)
+		} else {
+			fmt.Fprintln(o.ErrOut, o.nothingFound(stream))
+		}
 	}
 
 	changed, runErr := o.change(ctx, targets)
@@ -422,7 +428,7 @@ func (o *Options) clusterTargets(ctx context.Context, apis []mhcAPI) ([]*target,
 			seen[name] = true
 			found := false
 			for _, a := range apis {
-				u, err := o.client.GetNamespaced(ctx, a.gvr, o.Namespace, name)
+				u, err := o.client.Get(ctx, a.gvr, o.Namespace, name)
 				if err != nil {
 					return nil, err
 				}
@@ -444,7 +450,7 @@ func (o *Options) clusterTargets(ctx context.Context, apis []mhcAPI) ([]*target,
 			ns = ""
 		}
 		for _, a := range apis {
-			list, err := o.client.ListSelected(ctx, a.gvr, ns, o.Selector)
+			list, err := o.client.List(ctx, a.gvr, ns, o.Selector)
 			if err != nil {
 				return nil, err
 			}
@@ -536,7 +542,7 @@ func (o *Options) streamTargets(ctx context.Context, apis []mhcAPI, objs []manif
 		if ns == "" {
 			ns = o.Namespace
 		}
-		u, err := o.client.GetNamespaced(ctx, a.gvr, ns, obj.GetName())
+		u, err := o.client.Get(ctx, a.gvr, ns, obj.GetName())
 		if err != nil {
 			return nil, err
 		}

@@ -154,7 +154,7 @@ func (o *StatusOptions) Run(ctx context.Context) error {
 	}
 	var r Report
 	for _, a := range apis {
-		list, err := o.client.ListSelected(ctx, a.gvr, o.Namespace, o.Selector)
+		list, err := o.client.List(ctx, a.gvr, o.Namespace, o.Selector)
 		if err != nil {
 			return err
 		}
@@ -191,7 +191,10 @@ func (o *StatusOptions) Run(ctx context.Context) error {
 			resumed = append(resumed, id)
 		}
 	}
-	if len(r.MachineHealthChecks) == 0 {
+	switch {
+	case len(apis) == 0:
+		fmt.Fprintln(o.ErrOut, noAPI)
+	case len(r.MachineHealthChecks) == 0:
 		fmt.Fprintln(o.ErrOut, "no MachineHealthChecks found")
 	}
 	hint := "resume them with: " + cli.Program() + " mhc resume"

@@ -221,3 +221,26 @@ func setConditions(t *testing.T, c *testenv.Cluster, gvr schema.GroupVersionReso
 		t.Fatalf("setting %s/%s %s=%s: %v", gvr.Resource, name, typ, status, err)
 	}
 }
+
+func TestAClusterWithoutMachineHealthChecksHasNone(t *testing.T) {
+	c := testenv.SharedCluster(t, testenv.WithoutMachineHealthChecks())
+	const none = "no MachineHealthChecks: the cluster serves no MachineHealthCheck API"
+	for _, args := range [][]string{
+		{"status"},
+		{"status", "--expect", "resumed"},
+		{"-n", "openshift-machine-api", "--all"},
+		{"-A", "--all"},
+	} {
+		r := run(t, c, false, "", args...)
+		if r.Code != 0 || r.Stdout != "" || !strings.Contains(r.Stderr, none) {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q", args, r.Code, r.Stdout, r.Stderr)
+		}
+	}
+	if r := run(t, c, true, "", "-A", "--all"); r.Code != 0 || !strings.Contains(r.Stderr, none) {
+		t.Errorf("resume --all: exit %d: %s", r.Code, r.Stderr)
+	}
+	// A name is still looked up, and not found.
+	if r := run(t, c, false, "", "-n", "openshift-machine-api", "workers"); r.Code != cli.ExitBadInput {
+		t.Errorf("pause workers: exit %d: %s", r.Code, r.Stderr)
+	}
+}

@@ -2,6 +2,7 @@ package registriesverify
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -53,6 +54,11 @@ func (o *Options) expected(ctx context.Context) (*Expected, error) {
 		objs = overlay(objs, o.objs)
 	}
 	col, err := mirrorset.Collect(objs)
+	var refused *mirrorset.RefusedError
+	if errors.As(err, &refused) {
+		return &Expected{Source: strings.Join(sources, " and "),
+			Problem: fmt.Sprintf("the Machine Config Operator refuses this mirror object and only logs it, so pools never get a new registries.conf until it is fixed: %v", refused.Err)}, nil
+	}
 	if err != nil {
 		if o.FromCluster && len(o.objs) == 0 {
 			return nil, cli.Failed(fmt.Errorf("reading the cluster's mirror configuration: %w", err))
@@ -86,6 +92,10 @@ func (o *Options) expected(ctx context.Context) (*Expected, error) {
 		exp.Problem = fmt.Sprintf("the Machine Config Operator cannot apply blockedRegistries: %v", err)
 		return exp, nil
 	}
+	if err := cfg.PolicyRefusal(release); err != nil {
+		exp.Problem = fmt.Sprintf("the Machine Config Operator refuses this image config and writes neither policy.json nor registries.conf, so pools keep their previous registries.conf: %v", err)
+		return exp, nil
+	}
 	for _, scope := range dropped {
 		exp.Warnings = append(exp.Warnings, fmt.Sprintf("blockedRegistries %q holds the release payload %s and no unblocked digest mirror of it: the Machine Config Operator does not block it (and logs an error)", scope, release))
 	}
@@ -109,7 +119,7 @@ func (o *Options) expected(ctx context.Context) (*Expected, error) {
 func (o *Options) clusterObjects(ctx context.Context) ([]manifest.Object, error) {
 	var objs []manifest.Object
 	for _, gvr := range []schema.GroupVersionResource{cluster.IDMSResource, cluster.ITMSResource, cluster.ICSPResource} {
-		list, err := o.client.List(ctx, gvr, "")
+		list, err := o.client.List(ctx, gvr, "", "")
 		if err != nil {
 			return nil, err
 		}

@@ -47,8 +47,13 @@ type NodeReport struct {
 	CurrentConfig string `json:"currentConfig,omitempty"`
 	DesiredConfig string `json:"desiredConfig,omitempty"`
 	State         string `json:"state,omitempty"`
-	// File says where the node's real registries.conf was read from, when it was.
+	// OnPoolConfig, when the cluster was read: the node runs its pool's rendered config and
+	// the daemon is done (what "ok" means for a node without a file).
+	OnPoolConfig *bool `json:"onPoolConfig,omitempty"`
+	// File says where the node's real registries.conf was read from, when it was;
+	// FileMatches whether that file is the expected one.
 	File        string                 `json:"file,omitempty"`
+	FileMatches *bool                  `json:"fileMatches,omitempty"`
 	Problems    []string               `json:"problems,omitempty"`
 	Differences []mirrorset.Difference `json:"differences,omitempty"`
 }
@@ -136,7 +141,7 @@ func (o *Options) verify(ctx context.Context) (*Report, error) {
 	o.warn(exp)
 	var st *clusterState
 	files := map[string]nodeFile{}
-	if o.client != nil && (len(o.nodeFiles) == 0 || o.ReadNodes || o.Wait) {
+	if o.client != nil && o.Mode == ModeVerify {
 		pools, err := o.client.Pools(ctx)
 		if err != nil {
 			return nil, err
@@ -220,7 +225,9 @@ func assess(ctx context.Context, exp *Expected, st *clusterState, files map[stri
 			}
 			nr := nodeReport(n.Name)
 			nr.Pool, nr.CurrentConfig, nr.DesiredConfig, nr.State = pool, n.CurrentConfig, n.DesiredConfig, n.State
-			nr.Problems = append(nr.Problems, rolloutProblems(n, rendered[pool])...)
+			rollout := rolloutProblems(n, rendered[pool])
+			nr.Problems = append(nr.Problems, rollout...)
+			nr.OnPoolConfig = new(len(rollout) == 0)
 		}
 	}
 	names := make([]string, 0, len(files))
@@ -231,9 +238,11 @@ func assess(ctx context.Context, exp *Expected, st *clusterState, files map[stri
 	for _, name := range names {
 		nr := nodeReport(name)
 		nr.File = files[name].origin
+		before := len(nr.Problems)
 		if err := checkFile(nr, exp, cache, files[name]); err != nil {
 			return nil, err
 		}
+		nr.FileMatches = new(len(nr.Problems) == before && len(nr.Differences) == 0)
 	}
 	sort.Strings(order)
 	r.OK = exp.Problem == ""
@@ -370,7 +379,7 @@ func (o *Options) printReport(r *Report) error {
 		fmt.Fprintf(w, "pool\t%s\t%s\t%s\n", p.Name, status(p.OK), details(config, p.Problems, p.Differences))
 	}
 	for _, n := range r.Nodes {
-		fmt.Fprintf(w, "node\t%s\t%s\t%s\n", n.Name, status(n.OK), details(n.CurrentConfig, n.Problems, n.Differences))
+		fmt.Fprintf(w, "node\t%s\t%s\t%s\n", n.Name, status(n.OK), details(nodeChecks(n), n.Problems, n.Differences))
 	}
 	if err := w.Flush(); err != nil {
 		return err
@@ -389,6 +398,28 @@ func (o *Options) printReport(r *Report) error {
 		printDetails(o.ErrOut, what, n.Problems, n.Differences)
 	}
 	return nil
+}
+
+// nodeChecks says what was checked of a node, and so what its "ok" means: that it is on its
+// pool's rendered config (the cluster was read), that its real file is the expected one (a
+// file was read), or both.
+func nodeChecks(n NodeReport) string {
+	var parts []string
+	switch {
+	case n.OnPoolConfig == nil:
+	case *n.OnPoolConfig:
+		parts = append(parts, "on the pool's rendered config "+n.CurrentConfig)
+	default:
+		parts = append(parts, "not on the pool's rendered config")
+	}
+	switch {
+	case n.FileMatches == nil:
+	case *n.FileMatches:
+		parts = append(parts, "has the expected registries.conf")
+	default:
+		parts = append(parts, "registries.conf differs")
+	}
+	return strings.Join(parts, ", ")
 }
 
 func expectedDetails(e *Expected) string {

@@ -6,6 +6,7 @@ package registriesverify
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -38,8 +39,8 @@ const example = `  # Check every pool and node of the cluster against its mirror
   # Check one node's file, read with oc debug, against the cluster's objects
   oc debug node/worker-0 -- chroot /host cat /etc/containers/registries.conf | oc registries verify --node-file worker-0=-
 
-  # Check a mirror set before it is applied, against a node's file, without a cluster
-  oc registries verify -f idms.yaml --node-file worker-0=registries.conf
+  # Check a mirror set before it is applied, against a node's file, leaving the cluster alone
+  oc registries verify -f idms.yaml --node-file worker-0=registries.conf --from-cluster=false
 
   # Print the registries.conf the Machine Config Operator must write
   oc registries verify render
@@ -141,7 +142,7 @@ the configuration; 2 bad usage or input; 3 a cluster operation failed.`,
 	}
 	pf := cmd.PersistentFlags()
 	o.Input.AddFlags(pf, "Mirror objects (IDMS, ITMS, ICSP, the Image config, the ClusterVersion) for the expected configuration")
-	pf.BoolVar(&o.FromCluster, "from-cluster", false, "Read the expected configuration's objects from the cluster (the default without -f or piped objects); with -f too, the files' objects replace the cluster's of the same kind and name")
+	pf.BoolVar(&o.FromCluster, "from-cluster", false, "Read the expected configuration's objects from the cluster (the default without -f or piped objects); with -f too, the files' objects replace the cluster's of the same kind and name; =false with --node-file: do not read the cluster at all, not even its pools")
 	pf.StringVar(&o.ReleaseImage, "release-image", "", "The release payload pull spec, for the MCO's rule that its repository is never blocked without a mirror (default: the ClusterVersion's status.desired.image)")
 	pf.StringArrayVar(&o.NodeFiles, "node-file", nil, "NODE=PATH: a node's registries.conf to check (PATH - for standard input); repeatable")
 	pf.StringVarP(&o.Output, "output", "o", "", "Output format: yaml or json (the full report); default a table")
@@ -244,14 +245,21 @@ func (o *Options) Complete(args []string) error {
 	return nil
 }
 
-// needsCluster: the cluster is read for the expected objects, for pools and nodes (verify
-// without node files only, or with --read-nodes or --wait), and never for render or resolve
-// from files.
+// needsCluster: the cluster is read for the expected objects, and for pools and nodes in
+// verify: always without node files (or with --read-nodes or --wait), and with node files
+// whenever a kubeconfig names a cluster, unless --from-cluster=false says to leave it alone.
+// render and resolve from files never read it.
 func (o *Options) needsCluster() bool {
 	if o.FromCluster {
 		return true
 	}
-	return o.Mode == ModeVerify && (len(o.nodeFiles) == 0 || o.ReadNodes || o.Wait)
+	if o.Mode != ModeVerify {
+		return false
+	}
+	if len(o.nodeFiles) == 0 || o.ReadNodes || o.Wait {
+		return true
+	}
+	return !o.FromClusterSet && cluster.Configured(o.ConfigFlags)
 }
 
 // Validate rejects bad combinations before anything is read from the cluster.
@@ -301,7 +309,9 @@ func (o *Options) Run(ctx context.Context) error {
 	if o.Mode == ModeVerify {
 		// Local input first, the objects then the node files, whatever the cluster says.
 		if len(o.objs) > 0 {
-			if _, err := mirrorset.Collect(o.objs); err != nil {
+			// What only the MCO refuses is a finding, reported with the expected file.
+			var refused *mirrorset.RefusedError
+			if _, err := mirrorset.Collect(o.objs); err != nil && !errors.As(err, &refused) {
 				return err
 			}
 		}
@@ -394,9 +404,14 @@ func (o *Options) runResolve(ctx context.Context) error {
 		return cli.BadInput(err)
 	}
 	if o.Output != "" {
-		return o.printData(res)
+		err = o.printData(res)
+	} else {
+		err = printResolution(o.Out, res)
 	}
-	return printResolution(o.Out, res)
+	if err == nil && !res.Pullable() {
+		err = cli.Differs(fmt.Errorf("%s cannot be pulled: every mirror is skipped or blocked, and the source is blocked", res.Image))
+	}
+	return err
 }
 
 func (o *Options) warn(exp *Expected) {

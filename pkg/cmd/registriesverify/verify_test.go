@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/vincent-petithory/dataurl"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -76,10 +77,11 @@ type env struct {
 	kc  string
 }
 
-// clean deletes everything the tests create, now and when the test ends.
-func newEnv(t *testing.T) *env {
+// newEnv returns the shared cluster of these options, cleaned: everything the tests create is
+// deleted now and when the test ends.
+func newEnv(t *testing.T, opts ...testenv.ClusterOption) *env {
 	t.Helper()
-	c := testenv.SharedCluster(t)
+	c := testenv.SharedCluster(t, opts...)
 	d, err := dynamic.NewForConfig(c.Config)
 	if err != nil {
 		t.Fatal(err)
@@ -89,7 +91,8 @@ func newEnv(t *testing.T) *env {
 		ctx := context.Background()
 		for _, gvr := range []schema.GroupVersionResource{cluster.ICSPResource, cluster.IDMSResource, cluster.ITMSResource,
 			cluster.ImageResource, cvGVR, poolGVR, cluster.MachineConfigResource, cluster.NodeResource} {
-			if err := d.Resource(gvr).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{}); err != nil {
+			err := d.Resource(gvr).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{})
+			if err != nil && !apierrors.IsNotFound(err) { // NotFound: a kind this cluster does not serve
 				t.Fatalf("cleaning %s: %v", gvr.Resource, err)
 			}
 		}
@@ -516,6 +519,62 @@ spec:
 		`quay.io/openshift-release-dev/ocp-release`)
 }
 
+// icspObjects is what a cluster older than 4.13 holds: ICSPs and the image config.
+const icspObjects = `apiVersion: operator.openshift.io/v1alpha1
+kind: ImageContentSourcePolicy
+metadata: {name: release}
+spec:
+  repositoryDigestMirrors:
+  - source: quay.io/openshift-release-dev/ocp-release
+    mirrors: [mirror.example.com:5000/ocp/release]
+---
+apiVersion: config.openshift.io/v1
+kind: Image
+metadata: {name: cluster}
+spec: {}
+`
+
+func TestAClusterOlderThan413HasNoMirrorSets(t *testing.T) {
+	e := newEnv(t, testenv.Before413())
+	e.apply(icspObjects)
+	r := run(t, "", "render", "--kubeconfig", e.kc)
+	r.want(t, 0)
+	conf := r.Stdout
+	if !strings.Contains(conf, `location = "mirror.example.com:5000/ocp/release"`) || !strings.Contains(conf, `location = "quay.io/openshift-release-dev/ocp-release"`) {
+		t.Fatalf("render on a pre-4.13 cluster lacks the ICSP's mirror:\n%s", conf)
+	}
+	e.mco(pool{name: "worker", conf: []byte(conf), nodes: []node{{name: "w0"}}})
+	r = run(t, "", "--kubeconfig", e.kc)
+	r.want(t, 0)
+	if got := r.row("expected", "registries.conf"); got != "ok from cluster: 0 IDMS, 0 ITMS, 1 ICSP, image config" {
+		t.Errorf("expected row %q", got)
+	}
+	if got := r.row("node", "w0"); !strings.HasPrefix(got, "ok") {
+		t.Errorf("node w0: %q", got)
+	}
+	const digest = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	r = run(t, "", "resolve", "--kubeconfig", e.kc, "quay.io/openshift-release-dev/ocp-release@"+digest)
+	r.want(t, 0)
+	if !strings.Contains(r.Stdout, "mirror.example.com:5000/ocp/release@"+digest) {
+		t.Errorf("resolve:\n%s", r.Stdout)
+	}
+	// What-if: an IDMS from a file, on top of the cluster's ICSP.
+	idms := filepath.Join(t.TempDir(), "idms.yaml")
+	os.WriteFile(idms, []byte(`apiVersion: config.openshift.io/v1
+kind: ImageDigestMirrorSet
+metadata: {name: art-dev}
+spec:
+  imageDigestMirrors:
+  - source: quay.io/openshift-release-dev/ocp-v4.0-art-dev
+    mirrors: [mirror.example.com:5000/ocp/release]
+`), 0o644)
+	r = run(t, "", "render", "--kubeconfig", e.kc, "--from-cluster", "-f", idms)
+	r.want(t, 0)
+	if !strings.Contains(r.Stdout, "quay.io/openshift-release-dev/ocp-v4.0-art-dev") {
+		t.Errorf("render with the file's IDMS:\n%s", r.Stdout)
+	}
+}
+
 func TestTheReleasePayloadIsNotBlockedWithoutAMirror(t *testing.T) {
 	e := newEnv(t)
 	e.apply(`apiVersion: config.openshift.io/v1
@@ -608,11 +667,130 @@ func TestFilesWithoutACluster(t *testing.T) {
 	run(t, "", "-f", idms, "--node-file", "w0="+good, "--kubeconfig", noCluster).want(t, 0)
 	r = run(t, "", "-f", idms, "--node-file", "w0="+good, "--node-file", "w1="+base, "--kubeconfig", noCluster)
 	r.want(t, 1, "node w1 (file from "+base+"): [[registry]] quay.io/openshift-release-dev/ocp-release missing")
-	if got := r.row("node", "w1"); got != "drift 6 differences" {
+	if got := r.row("node", "w1"); got != "drift registries.conf differs, 6 differences" {
 		t.Errorf("w1 row %q", got)
 	}
 	// The objects on stdin, as from `oc mirror lite ... |`.
 	run(t, mirrorObjects, "--node-file", "w0="+good, "--kubeconfig", noCluster).want(t, 0)
+}
+
+func TestWhatTheMCORefusesIsWhyPoolsNeverChange(t *testing.T) {
+	dir := t.TempDir()
+	noCluster := filepath.Join(dir, "no-such-kubeconfig")
+	base := filepath.Join(dir, "base.conf")
+	os.WriteFile(base, mirrorset.BaseRegistriesConf(), 0o644)
+	idms := strings.Split(mirrorObjects, "---\n")[0]
+	for _, tc := range []struct{ name, objects, why string }{
+		{"allowed and blocked registries together", idms + `---
+apiVersion: config.openshift.io/v1
+kind: Image
+metadata: {name: cluster}
+spec:
+  registrySources:
+    allowedRegistries: [mirror.example.com:5000]
+    blockedRegistries: [docker.io]
+`, "sets both allowedRegistries and blockedRegistries"},
+		{"an allowed registry that is not a scope", idms + `---
+apiVersion: config.openshift.io/v1
+kind: Image
+metadata: {name: cluster}
+spec:
+  registrySources:
+    allowedRegistries: ["mirror.*.example.com"]
+`, `allowedRegistries "mirror.*.example.com" is not a valid registry scope`},
+		{"an ICSP source the API accepts", `apiVersion: operator.openshift.io/v1alpha1
+kind: ImageContentSourcePolicy
+metadata: {name: upper}
+spec:
+  repositoryDigestMirrors:
+  - source: quay.io/OpenShift/release
+    mirrors: [mirror.example.com:5000/ocp/release]
+---
+apiVersion: config.openshift.io/v1
+kind: Image
+metadata: {name: cluster}
+spec: {}
+`, "spec.repositoryDigestMirrors[0].source"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-")+".yaml")
+			os.WriteFile(f, []byte(tc.objects), 0o644)
+			r := run(t, "", "render", "-f", f, "--kubeconfig", noCluster)
+			r.want(t, 1, "the Machine Config Operator refuses", tc.why)
+			if r.Stdout != "" {
+				t.Errorf("render printed a registries.conf the MCO never writes:\n%s", r.Stdout)
+			}
+			r = run(t, "", "-f", f, "--node-file", "w0="+base, "--kubeconfig", noCluster)
+			r.want(t, 1, "the Machine Config Operator refuses", tc.why)
+		})
+	}
+	// allowedRegistries alone goes to policy.json only: registries.conf is as without it.
+	f := filepath.Join(dir, "allowed.yaml")
+	os.WriteFile(f, []byte(mirrorObjects+"---\napiVersion: config.openshift.io/v1\nkind: Image\nmetadata: {name: cluster}\nspec: {registrySources: {allowedRegistries: [mirror.example.com:5000, quay.io]}}\n"), 0o644)
+	without := filepath.Join(dir, "without.yaml")
+	os.WriteFile(without, []byte(mirrorObjects+"---\napiVersion: config.openshift.io/v1\nkind: Image\nmetadata: {name: cluster}\nspec: {}\n"), 0o644)
+	r := run(t, "", "render", "-f", f, "--kubeconfig", noCluster)
+	r.want(t, 0)
+	if w := run(t, "", "render", "-f", without, "--kubeconfig", noCluster); w.Stdout != r.Stdout {
+		t.Errorf("allowedRegistries changed registries.conf:\n%s\nwithout:\n%s", r.Stdout, w.Stdout)
+	}
+}
+
+func TestAnICSPTheAPIAcceptsButTheMCORefuses(t *testing.T) {
+	e := newEnv(t)
+	e.apply(`apiVersion: operator.openshift.io/v1alpha1
+kind: ImageContentSourcePolicy
+metadata: {name: upper}
+spec:
+  repositoryDigestMirrors:
+  - source: quay.io/OpenShift/release
+    mirrors: [mirror.example.com:5000/ocp/release]
+---
+apiVersion: config.openshift.io/v1
+kind: Image
+metadata: {name: cluster}
+spec: {}
+`)
+	e.mco(pool{name: "worker", nodes: []node{{name: "w0"}}})
+	run(t, "", "render", "--kubeconfig", e.kc).want(t, 1, "the Machine Config Operator refuses this mirror object", "imagecontentsourcepolicies/upper")
+	run(t, "", "--kubeconfig", e.kc).want(t, 1, "the Machine Config Operator refuses this mirror object")
+}
+
+func TestNodeFilesAreCheckedWithThePoolsOfTheCluster(t *testing.T) {
+	e := newEnv(t)
+	e.apply(mirrorObjects)
+	conf := e.render()
+	// The node's file is right, but its pool's rendered config lacks the mirror objects: the
+	// next node the pool creates or updates gets the template.
+	e.mco(pool{name: "worker", nodes: []node{{name: "w0"}}})
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.conf")
+	os.WriteFile(good, conf, 0o644)
+	idms := filepath.Join(dir, "idms.yaml")
+	os.WriteFile(idms, []byte(mirrorObjects), 0o644)
+	for _, args := range [][]string{
+		{"--node-file", "w0=" + good},
+		{"-f", idms, "--node-file", "w0=" + good},
+	} {
+		r := run(t, "", append(args, "--kubeconfig", e.kc)...)
+		r.want(t, 1, "pool worker: [[registry]] quay.io/openshift-release-dev/ocp-release missing")
+		if got := r.row("pool", "worker"); !strings.HasPrefix(got, "drift ") {
+			t.Errorf("%v: pool row %q", args, got)
+		}
+		if got := r.row("node", "w0"); got != "ok on the pool's rendered config rendered-worker-1, has the expected registries.conf" {
+			t.Errorf("%v: node row %q", args, got)
+		}
+	}
+	// Told not to read the cluster, only the file is checked: "ok" then says only that.
+	r := run(t, "", "-f", idms, "--node-file", "w0="+good, "--from-cluster=false", "--kubeconfig", e.kc)
+	r.want(t, 0)
+	if got := r.row("node", "w0"); got != "ok has the expected registries.conf" || r.row("pool", "worker") != "(no row)" {
+		t.Errorf("--from-cluster=false: node row %q, pool row %q", got, r.row("pool", "worker"))
+	}
+	// Without any kubeconfig there is no cluster to ask, and none is asked.
+	t.Setenv("KUBECONFIG", filepath.Join(dir, "none"))
+	t.Setenv("HOME", dir)
+	run(t, "", "-f", idms, "--node-file", "w0="+good).want(t, 0)
 }
 
 func TestBadInput(t *testing.T) {
@@ -715,6 +893,13 @@ func TestResolve(t *testing.T) {
 	if len(lines) != 3 || !strings.Contains(lines[1], "mirror.example.com:5000/ocp/release@"+digest) || !strings.Contains(lines[1], " use ") ||
 		!strings.Contains(lines[2], "quay.io/openshift-release-dev/ocp-release@"+digest) || !strings.Contains(lines[2], " blocked ") {
 		t.Errorf("resolve:\n%s", r.Stdout)
+	}
+	// A tag of the release: its only mirror is digest-only and the source is blocked, so nothing
+	// can pull it, which a script gates on.
+	r = run(t, "", "resolve", "--kubeconfig", e.kc, "quay.io/openshift-release-dev/ocp-release:4.16.3")
+	r.want(t, 1, "error: quay.io/openshift-release-dev/ocp-release:4.16.3 cannot be pulled: every mirror is skipped or blocked, and the source is blocked")
+	if !strings.Contains(r.Stdout, "skip") || !strings.Contains(r.Stdout, "blocked") {
+		t.Errorf("the sources are printed before the verdict:\n%s", r.Stdout)
 	}
 	// Against a node's file, which has no mirror at all.
 	base := filepath.Join(t.TempDir(), "base.conf")

@@ -120,7 +120,7 @@ var configMapResource = corev1.SchemeGroupVersion.WithResource("configmaps")
 
 func clusterKeyring(ctx context.Context, client *cluster.Client) (signature.Keyring, error) {
 	var kr signature.Keyring
-	list, err := client.List(ctx, configMapResource, signature.ConfigMapNamespace)
+	list, err := client.List(ctx, configMapResource, signature.ConfigMapNamespace, "")
 	if err != nil {
 		return kr, err
 	}

@@ -341,6 +341,8 @@ func TestBadUsageIsExit2(t *testing.T) {
 		{"a keyring that does not exist", []string{"4.16.3", "--keyring", filepath.Join(dir, "missing.asc")}, "--keyring"},
 		{"a keyring that holds no key", []string{"--digest", otherDigest, "--keyring", "releasesig.go", "--store", "file://" + dir}, "--keyring releasesig.go"},
 		{"an unknown architecture", []string{"4.16.3", "--arch", "sparc", "--keyring", keyring}, "unknown architecture"},
+		{"a minor version, never sent to Docker Hub", []string{"4.16", "--keyring", keyring}, `release "4.16": want a version X.Y.Z`},
+		{"a channel", []string{"stable-4.16", "--keyring", keyring}, "or a fully qualified pull spec"},
 		{"a pull spec that does not parse", []string{"quay.io/UPPER/Case:tag", "--keyring", keyring}, "quay.io/UPPER/Case:tag"},
 		{"a store with another scheme", []string{"4.16.3", "--keyring", keyring, "--store", "ftp://x/y"}, "--store"},
 		{"a --name that is not a Kubernetes name", []string{"4.16.3", "--keyring", keyring, "--name", "Release_4"}, "--name"},

@@ -188,7 +188,7 @@ func (o *VerifyOptions) Run(ctx context.Context) error {
 // ConfigMaps as the CVO does: any binaryData key of a labelled ConfigMap in
 // openshift-config-managed that names the digest.
 func (o *VerifyOptions) checkCluster(ctx context.Context, want string, kr signature.Keyring) (bool, []string, error) {
-	list, err := o.client.List(ctx, configMapResource, signature.ConfigMapNamespace)
+	list, err := o.client.List(ctx, configMapResource, signature.ConfigMapNamespace, "")
 	if err != nil {
 		return false, nil, err
 	}
