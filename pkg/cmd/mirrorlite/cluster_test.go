@@ -11,12 +11,14 @@ import (
 	"github.com/containers/image/v5/docker/reference"
 	"github.com/containers/image/v5/pkg/sysregistriesv2"
 	"github.com/containers/image/v5/types"
+	operatorv1alpha1 "github.com/openshift/api/operator/v1alpha1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/dynamic"
 
 	"github.com/airgap-ocp/oc-plugins/internal/testenv"
 	"github.com/airgap-ocp/oc-plugins/pkg/cluster"
+	"github.com/airgap-ocp/oc-plugins/pkg/mirrorset"
 )
 
 // applyObject server-side applies an IDMS as `oc apply -f -` would, reads
@@ -93,4 +95,36 @@ func checkPullsGoToMirror(t *testing.T, conf []byte, pulls map[string]string) {
 			t.Errorf("%s is pulled first from %s, want the mirror %s", pull, got, want)
 		}
 	}
+}
+
+// TestICSPAppliesToAClusterOlderThan413: `--icsp | oc apply -f -` is for
+// clusters that serve no ImageDigestMirrorSet; what it prints must apply
+// there whole, and the ICSP must send the release's pulls to the mirror.
+func TestICSPAppliesToAClusterOlderThan413(t *testing.T) {
+	e := newEnv(t)
+	old := testenv.SharedCluster(t, testenv.Before413())
+	rel := e.src.PushRelease(t, testenv.ReleaseSpec{Components: 3, Version: "4.12.40"})
+	to := e.dst.Ref("ocp4/release")
+	stdout, stderr, code := e.run(t, "", "release", rel.Tag, "--to", "docker://"+to, "--name", testenv.UniqueName("release"), "--icsp")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	objs := decodeStream(t, stdout)
+	if got := strings.Join(kinds(objs), ","); got != "ImageContentSourcePolicy" {
+		t.Fatalf("printed %s, want the ImageContentSourcePolicy alone", got)
+	}
+	serverDryRun(t, old, stdout) // the whole stream applies on the older cluster
+	icsp, err := mirrorset.DecodeICSP(objs[0].Unstructured)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf, err := mirrorset.Config{ICSPs: []*operatorv1alpha1.ImageContentSourcePolicy{icsp}}.Render()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pulls := map[string]string{rel.PullSpec: to + "@" + rel.Digest.String()}
+	for _, p := range rel.Components {
+		pulls[p] = to + p[strings.LastIndex(p, "@"):]
+	}
+	checkPullsGoToMirror(t, conf, pulls)
 }
