@@ -12,6 +12,7 @@ package plan
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/containers/image/v5/docker/reference"
@@ -172,7 +173,7 @@ func (p *Plan) Add(items ...Item) error {
 	for _, it := range items {
 		if i, ok := p.index[it.key()]; ok {
 			prev := &p.Items[i]
-			if it.Origin != "" && !strings.Contains(prev.Origin, it.Origin) {
+			if it.Origin != "" && !slices.Contains(strings.Split(prev.Origin, "; "), it.Origin) {
 				prev.Origin += "; " + it.Origin
 			}
 			p.Merged = append(p.Merged, fmt.Sprintf("%s to %s asked for again (%s): copied once", it.Source, it.destName(), it.Origin))
