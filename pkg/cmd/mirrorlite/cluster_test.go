@@ -62,6 +62,22 @@ func serverDryRun(t *testing.T, c *testenv.Cluster, stream string) {
 	}
 }
 
+// checkReleaseGoesToMirror renders registries.conf from cfg as the MCO
+// does and checks that the release and each component, pulled by digest,
+// come from the mirror repository to.
+func checkReleaseGoesToMirror(t *testing.T, cfg mirrorset.Config, rel *testenv.Release, to string) {
+	t.Helper()
+	conf, err := cfg.Render()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pulls := map[string]string{rel.PullSpec: to + "@" + rel.Digest.String()}
+	for _, p := range rel.Components {
+		pulls[p] = to + p[strings.LastIndex(p, "@"):]
+	}
+	checkPullsGoToMirror(t, conf, pulls)
+}
+
 // checkPullsGoToMirror loads conf (a rendered registries.conf) with
 // containers/image, as CRI-O on a node does, and checks that each pull
 // spec's first pull source is the wanted mirror pull spec.
@@ -118,13 +134,5 @@ func TestICSPAppliesToAClusterOlderThan413(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conf, err := mirrorset.Config{ICSPs: []*operatorv1alpha1.ImageContentSourcePolicy{icsp}}.Render()
-	if err != nil {
-		t.Fatal(err)
-	}
-	pulls := map[string]string{rel.PullSpec: to + "@" + rel.Digest.String()}
-	for _, p := range rel.Components {
-		pulls[p] = to + p[strings.LastIndex(p, "@"):]
-	}
-	checkPullsGoToMirror(t, conf, pulls)
+	checkReleaseGoesToMirror(t, mirrorset.Config{ICSPs: []*operatorv1alpha1.ImageContentSourcePolicy{icsp}}, rel, to)
 }

@@ -402,15 +402,7 @@ func TestIDMSSendsEveryComponentToTheMirror(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conf, err := mirrorset.Config{IDMSs: []*configv1.ImageDigestMirrorSet{idms}}.Render()
-	if err != nil {
-		t.Fatal(err)
-	}
-	pulls := map[string]string{rel.PullSpec: to + "@" + rel.Digest.String()}
-	for _, p := range rel.Components {
-		pulls[p] = to + p[strings.LastIndex(p, "@"):]
-	}
-	checkPullsGoToMirror(t, conf, pulls)
+	checkReleaseGoesToMirror(t, mirrorset.Config{IDMSs: []*configv1.ImageDigestMirrorSet{idms}}, rel, to)
 }
 
 func applyAndGet(t *testing.T, c *testenv.Cluster, obj *unstructured.Unstructured) error {
