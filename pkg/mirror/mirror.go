@@ -2,7 +2,6 @@ package mirror
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -59,51 +58,6 @@ func dockerRef(s string, untaggedByDigest bool) (types.ImageReference, error) {
 		return docker.NewReferenceUnknownDigest(named)
 	}
 	return docker.NewReference(reference.TagNameOnly(named))
-}
-
-// ItemResult is the outcome for one item of a plan.
-type ItemResult struct {
-	// Item is the plan's item, with the digest and media type of what the
-	// destination holds once copied.
-	Item plan.Item
-	// Source and Dest are the references it was read from and written to.
-	Source, Dest types.ImageReference
-	Status       Status
-	Err          error
-	// Parent is, for an attachment, the index of the item it belongs to.
-	Parent int
-}
-
-// Report is the outcome of a plan's run.
-type Report struct {
-	// Items holds the outcome of p.Items[i] at i.
-	Items []ItemResult
-	// Attachments are the sigstore signatures found beside the items and
-	// copied with them, each an item of its own next to its parent.
-	Attachments []ItemResult
-	Stats       Stats
-}
-
-// Failed lists the items and attachments that could not be copied.
-func (r *Report) Failed() []ItemResult {
-	var out []ItemResult
-	for _, list := range [][]ItemResult{r.Items, r.Attachments} {
-		for _, it := range list {
-			if it.Status == StatusFailed {
-				out = append(out, it)
-			}
-		}
-	}
-	return out
-}
-
-// Err joins the errors of every failed item, or is nil.
-func (r *Report) Err() error {
-	var errs []error
-	for _, f := range r.Failed() {
-		errs = append(errs, fmt.Errorf("%s: %w", f.Item.Source, f.Err))
-	}
-	return errors.Join(errs...)
 }
 
 // Mirror copies the items of p from src to dst, in one run of the engine:

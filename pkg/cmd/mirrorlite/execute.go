@@ -7,10 +7,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
-	"github.com/containers/image/v5/docker/reference"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/airgap-ocp/oc-plugins/pkg/archive"
@@ -68,7 +66,7 @@ func (o *Options) execute(ctx context.Context, p *plan.Plan, src mirror.Source, 
 	if err != nil {
 		return cli.BadInput(err)
 	}
-	if err := o.failed(ctx, rep, root); err != nil {
+	if err := o.failed(ctx, rep); err != nil {
 		return err
 	}
 	if !fromArchive {
@@ -99,7 +97,7 @@ func (o *Options) info(format string, args ...any) {
 // failed prints the summary and every failure, writes failed-mapping.txt
 // with --resources-dir, and returns the error line, when items could not be
 // copied (or, in a dry run, read).
-func (o *Options) failed(ctx context.Context, rep *mirror.Report, root string) error {
+func (o *Options) failed(ctx context.Context, rep *mirror.Report) error {
 	failed := rep.Failed()
 	if len(failed) == 0 {
 		return nil
@@ -122,30 +120,14 @@ func (o *Options) failed(ctx context.Context, rep *mirror.Report, root string) e
 	retryHint := "a re-run copies only what is missing"
 	if o.ResourcesDir != "" && o.diskDir() == "" {
 		path := filepath.Join(o.ResourcesDir, "failed-mapping.txt")
-		if err := o.writeFailedMapping(path, failed, root); err != nil {
+		failedOnly := func(r mirror.ItemResult) bool { return r.Status == mirror.StatusFailed }
+		if err := o.writeResource(path, []byte(rep.Mapping(failedOnly))); err != nil {
 			return cli.Failed(err)
 		}
 		retryHint = "to retry only them: " + Name + " images -f " + path
 	}
 	return cli.Failed(fmt.Errorf("%d of %d images could not be copied (each is listed above); nothing was printed; %s",
 		len(failed), rep.Stats.Images, retryHint))
-}
-
-// writeFailedMapping writes the failed items as a mapping file that
-// `images -f` reads: each source (by digest when known) and its destination.
-func (o *Options) writeFailedMapping(path string, failed []mirror.ItemResult, root string) error {
-	var b strings.Builder
-	for _, f := range failed {
-		dst, err := f.Item.Dest(root, o.MaxNestedPaths)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(&b, "%s=%s\n", f.Item.Source, dst)
-	}
-	if err := os.MkdirAll(o.ResourcesDir, 0o755); err != nil {
-		return fmt.Errorf("--resources-dir: %w", err)
-	}
-	return manifest.WriteFileAtomic(path, []byte(b.String()), 0o644)
 }
 
 func (o *Options) summary(rep *mirror.Report) {
@@ -178,31 +160,6 @@ func (o *Options) upgradeHint(p *plan.Plan, root string) {
 	}
 }
 
-// mappingText is the oc-mirror mapping.txt form of what was (to be)
-// copied; toCopy leaves out what the destination holds already.
-func mappingText(rep *mirror.Report, toCopy bool) string {
-	var b strings.Builder
-	for _, list := range [][]mirror.ItemResult{rep.Items, rep.Attachments} {
-		for _, r := range list {
-			if toCopy && r.Status == mirror.StatusPresent {
-				continue
-			}
-			src := r.Item.Source
-			if d := r.Item.Digest; d != "" && !strings.Contains(src, "@") {
-				if named, err := reference.ParseNormalizedNamed(src); err == nil {
-					src = reference.TrimNamed(named).Name() + "@" + d.String()
-				}
-			}
-			dst := strings.TrimPrefix(r.Dest.StringWithinTransport(), "//")
-			if named := r.Dest.DockerReference(); named != nil && reference.IsNameOnly(named) {
-				dst = named.Name() + "@" + r.Item.Digest.String()
-			}
-			fmt.Fprintf(&b, "docker://%s=docker://%s\n", src, dst)
-		}
-	}
-	return b.String()
-}
-
 // emit prints the objects on stdout (the mapping, for a dry run, with the
 // objects on stderr) and writes --resources-dir.
 func (o *Options) emit(rep *mirror.Report, objs *mirrorset.Objects, releases []plan.Release, sigs [][][]byte, root string) error {
@@ -216,7 +173,7 @@ func (o *Options) emit(rep *mirror.Report, objs *mirrorset.Objects, releases []p
 	}
 	all := append(mirrors, cms...)
 	if o.DryRun {
-		if _, err := io.WriteString(o.Out, mappingText(rep, true)); err != nil {
+		if _, err := io.WriteString(o.Out, rep.Mapping(func(r mirror.ItemResult) bool { return r.Status != mirror.StatusPresent })); err != nil {
 			return err
 		}
 		if s := rep.Stats; s.ImagesPresent > 0 {
@@ -237,9 +194,6 @@ func (o *Options) emit(rep *mirror.Report, objs *mirrorset.Objects, releases []p
 // writeResources writes the objects under the file names oc-mirror v2
 // gives them, and mapping.txt.
 func (o *Options) writeResources(rep *mirror.Report, mirrors, cms []*unstructured.Unstructured) error {
-	if err := os.MkdirAll(o.ResourcesDir, 0o755); err != nil {
-		return fmt.Errorf("--resources-dir: %w", err)
-	}
 	files := map[string][]*unstructured.Unstructured{"signature-configmap.yaml": cms}
 	for _, obj := range mirrors {
 		name := map[string]string{
@@ -263,9 +217,17 @@ func (o *Options) writeResources(rep *mirror.Report, mirrors, cms []*unstructure
 			}
 			data = append(data, y...)
 		}
-		if err := manifest.WriteFileAtomic(filepath.Join(o.ResourcesDir, name), data, 0o644); err != nil {
+		if err := o.writeResource(filepath.Join(o.ResourcesDir, name), data); err != nil {
 			return err
 		}
 	}
-	return manifest.WriteFileAtomic(filepath.Join(o.ResourcesDir, "mapping.txt"), []byte(mappingText(rep, false)), 0o644)
+	return o.writeResource(filepath.Join(o.ResourcesDir, "mapping.txt"), []byte(rep.Mapping(nil)))
+}
+
+// writeResource writes a file of --resources-dir whole or not at all.
+func (o *Options) writeResource(path string, data []byte) error {
+	if err := os.MkdirAll(o.ResourcesDir, 0o755); err != nil {
+		return fmt.Errorf("--resources-dir: %w", err)
+	}
+	return manifest.WriteFileAtomic(path, data, 0o644)
 }

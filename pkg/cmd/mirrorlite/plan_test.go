@@ -189,7 +189,7 @@ func TestFailedImagesAreWrittenAsAMappingToRetry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := string(data), gone+"="+e.dst.Ref("m/gone:1")+"\n"; got != want {
+	if got, want := string(data), "docker://"+gone+"=docker://"+e.dst.Ref("m/gone:1")+"\n"; got != want {
 		t.Errorf("failed-mapping.txt %q, want %q", got, want)
 	}
 	if !strings.Contains(stderr, "images -f "+path) {
