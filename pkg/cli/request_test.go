@@ -67,6 +67,54 @@ func noCredentials(t *testing.T) {
 	t.Setenv("DOCKER_CONFIG", filepath.Join(home, ".docker"))
 }
 
+// TestRegistryErrorsEndWithAHint runs a registry request against the real
+// TLS registry with htpasswd auth: an untrusted CA and missing or wrong
+// credentials each end the one error line with what to do.
+func TestRegistryErrorsEndWithAHint(t *testing.T) {
+	reg := testenv.StartRegistry(t)
+	reg.MustPushImage(t, "hint/image:1", testenv.Image{Layers: []testenv.Layer{{Files: []testenv.File{{Name: "f", Data: []byte("x")}}}}})
+	noCredentials(t)
+	wrong := filepath.Join(t.TempDir(), "wrong.json")
+	if err := testenv.WriteAuthFile(wrong, reg.Username, "not-the-password", reg.Host); err != nil {
+		t.Fatal(err)
+	}
+	ref := reg.Ref("hint/image:1")
+	for _, tc := range []struct {
+		name  string
+		args  []string
+		code  int
+		cause string
+		hint  string
+	}{
+		{"the registry's CA not given", []string{"-a", reg.AuthFile}, cli.ExitFailed, "x509: certificate signed by unknown authority",
+			"; give the registry's CA with --cert-dir DIR (or --tls-verify=false)\n"},
+		{"no credentials", []string{"--cert-dir", reg.CertDir}, cli.ExitFailed, "authentication required",
+			"; registry credentials come from -a/--authfile FILE, else $REGISTRY_AUTH_FILE, else ${XDG_RUNTIME_DIR}/containers/auth.json (podman login), else ~/.docker/config.json (docker login)\n"},
+		{"a wrong password", []string{"--cert-dir", reg.CertDir, "-a", wrong}, cli.ExitFailed, "authentication required",
+			"; registry credentials come from -a/--authfile FILE"},
+		{"the right CA and credentials", []string{"--cert-dir", reg.CertDir, "-a", reg.AuthFile}, cli.ExitOK, "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, stderr := runInspect(t, ref, tc.args...)
+			if code != tc.code {
+				t.Fatalf("exit %d, want %d: %s", code, tc.code, stderr)
+			}
+			if tc.code == cli.ExitOK {
+				if stderr != "" {
+					t.Errorf("stderr %q, want nothing", stderr)
+				}
+				return
+			}
+			if strings.Count(stderr, "\n") != 1 || !strings.HasPrefix(stderr, "error: reading "+ref+": ") {
+				t.Errorf("stderr is not one error line about %s:\n%s", ref, stderr)
+			}
+			if !strings.Contains(stderr, tc.cause) || !strings.Contains(stderr, tc.hint) {
+				t.Errorf("stderr %q, want %q and the hint %q", stderr, tc.cause, tc.hint)
+			}
+		})
+	}
+}
+
 // TestVerboseTracesRegistryRequestsWithoutCredentials: -v=6 shows each
 // request to the real registry (method and URL), and even at -v=9 neither
 // the password nor the Authorization header value appears.
