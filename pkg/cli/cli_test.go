@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -390,4 +391,38 @@ func captureStderr(t *testing.T, f func()) string {
 	os.Stderr = saved
 	w.Close()
 	return <-done
+}
+
+// TestCompletion: every plugin has `completion bash|zsh|fish`, and -o's
+// values complete as in kubectl.
+func TestCompletion(t *testing.T) {
+	newCmd := func() *cobra.Command {
+		cmd := &cobra.Command{Use: "oc-x", RunE: func(*cobra.Command, []string) error { return nil }}
+		NewPrintFlags().AddFlags(cmd)
+		Setup(cmd, "oc x")
+		return cmd
+	}
+	for _, shell := range []string{"bash", "zsh", "fish"} {
+		streams, _, out, errOut := genericiooptions.NewTestIOStreams()
+		cmd := newCmd()
+		cmd.SetArgs([]string{"completion", shell})
+		if code := Execute(cmd, streams); code != 0 || !strings.Contains(out.String(), "oc-x") {
+			t.Errorf("completion %s: exit %d, stderr %q, script %.200q", shell, code, errOut, out)
+		}
+	}
+	streams, _, out, _ := genericiooptions.NewTestIOStreams()
+	cmd := newCmd()
+	cmd.SetArgs([]string{"__complete", "-o", ""})
+	if code := Execute(cmd, streams); code != 0 {
+		t.Fatalf("__complete -o '': exit %d", code)
+	}
+	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+	for _, want := range []string{"yaml", "json", "name"} {
+		if !slices.Contains(lines, want) {
+			t.Errorf("-o does not complete %s: %q", want, lines)
+		}
+	}
+	if lines[len(lines)-1] != ":4" {
+		t.Errorf("-o completion ends with %q, want :4 (no file names)", lines[len(lines)-1])
+	}
 }

@@ -34,8 +34,12 @@ func Setup(cmd *cobra.Command, displayName string) {
 	cmd.SilenceUsage = true
 	cmd.SilenceErrors = true
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return BadInput(err) })
-	cmd.CompletionOptions.DisableDefaultCmd = true
+	// `completion bash|zsh|fish`; the hidden __complete answers the shell
+	// and kubectl's kubectl_complete-<plugin> helpers.
+	cmd.CompletionOptions.HiddenDefaultCmd = false
+	cmd.CompletionOptions.DisableDefaultCmd = false
 	addVerbosityFlag(cmd)
+	completeFlagValues(cmd)
 	markKubeInsecure(cmd)
 	for _, sub := range cmd.Commands() {
 		sub.SilenceUsage = true
