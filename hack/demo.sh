@@ -29,11 +29,12 @@ bold=$(tput bold 2>/dev/null || true)
 plain=$(tput sgr0 2>/dev/null || true)
 work=$(mktemp -d)
 sandbox_pid=
+step='(setting up)'
 last='(setting up)'
 cleanup() {
 	local code=$?
 	if ((code != 0)); then
-		printf '\n%sdemo FAILED (exit %s) at: %s%s\n' "$bold" "$code" "$last" "$plain" >&2
+		printf '\n%sdemo FAILED (exit %s) in step "%s" at: %s%s\n' "$bold" "$code" "$step" "$last" "$plain" >&2
 	fi
 	if [[ -n "$sandbox_pid" ]]; then
 		kill "$sandbox_pid" 2>/dev/null || true
@@ -44,7 +45,10 @@ cleanup() {
 trap cleanup EXIT
 
 # say TITLE: a step of the runbook.
-say() { printf '\n%s== %s%s\n' "$bold" "$*" "$plain"; }
+say() {
+	step=$*
+	printf '\n%s== %s%s\n' "$bold" "$*" "$plain"
+}
 # replaces TEXT: what the administrator does by hand today, per the documented procedure.
 replaces() { printf '   replaces: %s\n' "$*"; }
 # note TEXT: a remark about the sandbox.
