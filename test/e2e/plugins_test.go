@@ -64,10 +64,11 @@ func TestKubectlFindsThePlugins(t *testing.T) {
 	}
 }
 
-// TestCompletionOfFlagValuesAndNames runs the kubectl_complete-mhc-pause
-// helper as kubectl's plugin completion runs it (the words typed so far,
-// then the one being completed) against the cluster: contexts come from
-// the kubeconfig, namespaces and MachineHealthCheck names from the cluster.
+// TestCompletionOfFlagValuesAndNames completes `kubectl mhc pause ...` with
+// kubectl's own completion, which runs the kubectl_complete-mhc-pause
+// helper with the words typed so far, against the cluster: contexts come
+// from the kubeconfig, namespaces and MachineHealthCheck names from the
+// cluster, -o from the printer.
 func TestCompletionOfFlagValuesAndNames(t *testing.T) {
 	e, _ := clusterEnv(t)
 	e.write(t, "mhcs.yaml", []byte(mhcs))
@@ -91,7 +92,8 @@ func TestCompletionOfFlagValuesAndNames(t *testing.T) {
 		{`-n openshift-machine-api ` + first + ` ""`, []string{second}, []string{first}},
 		{`-o ""`, []string{"yaml", "json", "name"}, nil},
 	} {
-		out := e.must(t, "kubectl_complete-mhc-pause "+tc.words).stdout
+		// kubectl's own completion, which finds and runs the helper.
+		out := e.must(t, "kubectl __complete mhc pause "+tc.words).stdout
 		lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
 		if lines[len(lines)-1] != ":4" {
 			t.Errorf("%s: the last line is %q, want the directive :4 (no file names)", tc.words, lines[len(lines)-1])
