@@ -21,18 +21,20 @@ FUZZTIME ?= 2m
 BENCH_SCALE ?= small
 BENCH_RUNS  ?= 3
 
-.PHONY: help build test testbin install demo lint bench bench-go dist clean fuzz
+.PHONY: help build test testbin install demo sandbox sandbox-stop lint bench bench-go dist clean fuzz
 
 help: ## list the targets
 	@awk -F':.*## ' '/^[a-z-]+:.*## /{printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 build: ## build the plugins into bin/: one binary, ocplugins, and an oc-* link to it per plugin
+	@./hack/check-go.sh
 	@mkdir -p bin
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/ ./cmd/ocplugins
 	@rm -f $(addprefix bin/,$(PLUGINS))
 	@for name in $$(bin/ocplugins --names); do ln -sfn ocplugins bin/oc-$$name; done
 
-testbin: ## build kube-apiserver and etcd for tests into bin/testbin (cached)
+testbin: ## build kube-apiserver, etcd and kubectl for tests and the demo into bin/testbin (cached)
+	@./hack/check-go.sh
 	@./hack/testbin.sh >/dev/null
 
 test: testbin build ## run every test, with the real API server and registries
@@ -57,6 +59,13 @@ install: build ## install ocplugins, its oc-*/kubectl-* links and completion hel
 
 demo: testbin build ## run the disconnected-update walkthrough against a local sandbox
 	OC_PLUGINS_TESTBIN=$$(./hack/testbin.sh) ./hack/demo.sh
+
+SANDBOX_DIR ?= $(CURDIR)/bin/sandbox.d
+sandbox: testbin build ## start the demo's sandbox in the background and print what to export (make sandbox-stop ends it)
+	OC_PLUGINS_TESTBIN=$$(./hack/testbin.sh) ./hack/sandbox.sh start $(SANDBOX_DIR)
+
+sandbox-stop: ## stop the sandbox make sandbox started
+	./hack/sandbox.sh stop $(SANDBOX_DIR)
 
 lint: ## gofmt and go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi

@@ -25,8 +25,12 @@ for tool in kubectl skopeo jq oc-mirror-lite oc-release-sig oc-registries-verify
 	command -v "$tool" >/dev/null || { echo "demo: $tool is not on PATH (make build; Debian packages skopeo, jq)" >&2; exit 1; }
 done
 
-bold=$(tput bold 2>/dev/null || true)
-plain=$(tput sgr0 2>/dev/null || true)
+# Bold only on a terminal: a log written to a file holds no escape codes.
+bold= plain=
+if [[ -t 1 ]]; then
+	bold=$(tput bold 2>/dev/null || true)
+	plain=$(tput sgr0 2>/dev/null || true)
+fi
 work=$(mktemp -d)
 sandbox_pid=
 step='(setting up)'
@@ -60,6 +64,17 @@ run() {
 	printf '%s$ %s%s\n' "$bold" "$1" "$plain"
 	eval "$1"
 }
+# stop_source_registry: the air gap; the sandbox stops the registry that
+# stands for quay.io, and the demo waits until it has.
+stop_source_registry() {
+	kill -USR1 "$sandbox_pid"
+	for _ in $(seq 1 120); do
+		[[ -f "$work/sandbox.d/source.stopped" ]] && return 0
+		sleep 0.5
+	done
+	echo "demo: the sandbox did not stop the source registry" >&2
+	return 1
+}
 # fails CODE 'COMMAND' WHY: a failure demonstration; the demo stops unless
 # COMMAND exits with CODE.
 fails() {
@@ -75,7 +90,9 @@ fails() {
 }
 
 say "Starting the sandbox: kube-apiserver + etcd with the OpenShift CRDs, and three TLS registries with auth"
+echo "building the sandbox and the demo's release builder (the first run compiles them: a few minutes)"
 (cd "$root" && go build -o "$work/tools/" ./hack/sandbox ./hack/demo/mirror-lite-payload)
+echo "starting kube-apiserver, etcd and the registries"
 export PATH="$work/tools:$PATH"
 "$work/tools/sandbox" --dir "$work/sandbox.d" >"$work/sandbox.log" 2>&1 &
 sandbox_pid=$!
