@@ -21,17 +21,20 @@ FUZZTIME ?= 2m
 BENCH_SCALE ?= small
 BENCH_RUNS  ?= 3
 
-.PHONY: help build test testbin install demo lint bench bench-go dist clean fuzz
+.PHONY: help build test testbin install demo sandbox sandbox-stop lint bench bench-go dist clean fuzz
 
 help: ## list the targets
-	@awk -F':.*## ' '/^[a-z-]+:.*## /{printf "  %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk -F':.*## ' '/^[a-z-]+:.*## /{printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-build: ## build every plugin into bin/
+build: ## build the plugins into bin/: one binary, ocplugins, and an oc-* link to it per plugin
+	@./hack/check-go.sh
 	@mkdir -p bin
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/ $(addprefix ./cmd/,$(PLUGINS))
-	@$(foreach a,$(ALIASES),ln -sf $(word 2,$(subst =, ,$(a))) bin/$(word 1,$(subst =, ,$(a)));)
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/ ./cmd/ocplugins
+	@rm -f $(addprefix bin/,$(PLUGINS))
+	@for name in $$(bin/ocplugins --names); do ln -sfn ocplugins bin/oc-$$name; done
 
-testbin: ## build kube-apiserver and etcd for tests into bin/testbin (cached)
+testbin: ## build kube-apiserver, etcd and kubectl for tests and the demo into bin/testbin (cached)
+	@./hack/check-go.sh
 	@./hack/testbin.sh >/dev/null
 
 test: testbin build ## run every test, with the real API server and registries
@@ -51,13 +54,18 @@ bench: build ## mirroring benchmark vs skopeo, crane, regctl (BENCH_SCALE=small|
 bench-go: ## run the Go benchmarks
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
-install: build ## install the plugins into $(PREFIX)/bin
-	install -d $(DESTDIR)$(PREFIX)/bin
-	install -m 0755 $(addprefix bin/,$(PLUGINS)) $(DESTDIR)$(PREFIX)/bin/
-	@$(foreach a,$(ALIASES),ln -sf $(word 2,$(subst =, ,$(a))) $(DESTDIR)$(PREFIX)/bin/$(word 1,$(subst =, ,$(a)));)
+install: build ## install ocplugins, its oc-*/kubectl-* links and completion helpers into $(PREFIX)/bin
+	OCPLUGINS=bin/ocplugins ./hack/install.sh $(DESTDIR)$(PREFIX)/bin
 
 demo: testbin build ## run the disconnected-update walkthrough against a local sandbox
 	OC_PLUGINS_TESTBIN=$$(./hack/testbin.sh) ./hack/demo.sh
+
+SANDBOX_DIR ?= $(CURDIR)/bin/sandbox.d
+sandbox: testbin build ## start the demo's sandbox in the background and print what to export (make sandbox-stop ends it)
+	OC_PLUGINS_TESTBIN=$$(./hack/testbin.sh) ./hack/sandbox.sh start $(SANDBOX_DIR)
+
+sandbox-stop: ## stop the sandbox make sandbox started
+	./hack/sandbox.sh stop $(SANDBOX_DIR)
 
 lint: ## gofmt and go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
@@ -67,4 +75,4 @@ dist: ## cross-build release archives and krew manifests into dist/
 	VERSION=$(VERSION) PLUGINS="$(PLUGINS)" ALIASES="$(ALIASES)" LDFLAGS='$(LDFLAGS)' ./hack/dist.sh
 
 clean: ## remove build output (keeps the cached test binaries)
-	rm -rf dist $(addprefix bin/,$(PLUGINS) oc-mhc-resume)
+	rm -rf dist bin/ocplugins bin/oc-*

@@ -25,15 +25,20 @@ for tool in kubectl skopeo jq oc-mirror-lite oc-release-sig oc-registries-verify
 	command -v "$tool" >/dev/null || { echo "demo: $tool is not on PATH (make build; Debian packages skopeo, jq)" >&2; exit 1; }
 done
 
-bold=$(tput bold 2>/dev/null || true)
-plain=$(tput sgr0 2>/dev/null || true)
+# Bold only on a terminal: a log written to a file holds no escape codes.
+bold= plain=
+if [[ -t 1 ]]; then
+	bold=$(tput bold 2>/dev/null || true)
+	plain=$(tput sgr0 2>/dev/null || true)
+fi
 work=$(mktemp -d)
 sandbox_pid=
+step='(setting up)'
 last='(setting up)'
 cleanup() {
 	local code=$?
 	if ((code != 0)); then
-		printf '\n%sdemo FAILED (exit %s) at: %s%s\n' "$bold" "$code" "$last" "$plain" >&2
+		printf '\n%sdemo FAILED (exit %s) in step "%s" at: %s%s\n' "$bold" "$code" "$step" "$last" "$plain" >&2
 	fi
 	if [[ -n "$sandbox_pid" ]]; then
 		kill "$sandbox_pid" 2>/dev/null || true
@@ -44,7 +49,10 @@ cleanup() {
 trap cleanup EXIT
 
 # say TITLE: a step of the runbook.
-say() { printf '\n%s== %s%s\n' "$bold" "$*" "$plain"; }
+say() {
+	step=$*
+	printf '\n%s== %s%s\n' "$bold" "$*" "$plain"
+}
 # replaces TEXT: what the administrator does by hand today, per the documented procedure.
 replaces() { printf '   replaces: %s\n' "$*"; }
 # note TEXT: a remark about the sandbox.
@@ -55,6 +63,17 @@ run() {
 	last=$1
 	printf '%s$ %s%s\n' "$bold" "$1" "$plain"
 	eval "$1"
+}
+# stop_source_registry: the air gap; the sandbox stops the registry that
+# stands for quay.io, and the demo waits until it has.
+stop_source_registry() {
+	kill -USR1 "$sandbox_pid"
+	for _ in $(seq 1 120); do
+		[[ -f "$work/sandbox.d/source.stopped" ]] && return 0
+		sleep 0.5
+	done
+	echo "demo: the sandbox did not stop the source registry" >&2
+	return 1
 }
 # fails CODE 'COMMAND' WHY: a failure demonstration; the demo stops unless
 # COMMAND exits with CODE.
@@ -71,7 +90,9 @@ fails() {
 }
 
 say "Starting the sandbox: kube-apiserver + etcd with the OpenShift CRDs, and three TLS registries with auth"
+echo "building the sandbox and the demo's release builder (the first run compiles them: a few minutes)"
 (cd "$root" && go build -o "$work/tools/" ./hack/sandbox ./hack/demo/mirror-lite-payload)
+echo "starting kube-apiserver, etcd and the registries"
 export PATH="$work/tools:$PATH"
 "$work/tools/sandbox" --dir "$work/sandbox.d" >"$work/sandbox.log" 2>&1 &
 sandbox_pid=$!

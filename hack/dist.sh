@@ -15,6 +15,9 @@
 # Writes, into DIST_DIR:
 #   <plugin>_<version>_<os>_<arch>.tar.gz  the binary, its aliases as plain copies
 #                                          (krew cannot unpack symlinks) and LICENSE
+#   ocplugins_<version>_<os>_<arch>.tar.gz the bundle: every plugin in one binary
+#                                          (cmd/ocplugins), install.sh and LICENSE,
+#                                          installed with no Go and no network
 #   krew/<krew-name>.yaml                  plugins.yaml rendered for this release
 #   checksums.txt                          sha256sum lines for the archives, written last
 # Everything is built in a temporary directory and renamed into place at the end,
@@ -52,6 +55,21 @@ for p in $PLUGINS; do
 	[[ $p =~ ^oc-[a-z0-9]+(-[a-z0-9]+)*$ ]] || die "plugin $p: name must be oc-<lowercase-words>"
 	[[ -d cmd/$p ]] || die "plugin $p: cmd/$p does not exist"
 done
+
+# pack ROOT ARCHIVE: a reproducible tar.gz of ROOT's files into the stage, and
+# its checksums.txt line. Names sorted bytewise, fixed mtime and owner, no pax
+# headers, and gzip without the name and time stamp.
+pack() {
+	local sum
+	(cd "$1" && printf '%s\n' * | LC_ALL=C sort |
+		tar --format=gnu --mtime="@$mtime" --owner=0 --group=0 --numeric-owner \
+			--no-recursion -T - -cf -) | gzip -9n >"$stage/out/$2" ||
+		die "packing $2 failed"
+	sum=$(sha256sum "$stage/out/$2")
+	sum=${sum%% *}
+	echo "$sum  $2" >>"$stage/checksums.txt"
+	packed_sum=$sum
+}
 
 # aliases_of BINARY prints the alias names whose target is BINARY.
 aliases_of() {
@@ -102,18 +120,30 @@ for p in $PLUGINS; do
 		chmod 0644 "$root/LICENSE"
 
 		archive="${p}_${VERSION}_${os}_${arch}.tar.gz"
-		# Reproducible: names sorted bytewise, fixed mtime and owner, no pax
-		# headers, and gzip without the name and time stamp.
-		(cd "$root" && printf '%s\n' * | LC_ALL=C sort |
-			tar --format=gnu --mtime="@$mtime" --owner=0 --group=0 --numeric-owner \
-				--no-recursion -T - -cf -) | gzip -9n >"$stage/out/$archive" ||
-			die "packing $archive failed"
-		sum=$(sha256sum "$stage/out/$archive")
-		sum=${sum%% *}
-		echo "$sum  $archive" >>"$stage/checksums.txt"
-		echo "${p#oc-} $os $arch $RELEASE_URL/$VERSION/$archive $sum" >>"$stage/platforms"
+		pack "$root" "$archive"
+		echo "${p#oc-} $os $arch $RELEASE_URL/$VERSION/$archive $packed_sum" >>"$stage/platforms"
 	done
 done
+
+# The bundle for the disconnected side: one file per platform holding every
+# plugin (one multi-call binary) and the script that links their names.
+if [[ -z ${DIST_NO_BUNDLE-} ]]; then
+	for pl in $DIST_PLATFORMS; do
+		os=${pl%/*} arch=${pl#*/}
+		echo "dist: building the ocplugins bundle for $os/$arch" >&2
+		root="$stage/root"
+		rm -rf "$root"
+		mkdir "$root"
+		GOOS=$os GOARCH=$arch CGO_ENABLED=0 "$GO" build -trimpath -buildvcs=false -ldflags "$LDFLAGS" -o "$root/ocplugins" ./cmd/ocplugins ||
+			die "building ocplugins for $os/$arch failed"
+		chmod 0755 "$root/ocplugins"
+		cp hack/install.sh "$root/install.sh"
+		chmod 0755 "$root/install.sh"
+		cp LICENSE "$root/LICENSE"
+		chmod 0644 "$root/LICENSE"
+		pack "$root" "ocplugins_${VERSION}_${os}_${arch}.tar.gz"
+	done
+fi
 rm -rf "$stage/root"
 
 # Render one manifest per plugin from the template. A document is kept when its

@@ -26,13 +26,24 @@ if built; then
 	echo "$dir"
 	exit 0
 fi
-echo "building kube-apiserver and kubectl $k8s and etcd $etcd into $dir (first run only, several minutes)" >&2
+"$root/hack/check-go.sh"
+cat >&2 <<EOM
+testbin: first run only: building kube-apiserver and kubectl $k8s and etcd $etcd from
+testbin: source into $dir. This downloads their modules through $(go env GOPROXY | cut -d, -f1)
+testbin: (about 1 GB into $(go env GOMODCACHE)), needs about 5 GB of build cache in
+testbin: $(go env GOCACHE), and takes about 10 minutes on two cores. Later runs reuse them.
+EOM
 cd "$mod"
 # Plain builds: no cgo, trimmed paths. GOFLAGS from the caller is not wanted here.
 export CGO_ENABLED=0 GOFLAGS=-mod=mod
+start=$SECONDS
+echo "testbin: (1/3) building kube-apiserver" >&2
 go build -trimpath -o "$dir/kube-apiserver.tmp" k8s.io/kubernetes/cmd/kube-apiserver
+echo "testbin: (2/3) building kubectl ($((SECONDS - start))s so far)" >&2
 go build -trimpath -o "$dir/kubectl.tmp" k8s.io/kubernetes/cmd/kubectl
+echo "testbin: (3/3) building etcd ($((SECONDS - start))s so far)" >&2
 go build -trimpath -o "$dir/etcd.tmp" ./etcd
+echo "testbin: built in $((SECONDS - start))s" >&2
 for b in kube-apiserver kubectl etcd; do mv "$dir/$b.tmp" "$dir/$b"; done
 printf 'kube-apiserver %s\nkubectl %s\netcd %s\n' "$k8s" "$k8s" "$etcd" > "$dir/.stamp"
 echo "$dir"

@@ -12,7 +12,7 @@ import (
 )
 
 func main() {
-	stopProfile := startProfile()
+	stopProfile := cli.StartProfile()
 	streams := genericiooptions.IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr}
 	code := cli.Execute(mirrorlite.NewCmd(streams), streams)
 	stopProfile()

@@ -10,6 +10,10 @@ note "chunks of at most 4 MiB here (4 GiB by default), a checksum manifest and a
 run 'oc-mirror-lite release 4.16.3 --release-repo $SOURCE_REGISTRY/openshift-release-dev/ocp-release --to file://$PWD/usb/ocp4 --archive-size 4Mi --authfile $SOURCE_AUTH_FILE --cert-dir $SOURCE_CERT_DIR --keyring release-key.asc --signature-store file://$PWD/signatures'
 run 'ls usb/ocp4'
 
+note "the air gap: the disconnected side cannot reach the release's origin; the sandbox stops the source registry"
+run 'stop_source_registry'
+fails 1 'skopeo inspect --authfile $SOURCE_AUTH_FILE --cert-dir $SOURCE_CERT_DIR --format "{{.Digest}}" docker://$SOURCE_REGISTRY/openshift-release-dev/ocp-release:4.16.3-x86_64 2>/dev/null' "the source registry is out of reach"
+
 say "Air-gapped 2/3. Disconnected side: verify the chunks and push straight from them into the disconnected registry"
 replaces "oc image mirror --from-dir=/media/usb into \$LOCAL_REGISTRY/\$LOCAL_REPOSITORY, an ICSP and the signature ConfigMap by hand"
 note "only the disk and the disconnected registry's credentials and CA are used here"

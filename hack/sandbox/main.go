@@ -3,11 +3,8 @@
 // kube-apiserver and etcd with the OpenShift CRDs, and TLS registries with
 // htpasswd auth.
 //
-//	go run ./hack/sandbox --dir /tmp/sandbox &
-//	while [ ! -f /tmp/sandbox/sandbox.env ]; do sleep 1; done
-//	. /tmp/sandbox/sandbox.env
-//	oc get imagedigestmirrorsets
-//	kill %1
+//	make sandbox        # starts it, waits, prints what to export
+//	make sandbox-stop
 //
 // Three registries stand for the three an air-gapped update involves:
 // REGISTRY, the mirror registry the connected cluster pulls from;
@@ -22,6 +19,8 @@
 // DISCONNECTED_ REGISTRY, AUTH_FILE and CERT_DIR. It prints
 // "sandbox ready" to stderr when everything is up, runs until SIGINT or
 // SIGTERM, then stops kube-apiserver and etcd and removes sandbox.env.
+// SIGUSR1 stops the source registry alone (the demo's air gap) and writes
+// source.stopped into --dir. `make sandbox` starts it in the background.
 // The binaries come from $OC_PLUGINS_TESTBIN or ./hack/testbin.sh.
 package main
 
@@ -134,9 +133,26 @@ func run(dir string, verbose bool) (retErr error) {
 
 	fmt.Fprintf(os.Stderr, "sandbox: registry %s (source %s, disconnected %s), kubeconfig %s\n", reg.Host, source.Host, disconnected.Host, kubeconfig)
 	fmt.Fprintln(os.Stderr, "sandbox ready")
-	<-ctx.Done()
-	fmt.Fprintln(os.Stderr, "sandbox: stopping")
-	return nil
+	// SIGUSR1 stops the source registry, as the air gap cuts the
+	// disconnected side off from the release's origin.
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	defer signal.Stop(usr1)
+	for {
+		select {
+		case <-ctx.Done():
+			fmt.Fprintln(os.Stderr, "sandbox: stopping")
+			return nil
+		case <-usr1:
+			if err := source.Close(); err != nil {
+				return fmt.Errorf("stopping the source registry: %w", err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, "source.stopped"), nil, 0o644); err != nil {
+				return err
+			}
+			fmt.Fprintf(os.Stderr, "sandbox: source registry %s stopped\n", source.Host)
+		}
+	}
 }
 
 func copyFile(from, to string) error {

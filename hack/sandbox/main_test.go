@@ -155,6 +155,26 @@ func TestSandboxServesAClusterAndARegistryThenStopsCleanly(t *testing.T) {
 		t.Errorf("pushed to $REGISTRY with $DISCONNECTED_AUTH_FILE and $DISCONNECTED_CERT_DIR")
 	}
 
+	// SIGUSR1 stops the source registry alone, as the demo's air gap does.
+	if err := cmd.Process.Signal(syscall.SIGUSR1); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; ; i++ {
+		if _, err := os.Stat(filepath.Join(dir, "source.stopped")); err == nil {
+			break
+		}
+		if i == 600 {
+			t.Fatal("no source.stopped 60 s after SIGUSR1")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := push(regs[1], regs[1]); err == nil {
+		t.Errorf("pushed to $SOURCE_REGISTRY after SIGUSR1 stopped it")
+	}
+	if err := push(regs[2], regs[2]); err != nil {
+		t.Errorf("the disconnected registry stopped with the source: %v", err)
+	}
+
 	children := childProcesses(cmd.Process.Pid)
 	if len(children) < 2 {
 		t.Errorf("want etcd and kube-apiserver among the sandbox's children, found %v", children)

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -14,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/airgap-ocp/oc-plugins/pkg/cluster"
@@ -300,5 +303,137 @@ func TestPrinter(t *testing.T) {
 	f.OutputFormat = &bad
 	if _, err := NewPrinter(f); ExitCode(err) != ExitBadInput {
 		t.Errorf("unknown -o: %v (code %d)", err, ExitCode(err))
+	}
+}
+
+// TestAClusterErrorIsOneLine: with no kubeconfig, client-go's discovery
+// fails against localhost:8080 and reports it through klog as well as in
+// the error it returns; only the command's one error line reaches stderr,
+// and -v=6 shows the requests as kubectl does.
+func TestAClusterErrorIsOneLine(t *testing.T) {
+	t.Setenv("KUBECONFIG", filepath.Join(t.TempDir(), "no-kubeconfig"))
+	newCmd := func() *cobra.Command {
+		kube := genericclioptions.NewConfigFlags(true)
+		cmd := &cobra.Command{Use: "oc-x", RunE: func(*cobra.Command, []string) error {
+			mapper, err := kube.ToRESTMapper()
+			if err != nil {
+				return err
+			}
+			_, err = mapper.RESTMapping(schema.GroupKind{Group: "machine.openshift.io", Kind: "MachineHealthCheck"})
+			return Failed(fmt.Errorf("discovering machinehealthchecks: %w", err))
+		}}
+		kube.AddFlags(cmd.PersistentFlags())
+		Setup(cmd, "oc x")
+		return cmd
+	}
+	for _, tc := range []struct {
+		args      []string
+		wantLines int
+		want      string
+	}{
+		{nil, 1, "error: discovering machinehealthchecks: "},
+		{[]string{"-v=6"}, 3, `"Response" verb="GET" url="http://localhost:8080/api?timeout=32s"`},
+	} {
+		streams, _, out, errOut := genericiooptions.NewTestIOStreams()
+		cmd := newCmd()
+		cmd.SetArgs(tc.args)
+		var code int
+		// klog writes to the process's stderr unless told otherwise.
+		direct := captureStderr(t, func() { code = Execute(cmd, streams) })
+		if code != ExitFailed {
+			t.Errorf("%v: exit %d, want %d", tc.args, code, ExitFailed)
+		}
+		if direct != "" {
+			t.Errorf("%v: written to the process's stderr, past the command's streams:\n%s", tc.args, direct)
+		}
+		lines := strings.Split(strings.TrimSuffix(errOut.String(), "\n"), "\n")
+		if len(lines) < tc.wantLines || tc.wantLines == 1 && len(lines) != 1 {
+			t.Errorf("%v: %d lines on stderr, want %d:\n%s", tc.args, len(lines), tc.wantLines, errOut)
+		}
+		if !strings.Contains(errOut.String(), tc.want) || !strings.HasPrefix(lines[len(lines)-1], "error: discovering machinehealthchecks: ") {
+			t.Errorf("%v: stderr does not show %q and end with the error:\n%s", tc.args, tc.want, errOut)
+		}
+		if out.Len() != 0 {
+			t.Errorf("%v: stdout %q", tc.args, out)
+		}
+	}
+}
+
+// TestVersionIsLongAndVIsTheLogLevel: -v is the log level as in kubectl,
+// --version prints the version.
+func TestVersionIsLongAndVIsTheLogLevel(t *testing.T) {
+	cmd := &cobra.Command{Use: "oc-x", RunE: func(*cobra.Command, []string) error { return nil }}
+	Setup(cmd, "oc x")
+	streams, _, out, errOut := genericiooptions.NewTestIOStreams()
+	cmd.SetArgs([]string{"--version"})
+	if code := Execute(cmd, streams); code != 0 || out.String() != "oc x version "+Version+"\n" {
+		t.Errorf("--version: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	for _, args := range [][]string{{"-v=4"}, {"-v", "4"}, {"--v=4"}} {
+		cmd := &cobra.Command{Use: "oc-x", RunE: func(*cobra.Command, []string) error { return nil }}
+		Setup(cmd, "oc x")
+		streams, _, out, errOut := genericiooptions.NewTestIOStreams()
+		cmd.SetArgs(args)
+		if code := Execute(cmd, streams); code != 0 || out.Len() != 0 || verbosity() != 4 {
+			t.Errorf("%v: exit %d, log level %d, stdout %q, stderr %q; want 0, 4 and no version", args, code, verbosity(), out, errOut)
+		}
+	}
+}
+
+// captureStderr runs f with os.Stderr going to a pipe and returns what was
+// written there.
+func captureStderr(t *testing.T, f func()) string {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved := os.Stderr
+	os.Stderr = w
+	done := make(chan string)
+	go func() {
+		b, _ := io.ReadAll(r)
+		done <- string(b)
+	}()
+	defer func() {
+		os.Stderr = saved
+	}()
+	f()
+	os.Stderr = saved
+	w.Close()
+	return <-done
+}
+
+// TestCompletion: every plugin has `completion bash|zsh|fish`, and -o's
+// values complete as in kubectl.
+func TestCompletion(t *testing.T) {
+	newCmd := func() *cobra.Command {
+		cmd := &cobra.Command{Use: "oc-x", RunE: func(*cobra.Command, []string) error { return nil }}
+		NewPrintFlags().AddFlags(cmd)
+		Setup(cmd, "oc x")
+		return cmd
+	}
+	for _, shell := range []string{"bash", "zsh", "fish"} {
+		streams, _, out, errOut := genericiooptions.NewTestIOStreams()
+		cmd := newCmd()
+		cmd.SetArgs([]string{"completion", shell})
+		if code := Execute(cmd, streams); code != 0 || !strings.Contains(out.String(), "oc-x") {
+			t.Errorf("completion %s: exit %d, stderr %q, script %.200q", shell, code, errOut, out)
+		}
+	}
+	streams, _, out, _ := genericiooptions.NewTestIOStreams()
+	cmd := newCmd()
+	cmd.SetArgs([]string{"__complete", "-o", ""})
+	if code := Execute(cmd, streams); code != 0 {
+		t.Fatalf("__complete -o '': exit %d", code)
+	}
+	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+	for _, want := range []string{"yaml", "json", "name"} {
+		if !slices.Contains(lines, want) {
+			t.Errorf("-o does not complete %s: %q", want, lines)
+		}
+	}
+	if lines[len(lines)-1] != ":4" {
+		t.Errorf("-o completion ends with %q, want :4 (no file names)", lines[len(lines)-1])
 	}
 }

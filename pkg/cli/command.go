@@ -17,7 +17,8 @@ import (
 // is shown to users as they invoked it (DisplayName of the binary's name,
 // displayName, "oc icsp migrate", when that name is not a plugin name), an
 // error prints one line and not the usage screen, flag and argument errors
-// are bad usage (exit 2), and --version prints the version.
+// are bad usage (exit 2), -v/--v sets the log level as in kubectl and
+// --version prints the version.
 func Setup(cmd *cobra.Command, displayName string) {
 	if cmd.Annotations == nil {
 		cmd.Annotations = map[string]string{}
@@ -33,7 +34,12 @@ func Setup(cmd *cobra.Command, displayName string) {
 	cmd.SilenceUsage = true
 	cmd.SilenceErrors = true
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return BadInput(err) })
-	cmd.CompletionOptions.DisableDefaultCmd = true
+	// `completion bash|zsh|fish`; the hidden __complete answers the shell
+	// and kubectl's kubectl_complete-<plugin> helpers.
+	cmd.CompletionOptions.HiddenDefaultCmd = false
+	cmd.CompletionOptions.DisableDefaultCmd = false
+	addVerbosityFlag(cmd)
+	completeFlagValues(cmd)
 	markKubeInsecure(cmd)
 	for _, sub := range cmd.Commands() {
 		sub.SilenceUsage = true
@@ -90,6 +96,7 @@ func Execute(cmd *cobra.Command, streams genericiooptions.IOStreams) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
+	quietLogging(streams.ErrOut)
 	ran := false
 	wrapRun(cmd, &ran)
 	cmd.SetIn(streams.In)
@@ -112,6 +119,7 @@ func wrapRun(cmd *cobra.Command, ran *bool) {
 	if run := cmd.RunE; run != nil {
 		cmd.RunE = func(c *cobra.Command, args []string) error {
 			*ran = true
+			verboseLogging(c.ErrOrStderr())
 			warnUnverified(c.ErrOrStderr(), c)
 			return run(c, args)
 		}

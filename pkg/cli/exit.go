@@ -96,11 +96,15 @@ func ExitCode(err error) int {
 }
 
 // PrintError writes err to w as the one line every plugin prints:
-// "error: what failed: where: why".
+// "error: what failed: where: why", and for a registry that is not trusted
+// or refuses the credentials, "; " and what to do about it.
 func PrintError(w io.Writer, err error) {
 	if err == nil {
 		return
 	}
 	msg := strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", " ")), " ")
+	if h := hint(err); h != "" {
+		msg += "; " + h
+	}
 	fmt.Fprintf(w, "error: %s\n", msg)
 }

@@ -151,5 +151,5 @@ func (f *RegistryFlags) HTTPClient() (*http.Client, error) {
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = tlsc
-	return &http.Client{Transport: tr}, nil
+	return &http.Client{Transport: traceTransport(tr)}, nil
 }

@@ -191,6 +191,10 @@ func TestDist(t *testing.T) {
 			wantArchives = append(wantArchives, fmt.Sprintf("%s_%s_%s_%s.tar.gz", p, version, goos, goarch))
 		}
 	}
+	for _, pl := range platforms {
+		goos, goarch, _ := strings.Cut(pl, "/")
+		wantArchives = append(wantArchives, bundleName(version, goos, goarch))
+	}
 	sort.Strings(wantArchives)
 	if got := sortedKeys(sums); !slices.Equal(got, wantArchives) {
 		t.Errorf("checksums.txt lists %v, want %v", got, wantArchives)
@@ -213,11 +217,18 @@ func TestDist(t *testing.T) {
 		})
 	}
 
+	for _, pl := range platforms {
+		goos, goarch, _ := strings.Cut(pl, "/")
+		t.Run("bundle "+pl, func(t *testing.T) {
+			checkBundle(t, filepath.Join(distDir, bundleName(version, goos, goarch)), goos, goarch, license)
+		})
+	}
+
 	// Reproducible: a second build of one archive gives the same bytes. One
 	// plugin on one platform, so this costs a link, not another cross-build.
 	again := t.TempDir()
 	start = time.Now()
-	out, err = run(ctx, root, []string{"VERSION=" + version, "DIST_DIR=" + again, "DIST_PLATFORMS=" + platforms[0], sde},
+	out, err = run(ctx, root, []string{"VERSION=" + version, "DIST_DIR=" + again, "DIST_PLATFORMS=" + platforms[0], sde, "DIST_NO_BUNDLE=1"},
 		"make", "--no-print-directory", "dist", "PLUGINS="+plugins[0])
 	if err != nil {
 		t.Fatalf("second make dist: %v\n%s", err, out)

@@ -55,15 +55,18 @@ func pluginDir(t *testing.T) string {
 			binErr = err
 			return
 		}
-		args := []string{"build", "-o", dir + "/"}
-		for _, p := range plugins {
-			args = append(args, "./cmd/"+p)
-		}
-		cmd := exec.Command("go", args...)
+		// As make build: the multi-call binary, linked under each name.
+		cmd := exec.Command("go", "build", "-o", dir+"/", "./cmd/ocplugins")
 		cmd.Dir = root
 		if out, err := cmd.CombinedOutput(); err != nil {
 			binErr = &buildError{err: err, out: string(out)}
 			return
+		}
+		for _, p := range append(plugins, "oc-mhc-resume") {
+			if err := os.Symlink("ocplugins", filepath.Join(dir, p)); err != nil {
+				binErr = err
+				return
+			}
 		}
 		binDir = dir
 	})
@@ -103,12 +106,14 @@ func newEnv(t *testing.T, kubeconfig, kubectlDir string) *env {
 	}
 	for _, p := range plugins {
 		link(p, filepath.Join(bins, p))
-		// kubectl mhc pause -> kubectl-mhc-pause
+		// kubectl mhc pause -> kubectl-mhc-pause, and its completion helper
 		link("kubectl-"+strings.TrimPrefix(p, "oc-"), filepath.Join(bins, p))
+		link("kubectl_complete-"+strings.TrimPrefix(p, "oc-"), filepath.Join(bins, p))
 	}
 	for alias, p := range aliases {
 		link(alias, filepath.Join(bins, p))
 		link("kubectl-"+strings.TrimPrefix(alias, "oc-"), filepath.Join(bins, p))
+		link("kubectl_complete-"+strings.TrimPrefix(alias, "oc-"), filepath.Join(bins, p))
 	}
 	path := e.pathDir + ":" + os.Getenv("PATH")
 	if kubectlDir != "" {

@@ -63,3 +63,59 @@ func TestKubectlFindsThePlugins(t *testing.T) {
 		t.Errorf("a bad flag through kubectl: exit %d, want 2 (kubectl passes the plugin's exit code on)", r.code)
 	}
 }
+
+// TestCompletionOfFlagValuesAndNames completes `kubectl mhc pause ...` with
+// kubectl's own completion, which runs the kubectl_complete-mhc-pause
+// helper with the words typed so far, against the cluster: contexts come
+// from the kubeconfig, namespaces and MachineHealthCheck names from the
+// cluster, -o from the printer.
+func TestCompletionOfFlagValuesAndNames(t *testing.T) {
+	e, _ := clusterEnv(t)
+	e.write(t, "mhcs.yaml", []byte(mhcs))
+	e.must(t, "kubectl apply -f mhcs.yaml")
+	defer e.must(t, "kubectl delete -f mhcs.yaml")
+	ctx := strings.TrimSpace(e.must(t, "kubectl config current-context").stdout)
+	names := strings.Fields(e.must(t, "kubectl -n openshift-machine-api get machinehealthcheck.machine.openshift.io -o name").stdout)
+	if len(names) < 2 {
+		t.Fatalf("want at least two MHCs, got %v", names)
+	}
+	first := strings.TrimPrefix(names[0], "machinehealthcheck.machine.openshift.io/")
+	second := strings.TrimPrefix(names[1], "machinehealthcheck.machine.openshift.io/")
+	for _, tc := range []struct {
+		words   string
+		want    []string
+		notWant []string
+	}{
+		{`--context ""`, []string{ctx}, nil},
+		{`-n ""`, []string{"openshift-machine-api", "default"}, nil},
+		{`-n openshift-machine-api ""`, []string{first, second}, nil},
+		{`-n openshift-machine-api ` + first + ` ""`, []string{second}, []string{first}},
+		{`-o ""`, []string{"yaml", "json", "name"}, nil},
+	} {
+		// kubectl's own completion, which finds and runs the helper.
+		out := e.must(t, "kubectl __complete mhc pause "+tc.words).stdout
+		lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+		if lines[len(lines)-1] != ":4" {
+			t.Errorf("%s: the last line is %q, want the directive :4 (no file names)", tc.words, lines[len(lines)-1])
+		}
+		for _, w := range tc.want {
+			if !containsLine(lines, w) {
+				t.Errorf("%s: %q is not offered: %q", tc.words, w, lines)
+			}
+		}
+		for _, w := range tc.notWant {
+			if containsLine(lines, w) {
+				t.Errorf("%s: %q is offered again: %q", tc.words, w, lines)
+			}
+		}
+	}
+}
+
+func containsLine(lines []string, s string) bool {
+	for _, l := range lines {
+		if l == s || strings.HasPrefix(l, s+"\t") {
+			return true
+		}
+	}
+	return false
+}

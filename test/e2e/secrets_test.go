@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"encoding/base64"
 	"os"
 	"path/filepath"
 	"sort"
@@ -22,7 +23,8 @@ func TestSecretsNeverAppear(t *testing.T) {
 	m := newMirrorEnv(t, e, testenv.ReleaseSpec{Version: "4.16.3", Components: 3})
 	password := "e2e-registry-password-" + testenv.UniqueName("p")
 	token := "e2e-bearer-token-" + testenv.UniqueName("t")
-	e.secrets = append(e.secrets, password, token)
+	// The password also as the basic-auth header value carries it.
+	e.secrets = append(e.secrets, password, token, base64.StdEncoding.EncodeToString([]byte(m.dst.Username+":"+password)))
 	private := t.TempDir() // credentials live outside the work folder, whose every file is checked
 
 	// A registry auth file with a wrong password for both registries.
@@ -71,6 +73,12 @@ func TestSecretsNeverAppear(t *testing.T) {
 		{"release-sig verify refused by the API server", "oc-release-sig verify --from-cluster --digest " + digest + " --keyring " + m.keyFile + " --kubeconfig " + badKube, 3},
 		{"release-sig apply refused by the API server", "oc-release-sig --digest " + digest + " --keyring " + m.keyFile + " --store " + m.store + " --apply --kubeconfig " + badKube, 3},
 		{"kubectl plugin refused by the API server", "KUBECONFIG=" + badKube + " kubectl mhc pause status", 3},
+		// The request trace at its most verbose: headers and bodies, never a credential.
+		{"mirror-lite refused by the registry, traced", "oc-mirror-lite release " + m.rel.Tag + " --to docker://" + m.dst.Ref("ocp/release") +
+			" --authfile " + wrongAuth + " --cert-dir " + m.certDir + " --resources-dir out-traced -v=9", 3},
+		{"release-sig store with a password in its URL, traced", "oc-release-sig --digest " + digest + " --keyring " + m.keyFile +
+			" --store https://user:" + password + "@127.0.0.1:1/signatures -v=9", 3},
+		{"mhc-pause refused by the API server, traced", "oc-mhc-pause status --kubeconfig " + badKube + " -v=9", 3},
 		// The right credentials: the mirror works, and its files hold no secret.
 		{"mirror-lite with the right credentials", "oc-mirror-lite release " + m.rel.Tag + " --to docker://" + m.dst.Ref("ocp/release") + " " + m.regFlags() +
 			" --signature-store " + m.store + " --keyring " + m.keyFile + " --resources-dir out-ok > out-ok.yaml", 0},

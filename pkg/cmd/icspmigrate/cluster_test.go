@@ -256,7 +256,7 @@ func TestExamplesRun(t *testing.T) {
 			continue
 		}
 		createFrom(t, c, filepath.Join(wd, "testdata/cluster-icsps.yaml"))
-		// Each pipeline stage that is ours is run; `oc get icsp -o yaml`
+		// Each pipeline stage that is ours is run; `oc get imagecontentsourcepolicy -o yaml`
 		// is stood in for by what it prints.
 		var stage string
 		for _, s := range strings.Split(line, "|") {
@@ -267,7 +267,7 @@ func TestExamplesRun(t *testing.T) {
 		// The examples quote nothing, so splitting on blanks is what a shell does.
 		words := strings.Fields(strings.TrimPrefix(stage, "oc icsp migrate"))
 		stdin := ""
-		if strings.Contains(line, "oc get icsp -o yaml |") {
+		if strings.Contains(line, "oc get imagecontentsourcepolicy -o yaml |") {
 			stdin = string(list)
 		}
 		if strings.Contains(line, ">") {

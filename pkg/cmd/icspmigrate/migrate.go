@@ -40,7 +40,7 @@ const example = `  # Convert the ICSPs in a file; other objects pass through unc
   oc icsp migrate --from-cluster --check --apply --prune
 
   # As a filter in a pipeline, folding everything into one IDMS
-  oc get icsp -o yaml | oc icsp migrate --merge release-mirrors | oc apply -f -
+  oc get imagecontentsourcepolicy -o yaml | oc icsp migrate --merge release-mirrors | oc apply -f -
 
   # Also write one file per IDMS, as 'oc adm migrate icsp --dest-dir' does
   oc icsp migrate -f icsp.yaml --dest-dir idms-files`

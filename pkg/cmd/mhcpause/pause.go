@@ -158,6 +158,8 @@ Exit codes: 0 done; 2 bad usage or input (nothing changed); 3 a cluster operatio
 failed or was not allowed (what was changed before is listed).`,
 		Example: pauseExample,
 		Args:    cobra.ArbitraryArgs,
+		// MHC names complete from the cluster (the Machine API's kind).
+		ValidArgsFunction: cli.CompleteNames(schema.GroupVersionResource{Group: "machine.openshift.io", Version: "v1beta1", Resource: "machinehealthchecks"}),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.Complete(cmd, args); err != nil {
 				return err

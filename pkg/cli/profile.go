@@ -1,14 +1,14 @@
-package main
+package cli
 
 import (
 	"os"
 	"runtime/pprof"
 )
 
-// startProfile writes a CPU profile of the run to the file named by
+// StartProfile writes a CPU profile of the run to the file named by
 // OC_PLUGINS_CPUPROFILE, for the mirroring benchmark (hack/bench); unset,
 // it does nothing. It returns the function that ends the profile.
-func startProfile() func() {
+func StartProfile() func() {
 	name := os.Getenv("OC_PLUGINS_CPUPROFILE")
 	if name == "" {
 		return func() {}
