@@ -5,6 +5,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -41,10 +42,33 @@ type Client struct {
 	Mapper  meta.RESTMapper
 	// FieldManager names the writer in server-side apply: the plugin's name.
 	FieldManager string
+
+	none bool // no cluster is configured: every call fails with ErrNoCluster
 }
 
-// New connects to the cluster the kubeconfig flags point at.
+// usable is ErrNoCluster for a client New made without a cluster.
+func (c *Client) usable() error {
+	if c.none {
+		return badInput(ErrNoCluster)
+	}
+	return nil
+}
+
+// ErrNoCluster is New's answer when the kubeconfig flags point at no cluster at all.
+var ErrNoCluster = errors.New("no cluster to connect to: no kubeconfig names one (--kubeconfig, KUBECONFIG or ~/.kube/config) and no --server was given")
+
+// New connects to the cluster the kubeconfig flags point at. When they point at none,
+// client-go would try http://localhost:8080: the client then sends nothing, and its first
+// call fails with ErrNoCluster (bad input), so that a command finds its usage errors first.
 func New(getter genericclioptions.RESTClientGetter, fieldManager string) (*Client, error) {
+	if f, ok := getter.(*genericclioptions.ConfigFlags); ok {
+		if _, err := f.ToRawKubeConfigLoader().RawConfig(); err != nil {
+			return nil, badInput(fmt.Errorf("loading kubeconfig: %w", err))
+		}
+		if !Configured(f) {
+			return &Client{FieldManager: fieldManager, none: true}, nil
+		}
+	}
 	cfg, err := getter.ToRESTConfig()
 	if err != nil {
 		return nil, badInput(fmt.Errorf("loading kubeconfig: %w", err))
@@ -75,6 +99,9 @@ func do(ctx context.Context, what string, fn func(context.Context) error) error 
 // serve has no objects: an OpenShift cluster older than 4.13 has no
 // ImageDigestMirrorSet, and none is what it holds.
 func (c *Client) List(ctx context.Context, gvr schema.GroupVersionResource, namespace, selector string) ([]*unstructured.Unstructured, error) {
+	if err := c.usable(); err != nil {
+		return nil, err
+	}
 	var list *unstructured.UnstructuredList
 	err := do(ctx, "listing "+gvr.GroupResource().String(), func(ctx context.Context) error {
 		var err error
@@ -97,6 +124,9 @@ func (c *Client) List(ctx context.Context, gvr schema.GroupVersionResource, name
 // Get returns one object (namespace "" for a cluster-scoped resource), or
 // nil without error when it does not exist.
 func (c *Client) Get(ctx context.Context, gvr schema.GroupVersionResource, namespace, name string) (*unstructured.Unstructured, error) {
+	if err := c.usable(); err != nil {
+		return nil, err
+	}
 	what := fmt.Sprintf("getting %s/%s", gvr.GroupResource(), name)
 	if namespace != "" {
 		what += fmt.Sprintf(" in namespace %q", namespace)
@@ -125,6 +155,9 @@ func notServed(err error) bool {
 }
 
 func (c *Client) resourceFor(obj *unstructured.Unstructured) (dynamic.ResourceInterface, string, error) {
+	if err := c.usable(); err != nil {
+		return nil, "", err
+	}
 	gvk := obj.GroupVersionKind()
 	m, err := c.Mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -30,6 +31,9 @@ const ClusterVersionName = "version"
 // Served reports whether the cluster serves gvr. A cluster that cannot be
 // asked is an error (exit 3).
 func (c *Client) Served(gvr schema.GroupVersionResource) (bool, error) {
+	if err := c.usable(); err != nil {
+		return false, err
+	}
 	_, err := c.Mapper.KindFor(gvr)
 	if meta.IsNoMatchError(err) {
 		return false, nil
@@ -52,6 +56,9 @@ type MergePatchFunc func(live *unstructured.Unstructured) (map[string]interface{
 // (nil when decide wanted no change). With dryRun the server checks the
 // patch (admission, validation, RBAC) and stores nothing.
 func (c *Client) MergePatch(ctx context.Context, gvr schema.GroupVersionResource, live *unstructured.Unstructured, dryRun bool, decide MergePatchFunc) (seen, out *unstructured.Unstructured, err error) {
+	if err := c.usable(); err != nil {
+		return live, nil, err
+	}
 	ns, name := live.GetNamespace(), live.GetName()
 	res := c.Dynamic.Resource(gvr).Namespace(ns)
 	opts := metav1.PatchOptions{FieldManager: c.FieldManager}
@@ -114,6 +121,9 @@ func (c *Client) MergePatch(ctx context.Context, gvr schema.GroupVersionResource
 // WhoAmI returns the user name the cluster knows the client as, or "" when
 // the cluster will not say.
 func (c *Client) WhoAmI(ctx context.Context) string {
+	if c.none {
+		return ""
+	}
 	review := &unstructured.Unstructured{Object: map[string]interface{}{
 		"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview",
 	}}
@@ -139,6 +149,9 @@ type UpdateState struct {
 	InProgress bool
 	// Why names what is updating, when InProgress.
 	Why string
+	// LastCompleted is when the last update the ClusterVersion's history records as
+	// Completed finished; zero when none did.
+	LastCompleted time.Time
 }
 
 // Update reads the ClusterVersion's Progressing condition and every
@@ -151,7 +164,7 @@ func (c *Client) Update(ctx context.Context) (UpdateState, error) {
 	if cv == nil {
 		return UpdateState{}, nil
 	}
-	st := UpdateState{Known: true}
+	st := UpdateState{Known: true, LastCompleted: lastCompleted(cv)}
 	if conditionStatus(cv, "Progressing") != "False" {
 		st.InProgress, st.Why = true, "clusterversion/version is not Progressing=False"
 		return st, nil
@@ -167,6 +180,23 @@ func (c *Client) Update(ctx context.Context) (UpdateState, error) {
 		}
 	}
 	return st, nil
+}
+
+// lastCompleted is the latest completionTime of a Completed entry of status.history.
+func lastCompleted(cv *unstructured.Unstructured) time.Time {
+	var last time.Time
+	history, _, _ := unstructured.NestedSlice(cv.Object, "status", "history")
+	for _, h := range history {
+		m, ok := h.(map[string]interface{})
+		if !ok || m["state"] != "Completed" {
+			continue
+		}
+		s, _ := m["completionTime"].(string)
+		if t, err := time.Parse(time.RFC3339, s); err == nil && t.After(last) {
+			last = t
+		}
+	}
+	return last
 }
 
 // conditionStatus returns the status of the condition of type typ in

@@ -118,6 +118,8 @@ Exit codes: 0 done; 1 a check found a difference (nothing applied, nothing print
 	cmdutil.AddDryRunFlag(cmd)
 	o.PrintFlags.AddFlags(cmd)
 	o.ConfigFlags.AddFlags(fs)
+	// The objects read and written here are cluster-scoped or in a fixed namespace.
+	_ = fs.MarkHidden("namespace")
 	cli.Setup(cmd, "oc icsp migrate")
 	return cmd
 }

@@ -286,3 +286,10 @@ func TestPrintedObjectsAreAcceptedByTheRealSchema(t *testing.T) {
 		}
 	}
 }
+
+func TestNoNamespaceFlagForAClusterScopedKind(t *testing.T) {
+	r := run(t, "", "--help")
+	if r.Code != 0 || strings.Contains(r.Stdout, "--namespace") || !strings.Contains(r.Stdout, "--kubeconfig") {
+		t.Errorf("help offers -n for ImageContentSourcePolicies, which have no namespace:\n%s", r.Stdout)
+	}
+}

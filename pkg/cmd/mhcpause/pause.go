@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -144,15 +145,18 @@ Pausing sets the cluster.x-k8s.io/paused annotation, which the Machine API and t
 Cluster API both honour, and a marker of this tool's recording when (and, when the
 cluster says, for whom) it paused the MHC. An MHC that someone else paused is left
 exactly as it is and not adopted. Resuming (--resume, or the same binary run as
-oc-mhc-resume or kubectl-mhc-resume: 'mhc resume') removes both, only from MHCs carrying the marker, or
+oc-mhc-resume, which oc runs for 'oc mhc resume', or as kubectl-mhc_resume, which kubectl
+runs for 'kubectl mhc-resume' beside krew's 'kubectl mhc-pause') removes both, only from MHCs carrying the marker, or
 from any paused MHC with --force. Both are idempotent. 'status' reports every MHC and
 can gate a runbook on the result.
 
 MHCs are selected by NAME, --all or -l in -n (default openshift-machine-api) or -A,
 or from a stream (-f FILE, -f -, or a pipe), where other objects pass through
 untouched. Every change is first checked with a server-side dry run, so a denied or
-invalid change changes nothing. The changed MHCs are printed on stdout (-o yaml|json|name),
-one line per MHC on stderr.
+invalid change changes nothing. On stdout: for MHCs selected by NAME, --all or -l, one
+line per changed MHC, as kubectl annotate prints ("machinehealthcheck.machine.openshift.io/
+workers paused"), or the objects with -o yaml|json|name; for a stream, the stream with the
+changed MHCs. On stderr, one line per MHC.
 
 Exit codes: 0 done; 2 bad usage or input (nothing changed); 3 a cluster operation
 failed or was not allowed (what was changed before is listed).`,
@@ -206,12 +210,32 @@ func (o *Options) Complete(cmd *cobra.Command, args []string) error {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	p, err := cli.NewPrinter(o.PrintFlags)
+	pf := o.PrintFlags
+	if cmd != nil && !cmd.Flags().Changed("output") && (len(o.Names) > 0 || o.All || o.Selector != "") {
+		// Selected in the cluster, not read from a stream: one line per changed MHC, as
+		// kubectl annotate prints, unless -o asks for the objects.
+		pf = genericclioptions.NewPrintFlags(o.verb() + o.dryRunSuffix())
+	}
+	p, err := cli.NewPrinter(pf)
 	if err != nil {
 		return err
 	}
 	o.printer = p
-	return o.connect()
+	if len(o.Names) > 0 || o.All || o.Selector != "" {
+		return o.connect()
+	}
+	return nil // a stream: Run connects if it holds an MHC
+}
+
+// dryRunSuffix is what kubectl adds to the verb of a dry run.
+func (o *Options) dryRunSuffix() string {
+	switch o.DryRun {
+	case cmdutil.DryRunClient:
+		return " (dry run)"
+	case cmdutil.DryRunServer:
+		return " (server dry run)"
+	}
+	return ""
 }
 
 // flagNamespace is -n when it was given, otherwise def. The kubeconfig's
@@ -336,6 +360,18 @@ func (o *Options) Run(ctx context.Context) error {
 	stream := !selected
 	if stream && len(objs) == 0 && !o.Input.Given() {
 		return cli.BadInputf("nothing selected: name MachineHealthChecks, or use --all, -l SELECTOR or -f FILE")
+	}
+	if stream && !slices.ContainsFunc(objs, func(obj manifest.Object) bool { return isMHC(obj.Unstructured) }) {
+		// Nothing to act on, and no cluster to ask: the stream passes through.
+		fmt.Fprintln(o.ErrOut, o.nothingFound(true))
+		out := make([]*unstructured.Unstructured, len(objs))
+		for i, obj := range objs {
+			out[i] = obj.Unstructured
+		}
+		return o.printer.Print(o.Out, out)
+	}
+	if err := o.connect(); err != nil {
+		return err
 	}
 	apis, err := servedAPIs(o.client, o.API)
 	if err != nil {

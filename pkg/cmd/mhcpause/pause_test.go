@@ -1,14 +1,19 @@
 package mhcpause
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/airgap-ocp/oc-plugins/internal/testenv"
 	"github.com/airgap-ocp/oc-plugins/pkg/cli"
+	"github.com/airgap-ocp/oc-plugins/pkg/cluster"
 )
 
 func TestInvokedAsResume(t *testing.T) {
@@ -39,7 +44,7 @@ func TestPauseAndResumeByName(t *testing.T) {
 		create(t, c, mapi, mhc(mapi, ns, n, nil, nil))
 	}
 
-	r := run(t, c, false, "", "-n", ns, "workers", "infra")
+	r := run(t, c, false, "", "-n", ns, "workers", "infra", "-o", "yaml")
 	if r.Code != 0 {
 		t.Fatalf("pause: exit %d: %s", r.Code, r.Stderr)
 	}
@@ -99,6 +104,28 @@ func TestPauseAndResumeByName(t *testing.T) {
 	}
 }
 
+func TestSelectedMHCsPrintOneLineEachAsKubectlAnnotate(t *testing.T) {
+	c := testenv.SharedCluster(t)
+	ns := namespace(t, c)
+	create(t, c, mapi, mhc(mapi, ns, "workers", nil, nil))
+	create(t, c, mapi, mhc(mapi, ns, "infra", nil, nil))
+	for _, tc := range []struct {
+		resume bool
+		args   []string
+		want   string
+	}{
+		{false, []string{"--all", "--dry-run=server"}, "machinehealthcheck.machine.openshift.io/infra paused (server dry run)\nmachinehealthcheck.machine.openshift.io/workers paused (server dry run)\n"},
+		{false, []string{"--all"}, "machinehealthcheck.machine.openshift.io/infra paused\nmachinehealthcheck.machine.openshift.io/workers paused\n"},
+		{false, []string{"--all"}, ""}, // nothing left to change
+		{true, []string{"workers"}, "machinehealthcheck.machine.openshift.io/workers resumed\n"},
+	} {
+		r := run(t, c, tc.resume, "", append([]string{"-n", ns}, tc.args...)...)
+		if r.Code != 0 || r.Stdout != tc.want {
+			t.Errorf("resume=%t %v: exit %d, stdout %q, want %q\n%s", tc.resume, tc.args, r.Code, r.Stdout, tc.want, r.Stderr)
+		}
+	}
+}
+
 func TestANameNotFoundChangesNothing(t *testing.T) {
 	c := testenv.SharedCluster(t)
 	ns := namespace(t, c)
@@ -126,7 +153,7 @@ func TestAllAndSelectorCoverBothAPIs(t *testing.T) {
 	create(t, c, mapi, mhc(mapi, other, "infra", nil, nil))
 
 	// -l in one namespace: the labelled MHCs of both APIs there.
-	r := run(t, c, false, "", "-n", ns, "-l", "role=worker")
+	r := run(t, c, false, "", "-n", ns, "-l", "role=worker", "-o", "yaml")
 	if r.Code != 0 {
 		t.Fatalf("exit %d: %s", r.Code, r.Stderr)
 	}
@@ -324,7 +351,7 @@ func TestDryRunsChangeNothing(t *testing.T) {
 	before := get(t, c, mapi, ns, "workers").GetResourceVersion()
 
 	for _, mode := range []string{"client", "server"} {
-		r := run(t, c, false, "", "-n", ns, "workers", "--dry-run="+mode)
+		r := run(t, c, false, "", "-n", ns, "workers", "--dry-run="+mode, "-o", "yaml")
 		if r.Code != 0 {
 			t.Fatalf("%s: exit %d: %s", mode, r.Code, r.Stderr)
 		}
@@ -452,5 +479,39 @@ func TestAFailureHalfWayReportsWhatChanged(t *testing.T) {
 	}
 	if got := states(t, c, mapi, ns, "a", "b", "c"); got != "a=ours b=ours c=ours" {
 		t.Errorf("after the second run: %s", got)
+	}
+}
+
+func TestHelpNamesTheResumeFilesOcAndKubectlRun(t *testing.T) {
+	help := NewCmd(genericiooptions.NewTestIOStreamsDiscard(), false).Long
+	for file, command := range map[string]string{"oc-mhc-resume": "oc mhc resume", "kubectl-mhc_resume": "kubectl mhc-resume"} {
+		if got := cli.DisplayName(file, ""); got != command || !InvokedAsResume(file) {
+			t.Errorf("%s runs as %q (resume: %t), want %q", file, got, InvokedAsResume(file), command)
+		}
+		if !strings.Contains(help, file) || !strings.Contains(help, "'"+command+"'") {
+			t.Errorf("help does not name %s, which runs as '%s':\n%s", file, command, help)
+		}
+	}
+	if strings.Contains(help, "kubectl-mhc-resume") {
+		t.Errorf("help names kubectl-mhc-resume, which kubectl runs as 'kubectl mhc resume', not beside krew's 'kubectl mhc-pause':\n%s", help)
+	}
+}
+
+func TestNoClusterIsAskedWhenNoneIsConfigured(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("KUBECONFIG", filepath.Join(dir, "none"))
+	t.Setenv("HOME", dir)
+	stream := filepath.Join(dir, "stream.yaml")
+	os.WriteFile(stream, []byte("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: passes, namespace: x}\n"), 0o644)
+	newCmd := func(streams genericiooptions.IOStreams) *cobra.Command { return NewCmd(streams, false) }
+	// No MHC in the stream: nothing to look up, no cluster needed.
+	r := testenv.Run(newCmd, "", "-f", stream)
+	if r.Code != 0 || !strings.Contains(r.Stdout, "name: passes") {
+		t.Errorf("-f without an MHC and without a kubeconfig: exit %d, stdout %q: %s", r.Code, r.Stdout, r.Stderr)
+	}
+	// A cluster is needed and none is configured: one line, before any request.
+	r = testenv.Run(newCmd, "", "status")
+	if r.Code != cli.ExitBadInput || r.Stderr != "error: "+cluster.ErrNoCluster.Error()+"\n" {
+		t.Errorf("status without a kubeconfig: exit %d, stderr %q", r.Code, r.Stderr)
 	}
 }

@@ -118,6 +118,9 @@ func connected(t *testing.T, c *testenv.Cluster, args ...string) (*Options, *byt
 	if err := o.Validate(); err != nil {
 		t.Fatal(err)
 	}
+	if err := o.connect(); err != nil { // Run connects for a stream; these tests call change themselves
+		t.Fatal(err)
+	}
 	return o, errOut
 }
 

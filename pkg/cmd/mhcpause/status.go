@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -55,9 +56,11 @@ counts (the controllers do not update them while an MHC is paused). -o yaml|json
 the same as data.
 
 --expect resumed exits 1 if any MachineHealthCheck is still paused, --expect paused if
-any is not, naming them on stderr. When MachineHealthChecks are paused while no update
+any is not, naming them on stderr. When MachineHealthChecks stay paused while no update
 is in progress (ClusterVersion Progressing=False and every MachineConfigPool
-Updated=True), a warning on stderr says the pause was probably forgotten.
+Updated=True) and the pause is older than the last update that finished (the
+ClusterVersion's history) or than 24 hours, a warning on stderr says the pause was
+probably forgotten. A pause made for an update that has not started is no warning.
 
 Exit codes: 0 as expected; 1 not as expected; 2 bad usage; 3 the cluster could not be read.`,
 		Example: statusExample,
@@ -202,7 +205,13 @@ func (o *StatusOptions) Run(ctx context.Context) error {
 		hint += "; add --force for those paused by someone else"
 	}
 	if len(paused) > 0 && o.Expect != ExpectPaused {
-		o.warnIfForgotten(ctx, len(paused), hint)
+		var entries []Entry
+		for _, e := range r.MachineHealthChecks {
+			if e.Paused {
+				entries = append(entries, e)
+			}
+		}
+		o.warnIfForgotten(ctx, entries, hint)
 	}
 	switch {
 	case o.Expect == ExpectResumed && len(paused) > 0:
@@ -213,15 +222,48 @@ func (o *StatusOptions) Run(ctx context.Context) error {
 	return nil
 }
 
-// warnIfForgotten warns when MHCs are paused and no update is running.
-func (o *StatusOptions) warnIfForgotten(ctx context.Context, n int, hint string) {
+// ForgottenAfter is how long MachineHealthChecks may stay paused, with no update
+// finishing after the pause, before status says the pause was probably forgotten.
+const ForgottenAfter = 24 * time.Hour
+
+// warnIfForgotten warns when MHCs stay paused while no update is in progress, and the
+// pause is older than the last update that finished (it outlived the update it was for)
+// or than ForgottenAfter. A pause made for an update not started yet is no warning.
+func (o *StatusOptions) warnIfForgotten(ctx context.Context, paused []Entry, hint string) {
 	st, err := o.client.Update(ctx)
-	switch {
-	case err != nil:
+	if err != nil {
 		fmt.Fprintf(o.ErrOut, "note: could not tell whether an update is in progress: %s\n", oneLine(err))
-	case st.Known && !st.InProgress:
-		fmt.Fprintf(o.ErrOut, "warning: %d MachineHealthCheck(s) paused while no update is in progress "+
-			"(ClusterVersion Progressing=False, every MachineConfigPool Updated=True): the pause was probably forgotten; %s\n", n, hint)
+		return
+	}
+	if !st.Known || st.InProgress {
+		return
+	}
+	now := time.Now
+	if o.Now != nil {
+		now = o.Now
+	}
+	var beforeUpdate, old int
+	for _, e := range paused {
+		since, err := time.Parse(time.RFC3339, e.PausedSince)
+		switch {
+		case err != nil:
+			// A pause of unknown age says nothing.
+		case !st.LastCompleted.IsZero() && since.Before(st.LastCompleted):
+			beforeUpdate++
+		case now().Sub(since) > ForgottenAfter:
+			old++
+		}
+	}
+	var why []string
+	if beforeUpdate > 0 {
+		why = append(why, fmt.Sprintf("%d paused before the last update finished (%s)", beforeUpdate, st.LastCompleted.UTC().Format(time.RFC3339)))
+	}
+	if old > 0 {
+		why = append(why, fmt.Sprintf("%d paused for more than %g hours", old, ForgottenAfter.Hours()))
+	}
+	if len(why) > 0 {
+		fmt.Fprintf(o.ErrOut, "warning: MachineHealthCheck(s) paused while no update is in progress: %s: the pause was probably forgotten; %s\n",
+			strings.Join(why, ", "), hint)
 	}
 }
 

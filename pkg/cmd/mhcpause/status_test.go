@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -139,7 +140,7 @@ func TestStatusWarnsOfAForgottenPause(t *testing.T) {
 	if r := run(t, c, false, "", "-n", ns, "workers"); r.Code != 0 {
 		t.Fatal(r.Stderr)
 	}
-	const warning = "warning: 1 MachineHealthCheck(s) paused while no update is in progress"
+	const warning = "the pause was probably forgotten"
 
 	// No ClusterVersion: the cluster cannot say, so no warning.
 	r := run(t, c, false, "", "status", "-n", ns)
@@ -160,9 +161,19 @@ func TestStatusWarnsOfAForgottenPause(t *testing.T) {
 	createWithConditions(t, c, cluster.ClusterVersionResource, cv, "Progressing", "False")
 	createWithConditions(t, c, cluster.MachineConfigPoolResource, pool, "Updated", "True")
 
+	// Paused for an update that has not started yet: the cluster is idle, and that is no
+	// reason to warn.
 	r = run(t, c, false, "", "status", "-n", ns)
-	if r.Code != 0 || !strings.Contains(r.Stderr, warning) {
-		t.Errorf("paused, no update: exit %d: %s", r.Code, r.Stderr)
+	if r.Code != 0 || strings.Contains(r.Stderr, "warning") {
+		t.Errorf("paused just now, before the update: exit %d: %s", r.Code, r.Stderr)
+	}
+	// An update finished after the pause: the pause outlived it.
+	finished := time.Now().Add(time.Minute).UTC().Truncate(time.Second)
+	setHistory(t, c, finished)
+	r = run(t, c, false, "", "status", "-n", ns)
+	if want := "warning: MachineHealthCheck(s) paused while no update is in progress: 1 paused before the last update finished (" +
+		finished.Format(time.RFC3339) + "): " + warning; r.Code != 0 || !strings.Contains(r.Stderr, want) {
+		t.Errorf("paused before the last update finished: exit %d: %s\nwant %s", r.Code, r.Stderr, want)
 	}
 	// --expect paused says the pause is meant: no warning.
 	if r := run(t, c, false, "", "status", "-n", ns, "--expect", "paused"); r.Code != 0 || r.Stderr != "" {
@@ -180,8 +191,14 @@ func TestStatusWarnsOfAForgottenPause(t *testing.T) {
 		t.Errorf("cluster version progressing: exit %d: %s", r.Code, r.Stderr)
 	}
 
-	// Nothing paused: nothing to warn about.
+	// Idle again, no update in the history: a pause older than a day is forgotten.
 	setConditions(t, c, cluster.ClusterVersionResource, "version", "Progressing", "False")
+	annotate(t, c, mapi, ns, "workers", map[string]interface{}{PausedAtAnnotation: time.Now().Add(-48 * time.Hour).UTC().Format(time.RFC3339)})
+	if r := run(t, c, false, "", "status", "-n", ns); r.Code != 0 || !strings.Contains(r.Stderr, "1 paused for more than 24 hours: "+warning) {
+		t.Errorf("paused two days ago: exit %d: %s", r.Code, r.Stderr)
+	}
+
+	// Nothing paused: nothing to warn about.
 	run(t, c, true, "", "-n", ns, "workers")
 	if r := run(t, c, false, "", "status", "-n", ns); r.Code != 0 || strings.Contains(r.Stderr, "warning") {
 		t.Errorf("nothing paused: exit %d: %s", r.Code, r.Stderr)
@@ -195,6 +212,25 @@ func createWithConditions(t *testing.T, c *testenv.Cluster, gvr schema.GroupVers
 	}
 	t.Cleanup(func() { _ = dyn(t, c).Resource(gvr).Delete(context.Background(), u.GetName(), metav1.DeleteOptions{}) })
 	setConditions(t, c, gvr, u.GetName(), typ, status)
+}
+
+// setHistory records in the ClusterVersion's history one update, completed at done.
+func setHistory(t *testing.T, c *testenv.Cluster, done time.Time) {
+	t.Helper()
+	u, err := dyn(t, c).Resource(cluster.ClusterVersionResource).Get(context.Background(), "version", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	history := []interface{}{map[string]interface{}{
+		"state": "Completed", "startedTime": done.Add(-time.Hour).Format(time.RFC3339), "completionTime": done.Format(time.RFC3339),
+		"version": "4.18.1", "image": "quay.io/openshift-release-dev/ocp-release@sha256:" + strings.Repeat("a", 64), "verified": true,
+	}}
+	if err := unstructured.SetNestedSlice(u.Object, history, "status", "history"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dyn(t, c).Resource(cluster.ClusterVersionResource).UpdateStatus(context.Background(), u, metav1.UpdateOptions{}); err != nil {
+		t.Fatalf("setting the ClusterVersion's history: %v", err)
+	}
 }
 
 func setConditions(t *testing.T, c *testenv.Cluster, gvr schema.GroupVersionResource, name, typ, status string) {

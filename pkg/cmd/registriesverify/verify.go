@@ -151,6 +151,8 @@ the configuration; 2 bad usage or input; 3 a cluster operation failed.`,
 	fs.BoolVar(&o.Wait, "wait", false, "Check again until everything matches, or until --timeout (then exit 1 with what is still wrong)")
 	fs.DurationVar(&o.Timeout, "timeout", o.Timeout, "With --wait: how long to wait")
 	o.ConfigFlags.AddFlags(pf)
+	// The objects read and written here are cluster-scoped or in a fixed namespace.
+	_ = pf.MarkHidden("namespace")
 
 	cmd.AddCommand(&cobra.Command{
 		Use:   "render",
@@ -250,6 +252,9 @@ func (o *Options) Complete(args []string) error {
 // whenever a kubeconfig names a cluster, unless --from-cluster=false says to leave it alone.
 // render and resolve from files never read it.
 func (o *Options) needsCluster() bool {
+	if o.Mode == ModeResolve && len(o.nodeFiles) > 0 {
+		return false // resolves against the node's file alone
+	}
 	if o.FromCluster {
 		return true
 	}

@@ -981,3 +981,18 @@ current-context: c
 		t.Errorf("the token is in the output:\n%s%s", r.Stdout, r.Stderr)
 	}
 }
+
+func TestVerifyWithoutAnyKubeconfigAsksNoCluster(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("KUBECONFIG", filepath.Join(dir, "none"))
+	t.Setenv("HOME", dir)
+	idms := filepath.Join(dir, "idms.yaml")
+	os.WriteFile(idms, []byte(mirrorObjects), 0o644)
+	run(t, "", "render", "-f", idms).want(t, 0)
+	// Pools are what verify checks without node files: there is no cluster to read them from.
+	r := run(t, "", "-f", idms)
+	r.want(t, 2)
+	if r.Stderr != "error: "+cluster.ErrNoCluster.Error()+"\n" {
+		t.Errorf("stderr %q", r.Stderr)
+	}
+}

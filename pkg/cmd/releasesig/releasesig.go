@@ -180,6 +180,8 @@ func (c *common) addFlags(cmd *cobra.Command) {
 	c.RegistryFlags.AddFlags(fs)
 	c.PrintFlags.AddFlags(cmd)
 	c.ConfigFlags.AddFlags(fs)
+	// The objects read and written here are cluster-scoped or in a fixed namespace.
+	_ = fs.MarkHidden("namespace")
 }
 
 // complete takes the positional argument, builds the printer, and a cluster
