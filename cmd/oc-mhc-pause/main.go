@@ -1,6 +1,6 @@
 // Command oc-mhc-pause is `oc mhc pause`: pause MachineHealthChecks around a
 // cluster update and resume them after it. Run as oc-mhc-resume (or
-// kubectl-mhc_resume), it is `oc mhc resume`.
+// kubectl-mhc-resume, kubectl-mhc_resume), it is `oc mhc resume`.
 package main
 
 import (

@@ -59,8 +59,9 @@ func (a mhcAPI) describe(u *unstructured.Unstructured) string {
 }
 
 // InvokedAsResume reports whether the binary was run under a resume name:
-// oc-mhc-resume (`oc mhc resume`) or kubectl-mhc_resume, whatever the
-// folder or a .exe suffix.
+// oc-mhc-resume (`oc mhc resume`), kubectl-mhc-resume (`kubectl mhc resume`)
+// or kubectl-mhc_resume (`kubectl mhc-resume`), whatever the folder or a .exe
+// suffix.
 func InvokedAsResume(argv0 string) bool {
 	base := strings.TrimSuffix(filepath.Base(argv0), ".exe")
 	return strings.HasSuffix(base, "mhc-resume") || strings.HasSuffix(base, "mhc_resume")
@@ -145,8 +146,9 @@ Pausing sets the cluster.x-k8s.io/paused annotation, which the Machine API and t
 Cluster API both honour, and a marker of this tool's recording when (and, when the
 cluster says, for whom) it paused the MHC. An MHC that someone else paused is left
 exactly as it is and not adopted. Resuming (--resume, or the same binary run as
-oc-mhc-resume, which oc runs for 'oc mhc resume', or as kubectl-mhc_resume, which kubectl
-runs for 'kubectl mhc-resume' beside krew's 'kubectl mhc-pause') removes both, only from MHCs carrying the marker, or
+oc-mhc-resume, kubectl-mhc-resume or kubectl-mhc_resume: oc and kubectl read a '-' in a
+plugin's file name as a space and a '_' as a '-', so these are 'mhc resume' and, beside
+krew's 'mhc-pause', 'mhc-resume') removes both, only from MHCs carrying the marker, or
 from any paused MHC with --force. Both are idempotent. 'status' reports every MHC and
 can gate a runbook on the result.
 
