@@ -136,7 +136,7 @@ func TestReleaseMirrorsPayloadAndPrintsObjects(t *testing.T) {
 	to := e.dst.Ref("mirror/ocp")
 	resources := filepath.Join(e.dir, "resources")
 	stdout, stderr, code := e.run(t, "", "release", rel.Tag, "--to", "docker://"+to,
-		"--signature-store", store, "--keyring", keyFile, "--resources-dir", resources)
+		"--store", store, "--keyring", keyFile, "--resources-dir", resources)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}

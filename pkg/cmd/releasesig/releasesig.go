@@ -75,20 +75,7 @@ func (k *KeyOptions) validate() error {
 }
 
 func (k *KeyOptions) readFiles() (signature.Keyring, error) {
-	var kr signature.Keyring
-	for _, f := range k.Keyrings {
-		data, err := os.Open(f)
-		if err != nil {
-			return kr, cli.BadInputf("--keyring: %w", err)
-		}
-		one, err := signature.ReadKeyring(data)
-		data.Close()
-		if err != nil {
-			return kr, cli.BadInputf("--keyring %s: %w", f, err)
-		}
-		kr = kr.Merge(one)
-	}
-	return kr, nil
+	return signature.ReadKeyringFiles(k.Keyrings)
 }
 
 // load returns the keys of the keyring files (read by validate) and, when
@@ -278,7 +265,7 @@ Exit codes: 0 done; 1 no signature verifies (nothing written); 2 bad usage or in
 	fs := cmd.Flags()
 	fs.StringVar(&o.Arch, "arch", o.Arch, "Architecture of a VERSION: x86_64, aarch64, ppc64le, s390x or multi (amd64 and arm64 accepted)")
 	fs.StringVar(&o.ReleaseRepo, "release-repo", o.ReleaseRepo, "Repository a VERSION is looked up in")
-	fs.StringArrayVar(&o.Stores, "store", nil, "Signature store URL, https://, http:// or file:///DIR (repeatable; replaces the default stores)")
+	signature.AddStoreFlag(fs, &o.Stores, "Signature store URL, https://, http:// or file:///DIR (repeatable; replaces the default stores)")
 	fs.BoolVar(&o.Keys.InsecureSkipVerify, "insecure-skip-verify", false, "Package signatures WITHOUT verifying them (the cluster still verifies them)")
 	fs.StringVar(&o.ToDir, "to-dir", "", "Also write the ConfigMap to DIR/signature-sha256-<first 16 hex>.json, as oc adm release mirror does")
 	fs.BoolVar(&o.Apply, "apply", false, "Server-side apply the ConfigMap to the cluster")
@@ -315,32 +302,16 @@ func (o *Options) Validate() error {
 			return cli.BadInputf("--name %q: %s", o.Name, errs[0])
 		}
 	}
-	stores, err := openStores(o.Stores, o.RegistryFlags)
+	client, err := o.RegistryFlags.HTTPClient()
+	if err != nil {
+		return err
+	}
+	stores, err := signature.OpenStores(o.Stores, client)
 	if err != nil {
 		return err
 	}
 	o.stores = stores
 	return nil
-}
-
-// openStores opens the stores given, or the default ones.
-func openStores(urls []string, rf *cli.RegistryFlags) ([]signature.Store, error) {
-	if len(urls) == 0 {
-		urls = signature.DefaultStores
-	}
-	client, err := rf.HTTPClient()
-	if err != nil {
-		return nil, err
-	}
-	stores := make([]signature.Store, 0, len(urls))
-	for _, u := range urls {
-		s, err := signature.NewStore(u, client)
-		if err != nil {
-			return nil, cli.BadInputf("--store: %w", err)
-		}
-		stores = append(stores, s)
-	}
-	return stores, nil
 }
 
 // resolveDigest returns the digest of --digest or of the release named.
@@ -416,22 +387,20 @@ func (o *Options) verified(raw [][]byte, digest string, kr signature.Keyring) ([
 		fmt.Fprintf(o.ErrOut, "WARNING: --insecure-skip-verify: %d signature(s) of %s packaged WITHOUT verification; the cluster will refuse the update if they are bad\n", len(raw), digest)
 		return raw, nil
 	}
-	var good [][]byte
+	verdicts := signature.VerifyEach(raw, digest, kr)
 	var reasons []string
-	for i, r := range raw {
-		sig, err := signature.Verify(r, digest, kr)
-		if err != nil {
-			reasons = append(reasons, fmt.Sprintf("signature-%d: %v", i+1, err))
-			fmt.Fprintf(o.ErrOut, "signature-%d of %s skipped: %v\n", i+1, digest, err)
+	for i, v := range verdicts {
+		if v.Err != nil {
+			reasons = append(reasons, fmt.Sprintf("signature-%d: %v", i+1, v.Err))
+			fmt.Fprintf(o.ErrOut, "signature-%d of %s skipped: %v\n", i+1, digest, v.Err)
 			continue
 		}
-		fmt.Fprintf(o.ErrOut, "signature-%d of %s verified: %s, signed by %s\n", i+1, digest, sig.Identity, sig.SignerFingerprint)
-		good = append(good, r)
+		fmt.Fprintf(o.ErrOut, "signature-%d of %s verified: %s, signed by %s\n", i+1, digest, v.Signature.Identity, v.Signature.SignerFingerprint)
 	}
-	if len(good) == 0 {
-		return nil, cli.Differs(fmt.Errorf("no signature of %s verifies: %s", digest, strings.Join(reasons, "; ")))
+	if good := signature.Verified(verdicts); len(good) > 0 {
+		return good, nil
 	}
-	return good, nil
+	return nil, cli.Differs(fmt.Errorf("no signature of %s verifies: %s", digest, strings.Join(reasons, "; ")))
 }
 
 func storeNames(stores []signature.Store) string {
