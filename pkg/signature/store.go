@@ -68,46 +68,85 @@ func NewStore(rawURL string, client *http.Client) (Store, error) {
 	return nil, fmt.Errorf("signature store %q: scheme must be https, http or file", rawURL)
 }
 
-// FetchAll asks every store at once and returns the signatures of the first
-// store to answer with at least one. When none has any, it returns the
-// stores' errors joined, or no signatures and no error when none failed.
-func FetchAll(ctx context.Context, stores []Store, digest string) ([][]byte, error) {
+// Found is what Find found for one digest.
+type Found struct {
+	// Store names the store whose signatures were taken; "" when none was.
+	Store string
+	// Verified are that store's signatures that verified (without a
+	// keyring: all of them, unverified).
+	Verified [][]byte
+	// Verdicts are the verdicts on every signature checked, of every store
+	// that answered with some before the one taken, and of that one.
+	Verdicts []Verdict
+	// Failed are the errors of the stores that could not be read, each
+	// naming its store.
+	Failed []error
+}
+
+// Find asks every store at once and verifies each store's signatures with
+// kr as they arrive. It takes the first store with a signature that
+// verifies, as the Cluster Version Operator keeps looking past a store
+// whose signatures do not verify (a captive portal, another release's
+// signature), so such a store cannot hide a good one. With a nil kr the
+// first store with any signature is taken, unverified. The error is for a
+// bad digest, no stores, or ctx ending (an interrupt): nothing found is a
+// Found with nothing Verified.
+func Find(ctx context.Context, stores []Store, digest string, kr *Keyring) (*Found, error) {
 	if err := ValidateDigest(digest); err != nil {
 		return nil, err
 	}
 	if len(stores) == 0 {
 		return nil, errors.New("no signature stores")
 	}
-	ctx, cancel := context.WithCancel(ctx)
+	fctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	type result struct {
-		sigs [][]byte
-		err  error
+		store string
+		sigs  [][]byte
+		err   error
 	}
 	results := make(chan result, len(stores))
 	for _, s := range stores {
 		go func() {
-			sigs, err := s.Fetch(ctx, digest)
+			sigs, err := s.Fetch(fctx, digest)
 			if err != nil {
 				err = fmt.Errorf("store %s: %w", s, err)
 			}
-			results <- result{sigs, err}
+			results <- result{s.String(), sigs, err}
 		}()
 	}
-	var errs []error
+	found := &Found{}
 	for range stores {
-		r := <-results
-		if r.err == nil && len(r.sigs) > 0 {
-			return r.sigs, nil
+		var r result
+		select {
+		case r = <-results:
+		case <-ctx.Done():
+			return nil, ctx.Err()
 		}
-		if r.err != nil {
-			errs = append(errs, r.err)
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		switch {
+		case r.err != nil:
+			found.Failed = append(found.Failed, r.err)
+			continue
+		case len(r.sigs) == 0:
+			continue
+		case kr == nil:
+			found.Store, found.Verified = r.store, r.sigs
+			return found, nil
+		}
+		vs := VerifyEach(r.sigs, digest, *kr)
+		for i := range vs {
+			vs[i].Store = r.store
+		}
+		found.Verdicts = append(found.Verdicts, vs...)
+		if good := Verified(vs); len(good) > 0 {
+			found.Store, found.Verified = r.store, good
+			return found, nil
 		}
 	}
-	if len(errs) > 0 {
-		return nil, fmt.Errorf("no signatures for %s: %w", digest, errors.Join(errs...))
-	}
-	return nil, nil
+	return found, nil
 }
 
 func digestDir(digest string) string {

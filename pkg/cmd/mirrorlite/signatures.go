@@ -62,14 +62,19 @@ func (o *Options) fetchSignatures(ctx context.Context, r plan.Release) ([][]byte
 	if err != nil {
 		return nil, err
 	}
-	raw, err := signature.FetchAll(ctx, stores, d)
-	verdicts := signature.VerifyEach(raw, d, o.keys)
-	verified, bad := signature.Verified(verdicts), signature.Rejected(verdicts)
+	found, err := signature.Find(ctx, stores, d, &o.keys)
+	if err != nil {
+		return nil, cli.Failed(fmt.Errorf("release signatures of %s: %w", d, err))
+	}
+	verified, bad := found.Verified, signature.Rejected(found.Verdicts)
 	if len(verified) > 0 {
 		return verified, nil
 	}
+	err = errors.Join(found.Failed...)
 	why := "no signature store had signatures for it"
 	switch {
+	case len(bad) > 0 && err != nil:
+		why = fmt.Sprintf("%d signatures did not verify with the keyring (%v), and a store was not reachable (%v)", len(bad), errors.Join(bad...), err)
 	case err != nil:
 		why = fmt.Sprintf("no signature store was reachable (%v)", err)
 	case len(bad) > 0:

@@ -8,6 +8,7 @@ package releasesig
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -342,14 +343,15 @@ func (o *Options) Run(ctx context.Context) error {
 	if o.Target != "" {
 		fmt.Fprintf(o.ErrOut, "%s is %s\n", o.Target, digest)
 	}
-	raw, err := signature.FetchAll(ctx, o.stores, digest)
+	keys := &kr
+	if o.Keys.InsecureSkipVerify {
+		keys = nil
+	}
+	found, err := signature.Find(ctx, o.stores, digest, keys)
 	if err != nil {
 		return cli.Failed(err)
 	}
-	if len(raw) == 0 {
-		return cli.Differs(fmt.Errorf("no signatures of %s in %s", digest, storeNames(o.stores)))
-	}
-	sigs, err := o.verified(raw, digest, kr)
+	sigs, err := o.verified(found, digest)
 	if err != nil {
 		return err
 	}
@@ -380,27 +382,37 @@ func (o *Options) Run(ctx context.Context) error {
 	return o.printer.Print(o.Out, []*unstructured.Unstructured{u})
 }
 
-// verified keeps the signatures that verify, saying on stderr what each one
-// is, and fails (exit 1) with every reason when none does.
-func (o *Options) verified(raw [][]byte, digest string, kr signature.Keyring) ([][]byte, error) {
-	if o.Keys.InsecureSkipVerify {
-		fmt.Fprintf(o.ErrOut, "WARNING: --insecure-skip-verify: %d signature(s) of %s packaged WITHOUT verification; the cluster will refuse the update if they are bad\n", len(raw), digest)
-		return raw, nil
+// verified says on stderr what each signature checked is and returns the
+// verified set; with none it fails: exit 3 when a store could not be read
+// (the good signatures may be there), else exit 1 with every reason.
+func (o *Options) verified(found *signature.Found, digest string) ([][]byte, error) {
+	if o.Keys.InsecureSkipVerify && len(found.Verified) > 0 {
+		fmt.Fprintf(o.ErrOut, "WARNING: --insecure-skip-verify: %d signature(s) of %s packaged WITHOUT verification; the cluster will refuse the update if they are bad\n", len(found.Verified), digest)
+		return found.Verified, nil
 	}
-	verdicts := signature.VerifyEach(raw, digest, kr)
-	var reasons []string
-	for i, v := range verdicts {
+	for _, v := range found.Verdicts {
 		if v.Err != nil {
-			reasons = append(reasons, fmt.Sprintf("signature-%d: %v", i+1, v.Err))
-			fmt.Fprintf(o.ErrOut, "signature-%d of %s skipped: %v\n", i+1, digest, v.Err)
+			fmt.Fprintf(o.ErrOut, "%s of %s skipped: %v\n", v.Name(), digest, v.Err)
 			continue
 		}
-		fmt.Fprintf(o.ErrOut, "signature-%d of %s verified: %s, signed by %s\n", i+1, digest, v.Signature.Identity, v.Signature.SignerFingerprint)
+		if v.Store == found.Store {
+			fmt.Fprintf(o.ErrOut, "%s of %s verified: %s, signed by %s\n", v.Name(), digest, v.Signature.Identity, v.Signature.SignerFingerprint)
+		}
 	}
-	if good := signature.Verified(verdicts); len(good) > 0 {
-		return good, nil
+	if len(found.Verified) > 0 {
+		return found.Verified, nil
 	}
-	return nil, cli.Differs(fmt.Errorf("no signature of %s verifies: %s", digest, strings.Join(reasons, "; ")))
+	var reasons []string
+	for _, err := range signature.Rejected(found.Verdicts) {
+		reasons = append(reasons, err.Error())
+	}
+	switch {
+	case len(found.Failed) > 0:
+		return nil, cli.Failed(fmt.Errorf("no signature of %s verifies: %w", digest, errors.Join(append(found.Failed, signature.Rejected(found.Verdicts)...)...)))
+	case len(reasons) > 0:
+		return nil, cli.Differs(fmt.Errorf("no signature of %s verifies: %s", digest, strings.Join(reasons, "; ")))
+	}
+	return nil, cli.Differs(fmt.Errorf("no signatures of %s in %s", digest, storeNames(o.stores)))
 }
 
 func storeNames(stores []signature.Store) string {
