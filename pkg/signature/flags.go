@@ -56,14 +56,14 @@ func ReadKeyringFiles(paths []string) (Keyring, error) {
 }
 
 // OpenStores opens the --store URLs, or DefaultStores when none is given;
-// client carries the TLS settings for HTTPS stores.
-func OpenStores(urls []string, client *http.Client) ([]Store, error) {
+// client carries the TLS settings for HTTPS stores, t bounds each store.
+func OpenStores(urls []string, client *http.Client, t Timeouts) ([]Store, error) {
 	if len(urls) == 0 {
 		urls = DefaultStores
 	}
 	stores := make([]Store, 0, len(urls))
 	for _, u := range urls {
-		s, err := NewStore(u, client)
+		s, err := openStore(u, client, t)
 		if err != nil {
 			return nil, &InputError{fmt.Errorf("--store: %w", err)}
 		}

@@ -50,10 +50,10 @@ func TestKeyringFilesAndStoresAreBadInputNamed(t *testing.T) {
 	if err != nil || kr.Len() < 2 {
 		t.Errorf("two keyrings: %d keys, %v", kr.Len(), err)
 	}
-	if _, err := OpenStores([]string{"ftp://example.com/x"}, nil); !bad(err) || !strings.HasPrefix(err.Error(), "--store: ") {
+	if _, err := OpenStores([]string{"ftp://example.com/x"}, nil, Timeouts{}); !bad(err) || !strings.HasPrefix(err.Error(), "--store: ") {
 		t.Errorf("OpenStores(ftp) = %v", err)
 	}
-	if s, err := OpenStores(nil, nil); err != nil || len(s) != len(DefaultStores) {
+	if s, err := OpenStores(nil, nil, Timeouts{}); err != nil || len(s) != len(DefaultStores) {
 		t.Errorf("OpenStores(none) = %v, %v; want the default stores", s, err)
 	}
 }

@@ -3,6 +3,7 @@ package signature
 import (
 	"bytes"
 	"context"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func fileStoreURL(t *testing.T, dir string) string {
@@ -299,5 +301,75 @@ func TestDefaultStoresAreTheOfficialOnes(t *testing.T) {
 	}
 	for _, u := range DefaultStores {
 		newStore(t, u, nil) // parse only; tests never contact them
+	}
+}
+
+// TestAStoreThatHangsIsGivenUpOn: a store that never answers, one that
+// answers a byte at a time for ever, and one that accepts the connection
+// but never speaks TLS each end in an error naming the store (after the
+// retries), instead of hanging the command.
+func TestAStoreThatHangsIsGivenUpOn(t *testing.T) {
+	quit := make(chan struct{})
+	defer close(quit)
+	silent := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-quit:
+		}
+	}))
+	defer silent.Close()
+	trickle := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "40000")
+		for {
+			if _, err := w.Write([]byte("x")); err != nil {
+				return
+			}
+			w.(http.Flusher).Flush()
+			select {
+			case <-r.Context().Done():
+				return
+			case <-quit:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}))
+	defer trickle.Close()
+	mute, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mute.Close()
+	go func() {
+		for {
+			c, err := mute.Accept()
+			if err != nil {
+				return
+			}
+			go func() { <-quit; c.Close() }()
+		}
+	}()
+
+	for _, tc := range []struct {
+		name, url, want string
+		t               Timeouts
+	}{
+		{"no answer", silent.URL, "stalled: no data for 100ms", Timeouts{Idle: 100 * time.Millisecond}},
+		{"a byte at a time", trickle.URL, "gave up on the store after 500ms", Timeouts{Idle: time.Minute, Deadline: 500 * time.Millisecond}},
+		{"no TLS handshake", "https://" + mute.Addr().String(), "TLS handshake timeout", Timeouts{Connect: 100 * time.Millisecond}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			stores, err := OpenStores([]string{tc.url}, nil, tc.t)
+			if err != nil {
+				t.Fatal(err)
+			}
+			found, err := Find(context.Background(), stores, otherDigest, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(found.Failed) != 1 || !strings.Contains(found.Failed[0].Error(), "store "+tc.url) || !strings.Contains(found.Failed[0].Error(), tc.want) {
+				t.Errorf("failed = %v, want the store named and %q", found.Failed, tc.want)
+			}
+		})
 	}
 }

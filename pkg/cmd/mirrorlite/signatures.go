@@ -58,7 +58,7 @@ func (o *Options) fetchSignatures(ctx context.Context, r plan.Release) ([][]byte
 	if err != nil {
 		return nil, err
 	}
-	stores, err := signature.OpenStores(o.SignatureStores, client)
+	stores, err := signature.OpenStores(o.SignatureStores, client, signature.Timeouts{Idle: o.IdleTimeout})
 	if err != nil {
 		return nil, err
 	}

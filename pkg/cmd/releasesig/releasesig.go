@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
@@ -215,6 +216,7 @@ type Options struct {
 	Arch        string
 	ReleaseRepo string
 	Stores      []string
+	IdleTimeout time.Duration
 	ToDir       string
 	Apply       bool
 	Name        string
@@ -267,6 +269,7 @@ Exit codes: 0 done; 1 no signature verifies (nothing written); 2 bad usage or in
 	fs.StringVar(&o.Arch, "arch", o.Arch, "Architecture of a VERSION: x86_64, aarch64, ppc64le, s390x or multi (amd64 and arm64 accepted)")
 	fs.StringVar(&o.ReleaseRepo, "release-repo", o.ReleaseRepo, "Repository a VERSION is looked up in")
 	signature.AddStoreFlag(fs, &o.Stores, "Signature store URL, https://, http:// or file:///DIR (repeatable; replaces the default stores)")
+	fs.DurationVar(&o.IdleTimeout, "idle-timeout", signature.DefaultTimeouts.Idle, "Give up on a signature store request, and retry it, when it has moved no data for this long (as oc mirror lite's)")
 	fs.BoolVar(&o.Keys.InsecureSkipVerify, "insecure-skip-verify", false, "Package signatures WITHOUT verifying them (the cluster still verifies them)")
 	fs.StringVar(&o.ToDir, "to-dir", "", "Also write the ConfigMap to DIR/signature-sha256-<first 16 hex>.json, as oc adm release mirror does")
 	fs.BoolVar(&o.Apply, "apply", false, "Server-side apply the ConfigMap to the cluster")
@@ -298,6 +301,9 @@ func (o *Options) Validate() error {
 		}
 		o.Target = spec
 	}
+	if o.IdleTimeout < 0 {
+		return cli.BadInputf("--idle-timeout: must not be negative")
+	}
 	if o.Name != "" {
 		if errs := validation.IsDNS1123Subdomain(o.Name); len(errs) > 0 {
 			return cli.BadInputf("--name %q: %s", o.Name, errs[0])
@@ -307,7 +313,7 @@ func (o *Options) Validate() error {
 	if err != nil {
 		return err
 	}
-	stores, err := signature.OpenStores(o.Stores, client)
+	stores, err := signature.OpenStores(o.Stores, client, signature.Timeouts{Idle: o.IdleTimeout})
 	if err != nil {
 		return err
 	}

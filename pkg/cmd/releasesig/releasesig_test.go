@@ -440,3 +440,26 @@ func TestAPortalDoesNotHideAGoodStore(t *testing.T) {
 		t.Errorf("binaryData = %v, want the good store's signature", keys(cm.BinaryData))
 	}
 }
+
+// TestASilentStoreIsExit3NamingIt: a store that accepts the request and
+// never answers is given up on after --idle-timeout (and the retries):
+// exit 3 naming it, nothing printed.
+func TestASilentStoreIsExit3NamingIt(t *testing.T) {
+	key := testenv.NewSigningKey(t, nil)
+	dir := t.TempDir()
+	keyring := filepath.Join(dir, "key.asc")
+	writeFile(t, keyring, key.ArmoredPublicKey(t))
+	quit := make(chan struct{})
+	silent := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-quit:
+		}
+	}))
+	defer silent.Close()
+	defer close(quit)
+	r := run(t, "", "--digest", otherDigest, "--store", silent.URL, "--keyring", keyring, "--idle-timeout", "100ms")
+	if r.Code != cli.ExitFailed || !strings.Contains(r.Stderr, "store "+silent.URL) || !strings.Contains(r.Stderr, "stalled") || r.Stdout != "" {
+		t.Fatalf("exit %d, stdout %q, stderr:\n%s", r.Code, r.Stdout, r.Stderr)
+	}
+}
