@@ -6,13 +6,11 @@ package main
 import (
 	"os"
 
-	"k8s.io/cli-runtime/pkg/genericiooptions"
-
 	"github.com/airgap-ocp/oc-plugins/pkg/cli"
 	"github.com/airgap-ocp/oc-plugins/pkg/cmd/mhcpause"
 )
 
 func main() {
-	streams := genericiooptions.IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr}
+	streams := cli.Streams()
 	os.Exit(cli.Execute(mhcpause.NewCmd(streams, mhcpause.InvokedAsResume(os.Args[0])), streams))
 }

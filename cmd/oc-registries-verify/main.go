@@ -5,13 +5,11 @@ package main
 import (
 	"os"
 
-	"k8s.io/cli-runtime/pkg/genericiooptions"
-
 	"github.com/airgap-ocp/oc-plugins/pkg/cli"
 	"github.com/airgap-ocp/oc-plugins/pkg/cmd/registriesverify"
 )
 
 func main() {
-	streams := genericiooptions.IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr}
+	streams := cli.Streams()
 	os.Exit(cli.Execute(registriesverify.NewCmd(streams), streams))
 }

@@ -6,15 +6,13 @@ package main
 import (
 	"os"
 
-	"k8s.io/cli-runtime/pkg/genericiooptions"
-
 	"github.com/airgap-ocp/oc-plugins/pkg/cli"
 	"github.com/airgap-ocp/oc-plugins/pkg/cmd/plugins"
 )
 
 func main() {
 	stopProfile := cli.StartProfile()
-	streams := genericiooptions.IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr}
+	streams := cli.Streams()
 	code := plugins.Main(os.Args, streams)
 	stopProfile()
 	os.Exit(code)

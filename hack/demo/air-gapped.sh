@@ -7,7 +7,7 @@
 say "Air-gapped 1/3. Connected side: mirror the release to disk, signatures verified and carried along"
 replaces "oc adm release mirror --to-dir=/media/usb (and the signature fetched separately by curl)"
 note "chunks of at most 4 MiB here (4 GiB by default), a checksum manifest and an index; an interrupted run resumes"
-run 'oc-mirror-lite release 4.16.3 --release-repo $SOURCE_REGISTRY/openshift-release-dev/ocp-release --to file://$PWD/usb/ocp4 --archive-size 4Mi --authfile $SOURCE_AUTH_FILE --cert-dir $SOURCE_CERT_DIR --keyring release-key.asc --signature-store file://$PWD/signatures'
+run 'oc-mirror-lite release 4.16.3 --release-repo $SOURCE_REGISTRY/openshift-release-dev/ocp-release --to file://$PWD/usb/ocp4 --archive-size 4Mi --authfile $SOURCE_AUTH_FILE --cert-dir $SOURCE_CERT_DIR --keyring release-key.asc --store file://$PWD/signatures'
 run 'ls usb/ocp4'
 
 note "the air gap: the disconnected side cannot reach the release's origin; the sandbox stops the source registry"

@@ -77,7 +77,7 @@ run 'mkdir -p certs && cp $SOURCE_CERT_DIR/ca.crt certs/source.crt && cp $REGIST
 
 say "Connected 2/7. Mirror the release; the IDMS and the verified signature ConfigMap to resources.yaml"
 replaces "oc adm release info for the digest, oc adm release mirror --to=\$LOCAL_REGISTRY/\$LOCAL_REPOSITORY, an ICSP or IDMS written by hand"
-run 'oc-mirror-lite release 4.16.3 --release-repo $SOURCE_REGISTRY/openshift-release-dev/ocp-release --to docker://$REGISTRY/ocp4/openshift4 --authfile pull-secret.json --cert-dir certs --keyring release-key.asc --signature-store file://$PWD/signatures 2>mirror.log | tee resources.yaml'
+run 'oc-mirror-lite release 4.16.3 --release-repo $SOURCE_REGISTRY/openshift-release-dev/ocp-release --to docker://$REGISTRY/ocp4/openshift4 --authfile pull-secret.json --cert-dir certs --keyring release-key.asc --store file://$PWD/signatures 2>mirror.log | tee resources.yaml'
 note "progress, the summary and the update command went to stderr:"
 run 'cat mirror.log'
 

@@ -21,7 +21,7 @@ type Result struct {
 // returns its exit code and output.
 func Run(newCmd func(genericiooptions.IOStreams) *cobra.Command, stdin string, args ...string) Result {
 	var stdout, stderr bytes.Buffer
-	streams := genericiooptions.IOStreams{In: strings.NewReader(stdin), Out: &stdout, ErrOut: &stderr}
+	streams := genericiooptions.IOStreams{In: strings.NewReader(stdin), Out: cli.HoldOutput(&stdout), ErrOut: &stderr}
 	cmd := newCmd(streams)
 	cmd.SetArgs(append([]string{}, args...)) // never nil: cobra would read os.Args
 	code := cli.Execute(cmd, streams)

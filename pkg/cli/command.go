@@ -1,12 +1,16 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -88,13 +92,62 @@ func renameExamples(cmd *cobra.Command, from, to string) {
 	}
 }
 
+// Streams are a plugin's standard streams, with standard output held until
+// the command has ended (see Execute).
+func Streams() genericiooptions.IOStreams {
+	return genericiooptions.IOStreams{In: os.Stdin, Out: HoldOutput(os.Stdout), ErrOut: os.Stderr}
+}
+
+// HoldOutput is w held until Execute knows the command was not
+// interrupted; tests that run commands in-process use it as Streams does.
+func HoldOutput(w io.Writer) io.Writer { return &heldOutput{to: w} }
+
+// heldOutput keeps what a command writes to standard output until Execute
+// knows it was not interrupted: a pipeline must never get (and apply) part
+// of a stream.
+type heldOutput struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+	to  io.Writer
+}
+
+func (h *heldOutput) Write(p []byte) (int, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.buf.Write(p)
+}
+
+func (h *heldOutput) flush() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	_, err := h.buf.WriteTo(h.to)
+	return err
+}
+
+// interrupted is the cause of a command's context ended by a signal.
+type interrupted struct{ sig os.Signal }
+
+func (e *interrupted) Error() string { return "interrupted (" + e.sig.String() + ")" }
+
 // Execute runs a plugin's root command and returns its exit code, after
-// printing any error as one line on stderr. It cancels the command's context
-// on SIGINT or SIGTERM. Errors cobra returns before the command ran (unknown
-// flags, wrong arguments, unknown subcommands) are bad usage.
+// printing any error as one line on stderr. SIGINT or SIGTERM cancels the
+// command's context and makes the run exit 3, whatever the command
+// returned, with nothing on standard output when it came from Streams.
+// Errors cobra returns before the command ran (unknown flags, wrong
+// arguments, unknown subcommands) are bad usage.
 func Execute(cmd *cobra.Command, streams genericiooptions.IOStreams) int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	go func() {
+		select {
+		case s := <-sigs:
+			cancel(&interrupted{s})
+		case <-ctx.Done():
+		}
+	}()
 
 	quietLogging(streams.ErrOut)
 	ran := false
@@ -107,6 +160,19 @@ func Execute(cmd *cobra.Command, streams genericiooptions.IOStreams) int {
 		var ee *exitError
 		if !errors.As(err, &ee) {
 			err = BadInput(err)
+		}
+	}
+	var intr *interrupted
+	if errors.As(context.Cause(ctx), &intr) {
+		if err == nil {
+			err = intr
+		} else {
+			err = fmt.Errorf("%v: %w", intr, err)
+		}
+		err = Failed(err)
+	} else if h, ok := streams.Out.(*heldOutput); ok {
+		if ferr := h.flush(); ferr != nil && err == nil {
+			err = Failed(fmt.Errorf("writing standard output: %w", ferr))
 		}
 	}
 	PrintError(streams.ErrOut, err)

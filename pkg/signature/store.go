@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -20,6 +21,36 @@ import (
 // storeRetry is how often a store request is tried: a signature is small,
 // and a store that keeps failing is one of several.
 var storeRetry = retry.Policy{Attempts: 3, Base: 200 * time.Millisecond, Max: time.Second}
+
+// Timeouts bound what one store may cost, so that a store that never
+// answers, or answers a byte every few seconds, cannot hang a command.
+// Zero fields take DefaultTimeouts'.
+type Timeouts struct {
+	// Connect bounds the TCP connection and the TLS handshake.
+	Connect time.Duration
+	// Idle gives up on, and retries, a request that has moved no byte for
+	// this long (waiting for the answer counts): the copy engine's
+	// --idle-timeout.
+	Idle time.Duration
+	// Deadline bounds one store: every signature, every retry.
+	Deadline time.Duration
+}
+
+// DefaultTimeouts: Idle is the copy engine's default idle timeout.
+var DefaultTimeouts = Timeouts{Connect: 30 * time.Second, Idle: time.Minute, Deadline: 5 * time.Minute}
+
+func (t Timeouts) orDefault() Timeouts {
+	if t.Connect <= 0 {
+		t.Connect = DefaultTimeouts.Connect
+	}
+	if t.Idle <= 0 {
+		t.Idle = DefaultTimeouts.Idle
+	}
+	if t.Deadline <= 0 {
+		t.Deadline = DefaultTimeouts.Deadline
+	}
+	return t
+}
 
 // DefaultStores are the public stores the cluster itself reads release signatures from.
 var DefaultStores = []string{
@@ -39,9 +70,13 @@ type Store interface {
 	String() string
 }
 
-// NewStore opens an http://, https:// or file:// store. client is used for
-// HTTP(S); nil means http.DefaultClient.
+// NewStore opens an http://, https:// or file:// store with DefaultTimeouts.
+// client is used for HTTP(S); nil means http.DefaultClient.
 func NewStore(rawURL string, client *http.Client) (Store, error) {
+	return openStore(rawURL, client, DefaultTimeouts)
+}
+
+func openStore(rawURL string, client *http.Client, t Timeouts) (Store, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("signature store %q: %w", rawURL, err)
@@ -51,11 +86,9 @@ func NewStore(rawURL string, client *http.Client) (Store, error) {
 		if u.Host == "" {
 			return nil, fmt.Errorf("signature store %q: no host", rawURL)
 		}
-		if client == nil {
-			client = http.DefaultClient
-		}
 		u.Path = strings.TrimSuffix(u.Path, "/")
-		return &httpStore{base: u, client: client, retry: storeRetry}, nil
+		t = t.orDefault()
+		return &httpStore{base: u, client: withConnectTimeout(client, t.Connect), retry: storeRetry, t: t}, nil
 	case "file":
 		if u.Host != "" && u.Host != "localhost" {
 			return nil, fmt.Errorf("signature store %q: file URL must not name a host (use file:///path)", rawURL)
@@ -68,46 +101,85 @@ func NewStore(rawURL string, client *http.Client) (Store, error) {
 	return nil, fmt.Errorf("signature store %q: scheme must be https, http or file", rawURL)
 }
 
-// FetchAll asks every store at once and returns the signatures of the first
-// store to answer with at least one. When none has any, it returns the
-// stores' errors joined, or no signatures and no error when none failed.
-func FetchAll(ctx context.Context, stores []Store, digest string) ([][]byte, error) {
+// Found is what Find found for one digest.
+type Found struct {
+	// Store names the store whose signatures were taken; "" when none was.
+	Store string
+	// Verified are that store's signatures that verified (without a
+	// keyring: all of them, unverified).
+	Verified [][]byte
+	// Verdicts are the verdicts on every signature checked, of every store
+	// that answered with some before the one taken, and of that one.
+	Verdicts []Verdict
+	// Failed are the errors of the stores that could not be read, each
+	// naming its store.
+	Failed []error
+}
+
+// Find asks every store at once and verifies each store's signatures with
+// kr as they arrive. It takes the first store with a signature that
+// verifies, as the Cluster Version Operator keeps looking past a store
+// whose signatures do not verify (a captive portal, another release's
+// signature), so such a store cannot hide a good one. With a nil kr the
+// first store with any signature is taken, unverified. The error is for a
+// bad digest, no stores, or ctx ending (an interrupt): nothing found is a
+// Found with nothing Verified.
+func Find(ctx context.Context, stores []Store, digest string, kr *Keyring) (*Found, error) {
 	if err := ValidateDigest(digest); err != nil {
 		return nil, err
 	}
 	if len(stores) == 0 {
 		return nil, errors.New("no signature stores")
 	}
-	ctx, cancel := context.WithCancel(ctx)
+	fctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	type result struct {
-		sigs [][]byte
-		err  error
+		store string
+		sigs  [][]byte
+		err   error
 	}
 	results := make(chan result, len(stores))
 	for _, s := range stores {
 		go func() {
-			sigs, err := s.Fetch(ctx, digest)
+			sigs, err := s.Fetch(fctx, digest)
 			if err != nil {
 				err = fmt.Errorf("store %s: %w", s, err)
 			}
-			results <- result{sigs, err}
+			results <- result{s.String(), sigs, err}
 		}()
 	}
-	var errs []error
+	found := &Found{}
 	for range stores {
-		r := <-results
-		if r.err == nil && len(r.sigs) > 0 {
-			return r.sigs, nil
+		var r result
+		select {
+		case r = <-results:
+		case <-ctx.Done():
+			return nil, ctx.Err()
 		}
-		if r.err != nil {
-			errs = append(errs, r.err)
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		switch {
+		case r.err != nil:
+			found.Failed = append(found.Failed, r.err)
+			continue
+		case len(r.sigs) == 0:
+			continue
+		case kr == nil:
+			found.Store, found.Verified = r.store, r.sigs
+			return found, nil
+		}
+		vs := VerifyEach(r.sigs, digest, *kr)
+		for i := range vs {
+			vs[i].Store = r.store
+		}
+		found.Verdicts = append(found.Verdicts, vs...)
+		if good := Verified(vs); len(good) > 0 {
+			found.Store, found.Verified = r.store, good
+			return found, nil
 		}
 	}
-	if len(errs) > 0 {
-		return nil, fmt.Errorf("no signatures for %s: %w", digest, errors.Join(errs...))
-	}
-	return nil, nil
+	return found, nil
 }
 
 func digestDir(digest string) string {
@@ -168,16 +240,55 @@ type httpStore struct {
 	base   *url.URL
 	client *http.Client
 	retry  retry.Policy
+	t      Timeouts
 }
+
+// withConnectTimeout is client with connections and TLS handshakes bounded
+// by d.
+func withConnectTimeout(client *http.Client, d time.Duration) *http.Client {
+	if client == nil {
+		client = http.DefaultClient
+	}
+	tr, ok := client.Transport.(*http.Transport)
+	if client.Transport == nil {
+		tr, ok = http.DefaultTransport.(*http.Transport)
+	}
+	if !ok {
+		return client
+	}
+	tr = tr.Clone()
+	tr.DialContext = (&net.Dialer{Timeout: d, KeepAlive: 30 * time.Second}).DialContext
+	tr.TLSHandshakeTimeout = d
+	c := *client
+	c.Transport = tr
+	return &c
+}
+
+// StalledError is a store request given up on because no byte moved for
+// Idle. It is a timeout (errors.Is context.DeadlineExceeded), so it is
+// retried.
+type StalledError struct{ Idle time.Duration }
+
+func (e *StalledError) Error() string {
+	return fmt.Sprintf("stalled: no data for %s", e.Idle)
+}
+func (e *StalledError) Unwrap() error { return context.DeadlineExceeded }
 
 // String names the store without the password a URL may carry (user:password@host).
 func (s *httpStore) String() string { return s.base.Redacted() }
 
-func (s *httpStore) Fetch(ctx context.Context, digest string) ([][]byte, error) {
+func (s *httpStore) Fetch(ctx context.Context, digest string) (sigs [][]byte, err error) {
 	if err := ValidateDigest(digest); err != nil {
 		return nil, err
 	}
-	var sigs [][]byte
+	parent := ctx
+	ctx, cancel := context.WithTimeout(ctx, s.t.Deadline)
+	defer cancel()
+	defer func() {
+		if err != nil && parent.Err() == nil && ctx.Err() != nil {
+			err = fmt.Errorf("%w (gave up on the store after %s)", err, s.t.Deadline)
+		}
+	}()
 	for n := 1; n <= MaxSignatures; n++ {
 		u := *s.base
 		u.Path = s.base.Path + "/" + digestDir(digest) + "/signature-" + strconv.Itoa(n)
@@ -191,6 +302,21 @@ func (s *httpStore) Fetch(ctx context.Context, digest string) ([][]byte, error) 
 		sigs = append(sigs, data)
 	}
 	return sigs, nil
+}
+
+// idleBody restarts the idle timer whenever a byte arrives.
+type idleBody struct {
+	io.ReadCloser
+	timer *time.Timer
+	idle  time.Duration
+}
+
+func (b *idleBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if n > 0 {
+		b.timer.Reset(b.idle)
+	}
+	return n, err
 }
 
 // get returns the body, nil on 404, or an error after the retries the
@@ -208,8 +334,20 @@ func (s *httpStore) get(ctx context.Context, u *url.URL) ([]byte, error) {
 	return data, nil
 }
 
-func (s *httpStore) getOnce(ctx context.Context, u string) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+func (s *httpStore) getOnce(ctx context.Context, u string) (data []byte, err error) {
+	// Stopped when no byte has moved for the idle timeout, waiting for
+	// the answer included.
+	rctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stalled := &StalledError{Idle: s.t.Idle}
+	timer := time.AfterFunc(s.t.Idle, func() { cancel(stalled) })
+	defer timer.Stop()
+	defer func() {
+		if err != nil && context.Cause(rctx) == stalled {
+			err = stalled
+		}
+	}()
+	req, err := http.NewRequestWithContext(rctx, http.MethodGet, u, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -218,6 +356,7 @@ func (s *httpStore) getOnce(ctx context.Context, u string) ([]byte, error) {
 		return nil, err
 	}
 	defer resp.Body.Close()
+	resp.Body = &idleBody{ReadCloser: resp.Body, timer: timer, idle: s.t.Idle}
 	switch {
 	case resp.StatusCode == http.StatusNotFound:
 		return nil, nil
@@ -228,7 +367,7 @@ func (s *httpStore) getOnce(ctx context.Context, u string) ([]byte, error) {
 	if resp.ContentLength > maxSignatureSize {
 		return nil, fmt.Errorf("body of %d bytes is larger than %d", resp.ContentLength, maxSignatureSize)
 	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxSignatureSize+1))
+	data, err = io.ReadAll(io.LimitReader(resp.Body, maxSignatureSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("reading body: %w", err)
 	}

@@ -3,6 +3,7 @@ package signature
 import (
 	"bytes"
 	"context"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func fileStoreURL(t *testing.T, dir string) string {
@@ -187,44 +189,106 @@ func TestHTTPStoreRefusesHugeBody(t *testing.T) {
 	}
 }
 
-func TestFetchAll(t *testing.T) {
+func TestFind(t *testing.T) {
 	srv := testdataServer(t)
 	empty := newStore(t, fileStoreURL(t, t.TempDir()), nil)
 	full := newStore(t, srv.URL, srv.Client())
+	redhat := keyring(t, "redhat.txt")
 	t.Run("first store has nothing, second has signatures", func(t *testing.T) {
-		sigs, err := FetchAll(context.Background(), []Store{empty, full}, ciDigest)
+		found, err := Find(context.Background(), []Store{empty, full}, ciDigest, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(sigs) != 1 || !bytes.Equal(sigs[0], fixtureSig(t, ciDigest)) {
-			t.Fatalf("got %d signatures", len(sigs))
+		if len(found.Verified) != 1 || !bytes.Equal(found.Verified[0], fixtureSig(t, ciDigest)) || found.Store != full.String() {
+			t.Fatalf("found %+v", found)
 		}
 	})
 	t.Run("a failing store does not hide a good one", func(t *testing.T) {
 		broken := newStore(t, fileStoreURL(t, filepath.Join(t.TempDir(), "missing")), nil)
-		sigs, err := FetchAll(context.Background(), []Store{broken, full}, redhatDigest)
-		if err != nil || len(sigs) != 1 {
-			t.Fatalf("got %d signatures, %v", len(sigs), err)
+		found, err := Find(context.Background(), []Store{broken, full}, redhatDigest, &redhat)
+		if err != nil || len(found.Verified) != 1 {
+			t.Fatalf("found %+v, %v", found, err)
 		}
 	})
-	t.Run("nothing anywhere is no signatures and no error", func(t *testing.T) {
-		sigs, err := FetchAll(context.Background(), []Store{empty, full}, otherDigest)
-		if err != nil || len(sigs) != 0 {
-			t.Fatalf("got %d signatures, %v", len(sigs), err)
+	t.Run("nothing anywhere is nothing found and no error", func(t *testing.T) {
+		found, err := Find(context.Background(), []Store{empty, full}, otherDigest, &redhat)
+		if err != nil || len(found.Verified) != 0 || len(found.Failed) != 0 || len(found.Verdicts) != 0 {
+			t.Fatalf("found %+v, %v", found, err)
 		}
 	})
-	t.Run("only failures is an error naming the store", func(t *testing.T) {
+	t.Run("only failures name the store", func(t *testing.T) {
 		broken := newStore(t, fileStoreURL(t, filepath.Join(t.TempDir(), "missing")), nil)
-		_, err := FetchAll(context.Background(), []Store{broken, empty}, otherDigest)
-		if err == nil || !strings.Contains(err.Error(), "missing") {
-			t.Fatalf("err = %v", err)
+		found, err := Find(context.Background(), []Store{broken, empty}, otherDigest, &redhat)
+		if err != nil || len(found.Failed) != 1 || !strings.Contains(found.Failed[0].Error(), "missing") {
+			t.Fatalf("found %+v, %v", found, err)
 		}
 	})
 	t.Run("bad digest", func(t *testing.T) {
-		if _, err := FetchAll(context.Background(), []Store{full}, "sha256:xyz"); err == nil {
+		if _, err := Find(context.Background(), []Store{full}, "sha256:xyz", nil); err == nil {
 			t.Fatal("accepted")
 		}
 	})
+}
+
+// orderedStore fetches only after wait is closed, and closes done once it
+// has: the test decides which store answers first.
+type orderedStore struct {
+	Store
+	wait, done chan struct{}
+}
+
+func (s orderedStore) Fetch(ctx context.Context, digest string) ([][]byte, error) {
+	if s.wait != nil {
+		<-s.wait
+	}
+	sigs, err := s.Store.Fetch(ctx, digest)
+	if s.done != nil {
+		close(s.done)
+	}
+	return sigs, err
+}
+
+// TestAStoreWhoseSignaturesDoNotVerifyDoesNotHideAGoodOne: a captive portal
+// (or a store with another release's signature) answers first; the good
+// store starts only once it has. The good store's signature is taken, and
+// what the first served is reported as refused.
+func TestAStoreWhoseSignaturesDoNotVerifyDoesNotHideAGoodOne(t *testing.T) {
+	for _, tc := range []struct {
+		name, want string
+		body       []byte
+	}{
+		{"a captive portal", "not an OpenPGP message", []byte("<html>Log in to the hotel Wi-Fi</html>")},
+		{"another release's signature, by another key", "not in the keyring", fixtureSig(t, ciDigest)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			portal := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if !strings.HasSuffix(r.URL.Path, "/signature-1") {
+					http.NotFound(w, r)
+					return
+				}
+				w.Write(tc.body)
+			}))
+			defer portal.Close()
+			good := testdataServer(t)
+			first := make(chan struct{})
+			stores := []Store{
+				orderedStore{Store: newStore(t, portal.URL, nil), done: first},
+				orderedStore{Store: newStore(t, good.URL, good.Client()), wait: first},
+			}
+			redhat := keyring(t, "redhat.txt")
+			found, err := Find(context.Background(), stores, redhatDigest, &redhat)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if found.Store != good.URL || len(found.Verified) != 1 || !bytes.Equal(found.Verified[0], fixtureSig(t, redhatDigest)) {
+				t.Fatalf("took %q with %d signatures, want the good store's one", found.Store, len(found.Verified))
+			}
+			rejected := Rejected(found.Verdicts)
+			if len(rejected) != 1 || !strings.Contains(rejected[0].Error(), "signature-1 of "+portal.URL) || !strings.Contains(rejected[0].Error(), tc.want) {
+				t.Errorf("rejected = %v", rejected)
+			}
+		})
+	}
 }
 
 func TestDefaultStoresAreTheOfficialOnes(t *testing.T) {
@@ -237,5 +301,75 @@ func TestDefaultStoresAreTheOfficialOnes(t *testing.T) {
 	}
 	for _, u := range DefaultStores {
 		newStore(t, u, nil) // parse only; tests never contact them
+	}
+}
+
+// TestAStoreThatHangsIsGivenUpOn: a store that never answers, one that
+// answers a byte at a time for ever, and one that accepts the connection
+// but never speaks TLS each end in an error naming the store (after the
+// retries), instead of hanging the command.
+func TestAStoreThatHangsIsGivenUpOn(t *testing.T) {
+	quit := make(chan struct{})
+	defer close(quit)
+	silent := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-quit:
+		}
+	}))
+	defer silent.Close()
+	trickle := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "40000")
+		for {
+			if _, err := w.Write([]byte("x")); err != nil {
+				return
+			}
+			w.(http.Flusher).Flush()
+			select {
+			case <-r.Context().Done():
+				return
+			case <-quit:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}))
+	defer trickle.Close()
+	mute, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mute.Close()
+	go func() {
+		for {
+			c, err := mute.Accept()
+			if err != nil {
+				return
+			}
+			go func() { <-quit; c.Close() }()
+		}
+	}()
+
+	for _, tc := range []struct {
+		name, url, want string
+		t               Timeouts
+	}{
+		{"no answer", silent.URL, "stalled: no data for 100ms", Timeouts{Idle: 100 * time.Millisecond}},
+		{"a byte at a time", trickle.URL, "gave up on the store after 500ms", Timeouts{Idle: time.Minute, Deadline: 500 * time.Millisecond}},
+		{"no TLS handshake", "https://" + mute.Addr().String(), "TLS handshake timeout", Timeouts{Connect: 100 * time.Millisecond}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			stores, err := OpenStores([]string{tc.url}, nil, tc.t)
+			if err != nil {
+				t.Fatal(err)
+			}
+			found, err := Find(context.Background(), stores, otherDigest, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(found.Failed) != 1 || !strings.Contains(found.Failed[0].Error(), "store "+tc.url) || !strings.Contains(found.Failed[0].Error(), tc.want) {
+				t.Errorf("failed = %v, want the store named and %q", found.Failed, tc.want)
+			}
+		})
 	}
 }

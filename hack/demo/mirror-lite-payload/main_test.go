@@ -28,7 +28,7 @@ func TestSignWritesAStoreAndKeyThePluginsVerify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sigs, err := signature.FetchAll(context.Background(), []signature.Store{store}, digest)
+	sigs, err := store.Fetch(context.Background(), digest)
 	if err != nil {
 		t.Fatal(err)
 	}

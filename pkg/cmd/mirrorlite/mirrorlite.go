@@ -191,7 +191,7 @@ func (o *Options) addFlags(cmd *cobra.Command) {
 
 func (o *Options) addSignatureFlags(cmd *cobra.Command) {
 	fs := cmd.Flags()
-	fs.StringArrayVar(&o.SignatureStores, "signature-store", nil, "Release signature store, https://, http:// or file:///DIR (repeatable; default: Red Hat's stores)")
+	signature.AddStoreFlag(fs, &o.SignatureStores, "Release signature store, https://, http:// or file:///DIR (repeatable; default: Red Hat's stores)")
 	fs.StringArrayVar(&o.Keyrings, "keyring", nil, "OpenPGP public keys the release signatures must be made by (repeatable)")
 	fs.BoolVar(&o.RequireSignatures, "require-signatures", false, "Fail unless verified release signatures are found (default: warn and print the command to get them later)")
 }
@@ -263,7 +263,7 @@ func (o *Options) validate() error {
 	}
 	for _, s := range o.SignatureStores {
 		if _, err := signature.NewStore(s, nil); err != nil {
-			return cli.BadInputf("--signature-store: %w", err)
+			return cli.BadInputf("--store: %w", err)
 		}
 	}
 	return o.readKeyrings()

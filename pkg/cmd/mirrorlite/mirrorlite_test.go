@@ -3,9 +3,15 @@ package mirrorlite
 import (
 	"bytes"
 	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/containers/image/v5/docker"
@@ -58,7 +64,7 @@ func newEnv(t *testing.T) *env {
 func (e *env) run(t *testing.T, stdin string, args ...string) (string, string, int) {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	streams := genericiooptions.IOStreams{In: strings.NewReader(stdin), Out: &out, ErrOut: &errOut}
+	streams := genericiooptions.IOStreams{In: strings.NewReader(stdin), Out: cli.HoldOutput(&out), ErrOut: &errOut}
 	cmd := NewCmd(streams)
 	if len(args) > 0 { // the root command has no registry flags
 		args = append(args, e.flags...)
@@ -136,7 +142,7 @@ func TestReleaseMirrorsPayloadAndPrintsObjects(t *testing.T) {
 	to := e.dst.Ref("mirror/ocp")
 	resources := filepath.Join(e.dir, "resources")
 	stdout, stderr, code := e.run(t, "", "release", rel.Tag, "--to", "docker://"+to,
-		"--signature-store", store, "--keyring", keyFile, "--resources-dir", resources)
+		"--store", store, "--keyring", keyFile, "--resources-dir", resources)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
@@ -510,5 +516,43 @@ func TestReadingThePayloadRetriesAsTheFlagsSay(t *testing.T) {
 	}
 	if got := proxy.Errors.Load(); got != 3 {
 		t.Errorf("the source was asked %d times, want 3 (--retry-times 2)", got)
+	}
+}
+
+// TestAnInterruptWhileAskingTheStoresIsExit3: SIGTERM arrives while the
+// signature store is being asked (the mirror itself has finished): the
+// binary exits 3 with nothing on stdout, not a warning and the objects
+// with exit 0. (The binary, as a signal to this test process would stop
+// testenv's shared cluster.)
+func TestAnInterruptWhileAskingTheStoresIsExit3(t *testing.T) {
+	e := newEnv(t)
+	rel, keyFile, _ := signedRelease(t, e, testenv.ReleaseSpec{Components: 2})
+	bin := buildBinary(t)
+	asked := make(chan struct{})
+	var once sync.Once
+	store := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		once.Do(func() { close(asked) })
+		<-r.Context().Done()
+	}))
+	defer store.Close()
+	var stdout, stderr bytes.Buffer
+	cmd := exec.Command(bin, append([]string{"release", rel.Tag, "--to", "docker://" + e.dst.Ref("ocp/release"), "--keyring", keyFile, "--store", store.URL}, e.flags...)...)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	var err error
+	select {
+	case <-asked:
+		cmd.Process.Signal(syscall.SIGTERM)
+		err = <-done
+	case err = <-done:
+		t.Fatalf("the run ended (%v) before asking the store: %s", err, stderr.String())
+	}
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != cli.ExitFailed || stdout.Len() != 0 || !strings.Contains(stderr.String(), "interrupted") {
+		t.Errorf("%v, stdout %q, stderr:\n%s", err, stdout.String(), stderr.String())
 	}
 }

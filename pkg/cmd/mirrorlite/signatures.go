@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -19,21 +18,9 @@ import (
 // readKeyrings reads --keyring, so that a bad key file is bad input before
 // anything is asked of a registry or a signature store.
 func (o *Options) readKeyrings() error {
-	var kr signature.Keyring
-	for _, path := range o.Keyrings {
-		f, err := os.Open(path)
-		if err != nil {
-			return cli.BadInputf("--keyring: %w", err)
-		}
-		k, err := signature.ReadKeyring(f)
-		f.Close()
-		if err != nil {
-			return cli.BadInputf("--keyring %s: %w", path, err)
-		}
-		kr = kr.Merge(k)
-	}
+	kr, err := signature.ReadKeyringFiles(o.Keyrings)
 	o.keys = kr
-	return nil
+	return err
 }
 
 // releaseSignatures returns, for each release, the signatures that go into
@@ -71,25 +58,23 @@ func (o *Options) fetchSignatures(ctx context.Context, r plan.Release) ([][]byte
 	if err != nil {
 		return nil, err
 	}
-	urls := o.SignatureStores
-	if len(urls) == 0 {
-		urls = signature.DefaultStores
+	stores, err := signature.OpenStores(o.SignatureStores, client, signature.Timeouts{Idle: o.IdleTimeout})
+	if err != nil {
+		return nil, err
 	}
-	var stores []signature.Store
-	for _, u := range urls {
-		s, err := signature.NewStore(u, client)
-		if err != nil {
-			return nil, cli.BadInputf("--signature-store: %w", err)
-		}
-		stores = append(stores, s)
+	found, err := signature.Find(ctx, stores, d, &o.keys)
+	if err != nil {
+		return nil, cli.Failed(fmt.Errorf("release signatures of %s: %w", d, err))
 	}
-	raw, err := signature.FetchAll(ctx, stores, d)
-	verified, bad := verifyEach(raw, d, o.keys)
+	verified, bad := found.Verified, signature.Rejected(found.Verdicts)
 	if len(verified) > 0 {
 		return verified, nil
 	}
+	err = errors.Join(found.Failed...)
 	why := "no signature store had signatures for it"
 	switch {
+	case len(bad) > 0 && err != nil:
+		why = fmt.Sprintf("%d signatures did not verify with the keyring (%v), and a store was not reachable (%v)", len(bad), errors.Join(bad...), err)
 	case err != nil:
 		why = fmt.Sprintf("no signature store was reachable (%v)", err)
 	case len(bad) > 0:
@@ -115,7 +100,8 @@ func (o *Options) archivedSignatures(r plan.Release) ([][]byte, error) {
 	sigs, why := r.Signatures, "the archive carries no verified signatures for it"
 	if len(o.Keyrings) > 0 && len(sigs) > 0 {
 		var bad []error
-		if sigs, bad = verifyEach(sigs, d, o.keys); len(bad) > 0 {
+		if vs := signature.VerifyEach(sigs, d, o.keys); len(signature.Rejected(vs)) > 0 {
+			sigs, bad = signature.Verified(vs), signature.Rejected(vs)
 			why = fmt.Sprintf("%d archived signatures did not verify with --keyring (%v)", len(bad), errors.Join(bad...))
 			if len(sigs) > 0 {
 				o.info("warning: release %s (%s): %s; left out", r.Version, d, why)
@@ -129,19 +115,6 @@ func (o *Options) archivedSignatures(r plan.Release) ([][]byte, error) {
 		o.info("warning: no release signature ConfigMap for %s (%s): %s", r.Version, d, why)
 	}
 	return sigs, nil
-}
-
-// verifyEach splits signatures for digest d into those that verify with
-// kr and the reasons the others do not.
-func verifyEach(raw [][]byte, d string, kr signature.Keyring) (verified [][]byte, bad []error) {
-	for _, sig := range raw {
-		if _, err := signature.Verify(sig, d, kr); err != nil {
-			bad = append(bad, err)
-			continue
-		}
-		verified = append(verified, sig)
-	}
-	return verified, bad
 }
 
 // signatureConfigMaps are the ConfigMaps of the releases that have

@@ -8,10 +8,12 @@ package releasesig
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
@@ -75,20 +77,7 @@ func (k *KeyOptions) validate() error {
 }
 
 func (k *KeyOptions) readFiles() (signature.Keyring, error) {
-	var kr signature.Keyring
-	for _, f := range k.Keyrings {
-		data, err := os.Open(f)
-		if err != nil {
-			return kr, cli.BadInputf("--keyring: %w", err)
-		}
-		one, err := signature.ReadKeyring(data)
-		data.Close()
-		if err != nil {
-			return kr, cli.BadInputf("--keyring %s: %w", f, err)
-		}
-		kr = kr.Merge(one)
-	}
-	return kr, nil
+	return signature.ReadKeyringFiles(k.Keyrings)
 }
 
 // load returns the keys of the keyring files (read by validate) and, when
@@ -229,6 +218,7 @@ type Options struct {
 	Arch        string
 	ReleaseRepo string
 	Stores      []string
+	IdleTimeout time.Duration
 	ToDir       string
 	Apply       bool
 	Name        string
@@ -280,7 +270,8 @@ Exit codes: 0 done; 1 no signature verifies (nothing written); 2 bad usage or in
 	fs := cmd.Flags()
 	fs.StringVar(&o.Arch, "arch", o.Arch, "Architecture of a VERSION: x86_64, aarch64, ppc64le, s390x or multi (amd64 and arm64 accepted)")
 	fs.StringVar(&o.ReleaseRepo, "release-repo", o.ReleaseRepo, "Repository a VERSION is looked up in")
-	fs.StringArrayVar(&o.Stores, "store", nil, "Signature store URL, https://, http:// or file:///DIR (repeatable; replaces the default stores)")
+	signature.AddStoreFlag(fs, &o.Stores, "Signature store URL, https://, http:// or file:///DIR (repeatable; replaces the default stores)")
+	fs.DurationVar(&o.IdleTimeout, "idle-timeout", signature.DefaultTimeouts.Idle, "Give up on a signature store request, and retry it, when it has moved no data for this long (as oc mirror lite's)")
 	fs.BoolVar(&o.Keys.InsecureSkipVerify, "insecure-skip-verify", false, "Package signatures WITHOUT verifying them (the cluster still verifies them)")
 	fs.StringVar(&o.ToDir, "to-dir", "", "Also write the ConfigMap to DIR/signature-sha256-<first 16 hex>.json, as oc adm release mirror does")
 	fs.BoolVar(&o.Apply, "apply", false, "Server-side apply the ConfigMap to the cluster")
@@ -312,37 +303,24 @@ func (o *Options) Validate() error {
 		}
 		o.Target = spec
 	}
+	if o.IdleTimeout < 0 {
+		return cli.BadInputf("--idle-timeout: must not be negative")
+	}
 	if o.Name != "" {
 		if errs := validation.IsDNS1123Subdomain(o.Name); len(errs) > 0 {
 			return cli.BadInputf("--name %q: %s", o.Name, errs[0])
 		}
 	}
-	stores, err := openStores(o.Stores, o.RegistryFlags)
+	client, err := o.RegistryFlags.HTTPClient()
+	if err != nil {
+		return err
+	}
+	stores, err := signature.OpenStores(o.Stores, client, signature.Timeouts{Idle: o.IdleTimeout})
 	if err != nil {
 		return err
 	}
 	o.stores = stores
 	return nil
-}
-
-// openStores opens the stores given, or the default ones.
-func openStores(urls []string, rf *cli.RegistryFlags) ([]signature.Store, error) {
-	if len(urls) == 0 {
-		urls = signature.DefaultStores
-	}
-	client, err := rf.HTTPClient()
-	if err != nil {
-		return nil, err
-	}
-	stores := make([]signature.Store, 0, len(urls))
-	for _, u := range urls {
-		s, err := signature.NewStore(u, client)
-		if err != nil {
-			return nil, cli.BadInputf("--store: %w", err)
-		}
-		stores = append(stores, s)
-	}
-	return stores, nil
 }
 
 // resolveDigest returns the digest of --digest or of the release named.
@@ -373,14 +351,15 @@ func (o *Options) Run(ctx context.Context) error {
 	if o.Target != "" {
 		fmt.Fprintf(o.ErrOut, "%s is %s\n", o.Target, digest)
 	}
-	raw, err := signature.FetchAll(ctx, o.stores, digest)
+	keys := &kr
+	if o.Keys.InsecureSkipVerify {
+		keys = nil
+	}
+	found, err := signature.Find(ctx, o.stores, digest, keys)
 	if err != nil {
 		return cli.Failed(err)
 	}
-	if len(raw) == 0 {
-		return cli.Differs(fmt.Errorf("no signatures of %s in %s", digest, storeNames(o.stores)))
-	}
-	sigs, err := o.verified(raw, digest, kr)
+	sigs, err := o.verified(found, digest)
 	if err != nil {
 		return err
 	}
@@ -411,29 +390,37 @@ func (o *Options) Run(ctx context.Context) error {
 	return o.printer.Print(o.Out, []*unstructured.Unstructured{u})
 }
 
-// verified keeps the signatures that verify, saying on stderr what each one
-// is, and fails (exit 1) with every reason when none does.
-func (o *Options) verified(raw [][]byte, digest string, kr signature.Keyring) ([][]byte, error) {
-	if o.Keys.InsecureSkipVerify {
-		fmt.Fprintf(o.ErrOut, "WARNING: --insecure-skip-verify: %d signature(s) of %s packaged WITHOUT verification; the cluster will refuse the update if they are bad\n", len(raw), digest)
-		return raw, nil
+// verified says on stderr what each signature checked is and returns the
+// verified set; with none it fails: exit 3 when a store could not be read
+// (the good signatures may be there), else exit 1 with every reason.
+func (o *Options) verified(found *signature.Found, digest string) ([][]byte, error) {
+	if o.Keys.InsecureSkipVerify && len(found.Verified) > 0 {
+		fmt.Fprintf(o.ErrOut, "WARNING: --insecure-skip-verify: %d signature(s) of %s packaged WITHOUT verification; the cluster will refuse the update if they are bad\n", len(found.Verified), digest)
+		return found.Verified, nil
 	}
-	var good [][]byte
-	var reasons []string
-	for i, r := range raw {
-		sig, err := signature.Verify(r, digest, kr)
-		if err != nil {
-			reasons = append(reasons, fmt.Sprintf("signature-%d: %v", i+1, err))
-			fmt.Fprintf(o.ErrOut, "signature-%d of %s skipped: %v\n", i+1, digest, err)
+	for _, v := range found.Verdicts {
+		if v.Err != nil {
+			fmt.Fprintf(o.ErrOut, "%s of %s skipped: %v\n", v.Name(), digest, v.Err)
 			continue
 		}
-		fmt.Fprintf(o.ErrOut, "signature-%d of %s verified: %s, signed by %s\n", i+1, digest, sig.Identity, sig.SignerFingerprint)
-		good = append(good, r)
+		if v.Store == found.Store {
+			fmt.Fprintf(o.ErrOut, "%s of %s verified: %s, signed by %s\n", v.Name(), digest, v.Signature.Identity, v.Signature.SignerFingerprint)
+		}
 	}
-	if len(good) == 0 {
+	if len(found.Verified) > 0 {
+		return found.Verified, nil
+	}
+	var reasons []string
+	for _, err := range signature.Rejected(found.Verdicts) {
+		reasons = append(reasons, err.Error())
+	}
+	switch {
+	case len(found.Failed) > 0:
+		return nil, cli.Failed(fmt.Errorf("no signature of %s verifies: %w", digest, errors.Join(append(found.Failed, signature.Rejected(found.Verdicts)...)...)))
+	case len(reasons) > 0:
 		return nil, cli.Differs(fmt.Errorf("no signature of %s verifies: %s", digest, strings.Join(reasons, "; ")))
 	}
-	return good, nil
+	return nil, cli.Differs(fmt.Errorf("no signatures of %s in %s", digest, storeNames(o.stores)))
 }
 
 func storeNames(stores []signature.Store) string {

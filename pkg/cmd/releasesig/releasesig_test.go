@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -399,4 +400,66 @@ func keys(m map[string][]byte) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+// TestAPortalDoesNotHideAGoodStore: the first store to answer serves a
+// captive portal's page; the second, answering after it, the signature.
+// The signature is packaged (exit 0). (pkg/signature's test orders the
+// two exactly and checks the page is reported.)
+func TestAPortalDoesNotHideAGoodStore(t *testing.T) {
+	key := testenv.NewSigningKey(t, nil)
+	dir := t.TempDir()
+	keyring := filepath.Join(dir, "key.asc")
+	writeFile(t, keyring, key.ArmoredPublicKey(t))
+	good := key.SignRelease(t, otherDigest, "x")
+	answered := make(chan struct{})
+	var once sync.Once
+	portal := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/signature-1") {
+			w.Write([]byte("<html>Log in to the hotel Wi-Fi</html>"))
+			return
+		}
+		http.NotFound(w, r) // signature-2: the portal's last answer
+		once.Do(func() { close(answered) })
+	}))
+	defer portal.Close()
+	store := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-answered
+		if strings.HasSuffix(r.URL.Path, "/signature-1") {
+			w.Write(good)
+			return
+		}
+		http.NotFound(w, r)
+	}))
+	defer store.Close()
+	r := run(t, "", "--digest", otherDigest, "--store", portal.URL, "--store", store.URL, "--keyring", keyring)
+	if r.Code != 0 {
+		t.Fatalf("exit %d, stderr:\n%s", r.Code, r.Stderr)
+	}
+	if cm := decodeConfigMap(t, r.Stdout); !bytes.Equal(cm.BinaryData[cm.Name+"-1"], good) {
+		t.Errorf("binaryData = %v, want the good store's signature", keys(cm.BinaryData))
+	}
+}
+
+// TestASilentStoreIsExit3NamingIt: a store that accepts the request and
+// never answers is given up on after --idle-timeout (and the retries):
+// exit 3 naming it, nothing printed.
+func TestASilentStoreIsExit3NamingIt(t *testing.T) {
+	key := testenv.NewSigningKey(t, nil)
+	dir := t.TempDir()
+	keyring := filepath.Join(dir, "key.asc")
+	writeFile(t, keyring, key.ArmoredPublicKey(t))
+	quit := make(chan struct{})
+	silent := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-quit:
+		}
+	}))
+	defer silent.Close()
+	defer close(quit)
+	r := run(t, "", "--digest", otherDigest, "--store", silent.URL, "--keyring", keyring, "--idle-timeout", "100ms")
+	if r.Code != cli.ExitFailed || !strings.Contains(r.Stderr, "store "+silent.URL) || !strings.Contains(r.Stderr, "stalled") || r.Stdout != "" {
+		t.Fatalf("exit %d, stdout %q, stderr:\n%s", r.Code, r.Stdout, r.Stderr)
+	}
 }
