@@ -5,6 +5,7 @@
 package manifest
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -18,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utiljson "k8s.io/apimachinery/pkg/util/json"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	sigsjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 )
 
@@ -196,17 +198,23 @@ func readFile(path string) ([]Object, error) {
 
 // Read reads every object of one stream; name labels the objects' Source.
 // Empty documents are skipped (but counted, so indexes match what a reader
-// sees); List documents are expanded into their items.
+// sees); List documents are expanded into their items. A key given twice in
+// one mapping is bad input, as kubectl's strict decoding has it: the last
+// one would otherwise win silently, and the object would differ from what a
+// reviewer reads.
 func Read(r io.Reader, name string) ([]Object, error) {
-	dec := utilyaml.NewYAMLOrJSONDecoder(r, 4096)
+	docs := newDocuments(r)
 	var out []Object
 	for doc := 1; ; doc++ {
-		var raw json.RawMessage
-		err := dec.Decode(&raw)
+		raw, err := docs.next()
 		if err == io.EOF {
 			return out, nil
 		}
 		src := Source{File: name, Document: doc}
+		var dup *duplicateKeyError
+		if errors.As(err, &dup) {
+			return nil, &Error{Source: src, Err: err}
+		}
 		if err != nil {
 			return nil, &Error{Source: src, Err: fmt.Errorf("not valid YAML or JSON: %w", err)}
 		}
@@ -220,6 +228,96 @@ func Read(r io.Reader, name string) ([]Object, error) {
 		}
 		out = append(out, objs...)
 	}
+}
+
+// documents splits a stream as utilyaml.NewYAMLOrJSONDecoder does (a
+// stream of JSON values, or YAML documents separated by ---, or one JSON
+// value followed by YAML), but converts each document with the strict
+// converters, which refuse a key given twice.
+type documents struct {
+	stream   *utilyaml.StreamReader
+	json     *json.Decoder
+	yaml     *utilyaml.YAMLReader
+	count    int
+	consumed int64
+	switched bool // just fell back from JSON to YAML
+}
+
+func newDocuments(r io.Reader) *documents {
+	stream, _, isJSON := utilyaml.GuessJSONStream(r, 4096)
+	d := &documents{stream: stream}
+	if isJSON {
+		d.json = json.NewDecoder(stream)
+	} else {
+		d.yaml = utilyaml.NewYAMLReader(bufio.NewReader(stream))
+	}
+	return d
+}
+
+// duplicateKeyError is a document that gives a key twice.
+type duplicateKeyError struct{ err error }
+
+func (e *duplicateKeyError) Error() string {
+	// The YAML converter lists its findings one a line after this prefix.
+	msg := e.err.Error()
+	if _, rest, ok := strings.Cut(msg, "unmarshal errors:"); ok {
+		msg = rest
+	}
+	return "a key is given twice: " + strings.Join(strings.Fields(msg), " ")
+}
+func (e *duplicateKeyError) Unwrap() error { return e.err }
+
+// next returns the next document as JSON, or io.EOF.
+func (d *documents) next() (json.RawMessage, error) {
+	if d.json != nil {
+		var raw json.RawMessage
+		err := d.json.Decode(&raw)
+		if err == nil {
+			d.count++
+			off := d.json.InputOffset()
+			d.stream.Consume(int(off - d.consumed))
+			d.consumed = off
+			var v interface{}
+			strict, err := sigsjson.UnmarshalStrict(raw, &v, sigsjson.DisallowDuplicateFields)
+			if err != nil {
+				return nil, err
+			}
+			if len(strict) > 0 {
+				return nil, &duplicateKeyError{errors.Join(strict...)}
+			}
+			return raw, nil
+		}
+		if err == io.EOF || d.count > 1 {
+			return nil, err
+		}
+		// As the library: a stream that began with at most one JSON value
+		// may go on as YAML.
+		d.stream.Rewind()
+		d.json = nil
+		d.yaml = utilyaml.NewYAMLReader(bufio.NewReader(d.stream))
+		d.switched = d.count > 0
+	}
+	doc, err := d.yaml.Read()
+	if err != nil {
+		return nil, err
+	}
+	if d.switched {
+		// The rest of the line the JSON value ended on is no document.
+		d.switched = false
+		if len(bytes.TrimSpace(doc)) == 0 {
+			if doc, err = d.yaml.Read(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	js, err := yaml.YAMLToJSONStrict(doc)
+	if err != nil {
+		if _, lax := yaml.YAMLToJSON(doc); lax == nil {
+			return nil, &duplicateKeyError{err}
+		}
+		return nil, err
+	}
+	return js, nil
 }
 
 func decodeDocument(raw []byte, src Source) ([]Object, error) {
