@@ -8,11 +8,14 @@ import (
 
 	"github.com/airgap-ocp/oc-plugins/pkg/cli"
 	"github.com/airgap-ocp/oc-plugins/pkg/cmd/plugins"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
 )
 
 func main() {
 	stopProfile := cli.StartProfile()
-	streams := cli.Streams()
+	// Not cli.Streams: Main holds standard output for the plugin it runs,
+	// and writes its own answers (--names, usage) straight away.
+	streams := genericiooptions.IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr}
 	code := plugins.Main(os.Args, streams)
 	stopProfile()
 	os.Exit(code)

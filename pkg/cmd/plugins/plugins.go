@@ -84,6 +84,7 @@ func Main(argv []string, streams genericiooptions.IOStreams) int {
 	if complete {
 		args = append([]string{cobra.ShellCompRequestCmd}, args...)
 	}
+	streams.Out = cli.HoldOutput(streams.Out) // as cli.Streams holds it for a plugin's own binary
 	cmd := commands[name](streams)
 	cmd.SetArgs(args)
 	return cli.Execute(cmd, streams)
