@@ -101,8 +101,10 @@ func TestMirrorGivesUpOnStalledRequestsAndRetries(t *testing.T) {
 	sys := testenv.CombinedSystemContext(t, srcProxy.Registry(), dstProxy.Registry())
 	start := time.Now()
 	res := mirror.Copy(context.Background(), []mirror.Image{img}, mirror.Options{
-		SourceCtx: sys, DestCtx: sys, Parallel: 1, IdleTimeout: 300 * time.Millisecond,
-		Retry: retry.Policy{Attempts: 3, Base: time.Millisecond, Max: 5 * time.Millisecond},
+		// Long enough that a loaded machine's own pauses are not stalls
+		// (300ms failed under load 20), far below the proxy's minute.
+		SourceCtx: sys, DestCtx: sys, Parallel: 1, IdleTimeout: 2 * time.Second,
+		Retry: retry.Policy{Attempts: 5, Base: time.Millisecond, Max: 5 * time.Millisecond},
 	})
 	checkAllCopied(t, res, mirror.StatusCopied)
 	if got := srcProxy.Stalls.Load() + dstProxy.Stalls.Load(); got != 4 {
