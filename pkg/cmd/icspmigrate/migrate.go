@@ -329,16 +329,6 @@ func (o *Options) check(what string, before, after mirrorset.Config) error {
 	return nil
 }
 
-func (o *Options) dryRunLabel() string {
-	switch o.DryRun {
-	case cmdutil.DryRunClient:
-		return " (dry run)"
-	case cmdutil.DryRunServer:
-		return " (server dry run)"
-	}
-	return ""
-}
-
 // applyAndPrepare validates every IDMS with the server first (a dry run), so
 // that bad input changes nothing, checks that pruning will be safe, and then
 // applies. It returns the live ICSPs that --prune will delete.
@@ -362,7 +352,7 @@ func (o *Options) applyAndPrepare(ctx context.Context, items []item, idmss []*un
 	}
 	if o.DryRun == cmdutil.DryRunClient {
 		for _, u := range idmss {
-			fmt.Fprintf(o.ErrOut, "imagedigestmirrorset.config.openshift.io/%s would be applied%s\n", u.GetName(), o.dryRunLabel())
+			fmt.Fprintf(o.ErrOut, "imagedigestmirrorset.config.openshift.io/%s would be applied%s\n", u.GetName(), cli.DryRunSuffix(o.DryRun))
 		}
 		return prune, nil
 	}
@@ -382,7 +372,7 @@ func (o *Options) applyAndPrepare(ctx context.Context, items []item, idmss []*un
 		if _, err := o.client.Apply(ctx, u, o.DryRun == cmdutil.DryRunServer); err != nil {
 			return nil, err
 		}
-		fmt.Fprintf(o.ErrOut, "imagedigestmirrorset.config.openshift.io/%s applied%s\n", u.GetName(), o.dryRunLabel())
+		fmt.Fprintf(o.ErrOut, "imagedigestmirrorset.config.openshift.io/%s applied%s\n", u.GetName(), cli.DryRunSuffix(o.DryRun))
 	}
 	return prune, nil
 }
@@ -494,7 +484,7 @@ func (o *Options) prune(ctx context.Context, items []item, idmss, prune []*unstr
 				return err
 			}
 		}
-		fmt.Fprintf(o.ErrOut, "imagecontentsourcepolicy.operator.openshift.io/%s deleted%s\n", u.GetName(), o.dryRunLabel())
+		fmt.Fprintf(o.ErrOut, "imagecontentsourcepolicy.operator.openshift.io/%s deleted%s\n", u.GetName(), cli.DryRunSuffix(o.DryRun))
 	}
 	return nil
 }

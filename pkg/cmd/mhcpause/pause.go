@@ -216,7 +216,7 @@ func (o *Options) Complete(cmd *cobra.Command, args []string) error {
 	if cmd != nil && !cmd.Flags().Changed("output") && (len(o.Names) > 0 || o.All || o.Selector != "") {
 		// Selected in the cluster, not read from a stream: one line per changed MHC, as
 		// kubectl annotate prints, unless -o asks for the objects.
-		pf = genericclioptions.NewPrintFlags(o.verb() + o.dryRunSuffix())
+		pf = genericclioptions.NewPrintFlags(o.verb() + cli.DryRunSuffix(o.DryRun))
 	}
 	p, err := cli.NewPrinter(pf)
 	if err != nil {
@@ -227,17 +227,6 @@ func (o *Options) Complete(cmd *cobra.Command, args []string) error {
 		return o.connect()
 	}
 	return nil // a stream: Run connects if it holds an MHC
-}
-
-// dryRunSuffix is what kubectl adds to the verb of a dry run.
-func (o *Options) dryRunSuffix() string {
-	switch o.DryRun {
-	case cmdutil.DryRunClient:
-		return " (dry run)"
-	case cmdutil.DryRunServer:
-		return " (server dry run)"
-	}
-	return ""
 }
 
 // flagNamespace is -n when it was given, otherwise def. The kubeconfig's
