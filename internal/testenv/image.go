@@ -57,10 +57,11 @@ type Layer struct {
 // Image describes a real container image to build. Building is
 // deterministic: the same Image always gives the same manifest digest.
 type Image struct {
-	Layers []Layer
-	Labels map[string]string
-	Env    []string
-	Cmd    []string
+	Layers     []Layer
+	Labels     map[string]string
+	Env        []string
+	Entrypoint []string
+	Cmd        []string
 	// Architecture and OS default to amd64 and linux.
 	Architecture, OS string
 	// Format defaults to FormatOCI.
@@ -103,7 +104,7 @@ func (img Image) Build() (*BuiltImage, error) {
 			Architecture: orDefault(img.Architecture, "amd64"),
 			OS:           orDefault(img.OS, "linux"),
 		},
-		Config: imgspecv1.ImageConfig{Env: img.Env, Cmd: img.Cmd, Labels: img.Labels},
+		Config: imgspecv1.ImageConfig{Env: img.Env, Entrypoint: img.Entrypoint, Cmd: img.Cmd, Labels: img.Labels},
 		RootFS: imgspecv1.RootFS{Type: "layers", DiffIDs: []digest.Digest{}},
 	}
 	m := imgspecv1.Manifest{

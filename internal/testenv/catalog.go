@@ -1,0 +1,161 @@
+package testenv
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"sort"
+
+	"github.com/operator-framework/operator-registry/alpha/declcfg"
+	"github.com/operator-framework/operator-registry/alpha/property"
+)
+
+// CatalogLabel is the label that names a file-based catalog's configs
+// directory in its image.
+const CatalogLabel = "operators.operatorframework.io.index.configs.v1"
+
+// CatalogPackage is one package of a test catalog.
+type CatalogPackage struct {
+	Name, DefaultChannel string
+	Bundles              []CatalogBundle
+	// Deprecated, when set, deprecates the package with this message.
+	Deprecated string
+}
+
+// CatalogBundle is one bundle and its places in channels.
+type CatalogBundle struct {
+	// Name is the CSV name, e.g. "compliance-operator.v1.6.0"; Version its
+	// semantic version.
+	Name, Version string
+	// Channels it is an entry of, with the same upgrade edges in each.
+	Channels  []string
+	Replaces  string
+	Skips     []string
+	SkipRange string
+	// Image is the bundle image; Related the related images' pull specs.
+	Image   string
+	Related []string
+	// Requires are olm.package.required and olm.gvk.required properties;
+	// Provides the APIs it owns.
+	Requires []property.Property
+	Provides []property.GVK
+}
+
+// Catalog builds the declarative config of the packages with the
+// operator-framework's own types: a package, its channels (entries in the
+// order the bundles are listed) and its bundles, each with a small CSV as
+// its bundle object, as `opm render` writes them.
+func Catalog(pkgs ...CatalogPackage) declcfg.DeclarativeConfig {
+	var cfg declcfg.DeclarativeConfig
+	for _, p := range pkgs {
+		cfg.Packages = append(cfg.Packages, declcfg.Package{Schema: declcfg.SchemaPackage, Name: p.Name, DefaultChannel: p.DefaultChannel})
+		channels := map[string]*declcfg.Channel{}
+		var order []string
+		for _, b := range p.Bundles {
+			for _, ch := range b.Channels {
+				c := channels[ch]
+				if c == nil {
+					c = &declcfg.Channel{Schema: declcfg.SchemaChannel, Name: ch, Package: p.Name}
+					channels[ch] = c
+					order = append(order, ch)
+				}
+				c.Entries = append(c.Entries, declcfg.ChannelEntry{Name: b.Name, Replaces: b.Replaces, Skips: b.Skips, SkipRange: b.SkipRange})
+			}
+			props := []property.Property{property.MustBuildPackage(p.Name, b.Version)}
+			for _, g := range b.Provides {
+				props = append(props, property.MustBuildGVK(g.Group, g.Version, g.Kind))
+			}
+			props = append(props, b.Requires...)
+			csv := fmt.Sprintf(`{"apiVersion":"operators.coreos.com/v1alpha1","kind":"ClusterServiceVersion","metadata":{"name":%q},"spec":{"version":%q,"displayName":%q}}`, b.Name, b.Version, p.Name)
+			props = append(props, property.MustBuildBundleObject([]byte(csv)))
+			related := []declcfg.RelatedImage{{Name: "bundle", Image: b.Image}}
+			for i, r := range b.Related {
+				related = append(related, declcfg.RelatedImage{Name: fmt.Sprintf("related-%d", i), Image: r})
+			}
+			cfg.Bundles = append(cfg.Bundles, declcfg.Bundle{
+				Schema: declcfg.SchemaBundle, Name: b.Name, Package: p.Name, Image: b.Image,
+				Properties: props, RelatedImages: related,
+			})
+		}
+		sort.Strings(order)
+		for _, ch := range order {
+			cfg.Channels = append(cfg.Channels, *channels[ch])
+		}
+		if p.Deprecated != "" {
+			cfg.Deprecations = append(cfg.Deprecations, declcfg.Deprecation{
+				Schema: declcfg.SchemaDeprecation, Package: p.Name,
+				Entries: []declcfg.DeprecationEntry{{Reference: declcfg.PackageScopedReference{Schema: declcfg.SchemaPackage}, Message: p.Deprecated}},
+			})
+		}
+	}
+	return cfg
+}
+
+// CatalogFiles lays cfg out as a configs directory below dir: one
+// catalog.json per package, as catalogs are published.
+func CatalogFiles(dir string, cfg declcfg.DeclarativeConfig) ([]File, error) {
+	byPkg := map[string]*declcfg.DeclarativeConfig{}
+	get := func(name string) *declcfg.DeclarativeConfig {
+		if byPkg[name] == nil {
+			byPkg[name] = &declcfg.DeclarativeConfig{}
+		}
+		return byPkg[name]
+	}
+	for _, p := range cfg.Packages {
+		get(p.Name).Packages = append(get(p.Name).Packages, p)
+	}
+	for _, c := range cfg.Channels {
+		get(c.Package).Channels = append(get(c.Package).Channels, c)
+	}
+	for _, b := range cfg.Bundles {
+		get(b.Package).Bundles = append(get(b.Package).Bundles, b)
+	}
+	for _, d := range cfg.Deprecations {
+		get(d.Package).Deprecations = append(get(d.Package).Deprecations, d)
+	}
+	var files []File
+	for _, name := range sortedKeys(byPkg) {
+		var buf bytes.Buffer
+		if err := declcfg.WriteJSON(*byPkg[name], &buf); err != nil {
+			return nil, fmt.Errorf("writing package %s: %w", name, err)
+		}
+		files = append(files, File{Name: dir + "/" + name + "/catalog.json", Data: buf.Bytes()})
+	}
+	return files, nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// CatalogImage is a catalog image as `opm generate dockerfile` builds one:
+// a base layer holding the server, the configs in /configs, and a cache
+// in /tmp/cache that the image's command makes opm check at start. The
+// cache here is a stand-in that belongs to no filtered catalog: a rebuilt
+// catalog that shipped it would fail that check.
+func CatalogImage(cfg declcfg.DeclarativeConfig, arch string) (Image, error) {
+	files, err := CatalogFiles("configs", cfg)
+	if err != nil {
+		return Image{}, err
+	}
+	stale, err := json.Marshal(map[string]string{"note": "cache of the unfiltered catalog"})
+	if err != nil {
+		return Image{}, err
+	}
+	return Image{
+		Layers: []Layer{
+			{Files: []File{{Name: "bin/opm", Data: PseudoRandom("opm-"+arch, 32<<10), Mode: 0o755}}},
+			{Files: files},
+			{Files: []File{{Name: "tmp/cache/digest", Data: []byte("0123456789abcdef")}, {Name: "tmp/cache/pogreb.v1/stale.json", Data: stale}}},
+		},
+		Labels:       map[string]string{CatalogLabel: "/configs"},
+		Entrypoint:   []string{"/bin/opm"},
+		Cmd:          []string{"serve", "/configs", "--cache-dir=/tmp/cache"},
+		Architecture: arch,
+	}, nil
+}
