@@ -2,9 +2,13 @@ package testenv
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"sort"
+	"testing"
 
 	"github.com/operator-framework/operator-registry/alpha/declcfg"
 	"github.com/operator-framework/operator-registry/alpha/property"
@@ -134,16 +138,42 @@ func sortedKeys[V any](m map[string]V) []string {
 }
 
 // CatalogImage is a catalog image as `opm generate dockerfile` builds one:
-// a base layer holding the server, the configs in /configs, and a cache
-// in /tmp/cache that the image's command makes opm check at start. The
-// cache here is a stand-in that belongs to no filtered catalog: a rebuilt
-// catalog that shipped it would fail that check.
-func CatalogImage(cfg declcfg.DeclarativeConfig, arch string) (Image, error) {
+// a base layer holding the server, the configs in /configs, and the cache
+// the real opm builds for them (`opm serve --cache-only`) in /tmp/cache,
+// which the image's command makes opm check at start.
+func CatalogImage(t testing.TB, cfg declcfg.DeclarativeConfig, arch string) (Image, error) {
+	t.Helper()
 	files, err := CatalogFiles("configs", cfg)
 	if err != nil {
 		return Image{}, err
 	}
-	stale, err := json.Marshal(map[string]string{"note": "cache of the unfiltered catalog"})
+	dir := t.TempDir()
+	for _, f := range files {
+		p := filepath.Join(dir, filepath.FromSlash(f.Name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return Image{}, err
+		}
+		if err := os.WriteFile(p, f.Data, 0o644); err != nil {
+			return Image{}, err
+		}
+	}
+	cache := filepath.Join(dir, "tmp", "cache")
+	if out, err := exec.Command(OPM(t), "serve", filepath.Join(dir, "configs"), "--cache-dir="+cache, "--cache-only", "--pprof-addr=").CombinedOutput(); err != nil {
+		return Image{}, fmt.Errorf("opm serve --cache-only: %w: %s", err, out)
+	}
+	var cacheFiles []File
+	err = filepath.WalkDir(cache, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		cacheFiles = append(cacheFiles, File{Name: filepath.ToSlash(rel), Data: data})
+		return nil
+	})
 	if err != nil {
 		return Image{}, err
 	}
@@ -151,7 +181,7 @@ func CatalogImage(cfg declcfg.DeclarativeConfig, arch string) (Image, error) {
 		Layers: []Layer{
 			{Files: []File{{Name: "bin/opm", Data: PseudoRandom("opm-"+arch, 32<<10), Mode: 0o755}}},
 			{Files: files},
-			{Files: []File{{Name: "tmp/cache/digest", Data: []byte("0123456789abcdef")}, {Name: "tmp/cache/pogreb.v1/stale.json", Data: stale}}},
+			{Files: cacheFiles},
 		},
 		Labels:       map[string]string{CatalogLabel: "/configs"},
 		Entrypoint:   []string{"/bin/opm"},

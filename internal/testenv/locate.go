@@ -53,7 +53,7 @@ func declaresModule(gomod []byte, path string) bool {
 	return false
 }
 
-// TestbinDir returns the folder holding the kube-apiserver and etcd
+// TestbinDir returns the folder holding the kube-apiserver, etcd and opm
 // binaries: $OC_PLUGINS_TESTBIN when set, otherwise what the repository's
 // hack/testbin.sh prints (it builds them on its first run, which takes
 // several minutes).
@@ -86,7 +86,7 @@ func TestbinDir() (string, error) {
 }
 
 func checkTestbin(dir string) error {
-	for _, name := range []string{"kube-apiserver", "etcd"} {
+	for _, name := range []string{"kube-apiserver", "etcd", "opm"} {
 		fi, err := os.Stat(filepath.Join(dir, name))
 		if err != nil {
 			return fmt.Errorf("no %s binary: %w", name, err)
