@@ -93,6 +93,9 @@ func Fetch(ctx context.Context, name string, sys *types.SystemContext, dir strin
 	if err != nil {
 		return nil, err
 	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
 	dst, err := layout.NewReference(dir, sourceTag)
 	if err != nil {
 		return nil, err

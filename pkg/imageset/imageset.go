@@ -1,13 +1,15 @@
 // Package imageset reads the part of oc-mirror v2's ImageSetConfiguration
 // (apiVersion mirror.openshift.io/v2alpha1) that mirror-lite covers:
-// platform channels and architectures, additional images, blocked images
-// and the archive size. The sections it does not cover (operators, helm,
-// the graph image) are refused, naming the field, never silently ignored.
+// platform channels and architectures, operator catalogs, additional
+// images, blocked images and the archive size. The sections it does not
+// cover (helm, the graph image) are refused, naming the field, never
+// silently ignored.
 package imageset
 
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -17,6 +19,8 @@ import (
 	"github.com/blang/semver/v4"
 	"github.com/containers/image/v5/docker/reference"
 	"sigs.k8s.io/yaml"
+
+	"github.com/airgap-ocp/oc-plugins/pkg/catalog"
 )
 
 // APIVersion and Kind of the accepted document; V1APIVersion is oc-mirror
@@ -28,9 +32,13 @@ const (
 )
 
 // covered are the fields mirror-lite reads, by path ("[]" for the
-// elements of a list); operators and helm are refused on their own.
+// elements of a list); helm is refused on its own.
 var covered = map[string][]string{
-	"":                           {"apiVersion", "kind", "archiveSize", "mirror"},
+	"":                              {"apiVersion", "kind", "archiveSize", "mirror"},
+	"mirror.operators[]":            {"catalog", "targetCatalog", "targetTag", "full", "packages"},
+	"mirror.operators[].packages[]": {"name", "channels", "minVersion", "maxVersion", "bundles", "defaultChannel"},
+	"mirror.operators[].packages[].channels[]": {"name", "minVersion", "maxVersion"},
+	"mirror.operators[].packages[].bundles[]":  {"name"},
 	"mirror":                     {"platform", "additionalImages", "blockedImages", "operators", "helm"},
 	"mirror.platform":            {"channels", "architectures", "graph", "kubeVirtContainer"},
 	"mirror.platform.channels[]": {"name", "type", "minVersion", "maxVersion", "shortestPath", "full"},
@@ -93,6 +101,8 @@ type Config struct {
 	AdditionalImages []AdditionalImage
 	// Blocked are patterns of images never to mirror.
 	Blocked []*regexp.Regexp
+	// Operators are the catalogs to mirror and what to keep of each.
+	Operators []Operator
 
 	file string
 }
@@ -106,6 +116,23 @@ type Channel struct {
 	MaxVersion   string `json:"maxVersion,omitempty"`
 	ShortestPath bool   `json:"shortestPath,omitempty"`
 	Full         bool   `json:"full,omitempty"`
+}
+
+// Operator is one mirror.operators[] entry: a catalog, where it goes, and
+// what of it to keep.
+type Operator struct {
+	// Catalog is a pull spec (docker:// optional) or oci://DIR.
+	Catalog string `json:"catalog"`
+	// TargetCatalog and TargetTag place the rebuilt catalog below the
+	// destination (default: the source's path and tag).
+	TargetCatalog string `json:"targetCatalog,omitempty"`
+	TargetTag     string `json:"targetTag,omitempty"`
+	catalog.Selection
+}
+
+// Field is the path of operators[i] in the file, for errors.
+func (c *Config) Field(i int) string {
+	return fmt.Sprintf("%s: mirror.operators[%d]", c.file, i)
 }
 
 // AdditionalImage is one extra image.
@@ -142,7 +169,7 @@ type document struct {
 		BlockedImages    []struct {
 			Name string `json:"name"`
 		} `json:"blockedImages,omitempty"`
-		Operators json.RawMessage `json:"operators,omitempty"`
+		Operators []Operator      `json:"operators,omitempty"`
 		Helm      json.RawMessage `json:"helm,omitempty"`
 	} `json:"mirror"`
 }
@@ -184,9 +211,6 @@ func Parse(data []byte, name string) (*Config, error) {
 		t := bytes.TrimSpace(raw)
 		return len(t) > 0 && !bytes.Equal(t, []byte("null")) && !bytes.Equal(t, []byte("[]"))
 	}
-	if notCovered(loose.Mirror.Operators) {
-		return nil, bad("mirror.operators", "operator catalogs are not mirrored by mirror-lite; use oc-mirror for them")
-	}
 	if notCovered(loose.Mirror.Helm) {
 		return nil, bad("mirror.helm", "helm charts are not mirrored by mirror-lite; use oc-mirror for them")
 	}
@@ -197,13 +221,13 @@ func Parse(data []byte, name string) (*Config, error) {
 		return nil, bad("mirror.platform.kubeVirtContainer", "the KubeVirt container disk image is not mirrored by mirror-lite yet; set kubeVirtContainer: false or use oc-mirror")
 	}
 	if field := unknownField(generic, "", covered); field != "" {
-		return nil, bad(field, "not covered by mirror-lite (it reads mirror.platform.channels and architectures, mirror.additionalImages, mirror.blockedImages and archiveSize)")
+		return nil, bad(field, "not covered by mirror-lite (it reads mirror.platform.channels and architectures, mirror.operators, mirror.additionalImages, mirror.blockedImages and archiveSize)")
 	}
 	var doc document
 	dec := json.NewDecoder(bytes.NewReader(js))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&doc); err != nil {
-		return nil, bad("", "%v (mirror-lite covers mirror.platform.channels and architectures, mirror.additionalImages, mirror.blockedImages and archiveSize)", err)
+		return nil, bad("", "%v (mirror-lite covers mirror.platform.channels and architectures, mirror.operators, mirror.additionalImages, mirror.blockedImages and archiveSize)", err)
 	}
 	if doc.APIVersion != APIVersion {
 		return nil, bad("apiVersion", "%q, want %s", doc.APIVersion, APIVersion)
@@ -268,8 +292,25 @@ func Parse(data []byte, name string) (*Config, error) {
 		}
 		c.Blocked = append(c.Blocked, re)
 	}
-	if len(c.Channels) == 0 && len(c.AdditionalImages) == 0 {
-		return nil, bad("mirror", "names nothing to mirror: give platform.channels or additionalImages")
+	for i, op := range doc.Mirror.Operators {
+		f := fmt.Sprintf("mirror.operators[%d]", i)
+		if op.Catalog == "" {
+			return nil, bad(f+".catalog", "required")
+		}
+		if _, err := catalog.SourceReference(op.Catalog); err != nil {
+			return nil, bad(f+".catalog", "%v", err)
+		}
+		if err := op.Selection.Validate(); err != nil {
+			var fe *catalog.FieldError
+			if errors.As(err, &fe) {
+				return nil, bad(f+"."+fe.Field, "%s", fe.Msg)
+			}
+			return nil, bad(f, "%v", err)
+		}
+		c.Operators = append(c.Operators, op)
+	}
+	if len(c.Channels) == 0 && len(c.AdditionalImages) == 0 && len(c.Operators) == 0 {
+		return nil, bad("mirror", "names nothing to mirror: give platform.channels, operators or additionalImages")
 	}
 	return c, nil
 }

@@ -42,9 +42,34 @@ func TestParseTheCoveredSubset(t *testing.T) {
 	}
 }
 
+// operators is a mirror.operators section with one compliance-operator
+// package holding extra, and the additionalImages key it goes before.
+func operators(extra string) string {
+	return "  operators:\n  - catalog: registry.redhat.io/redhat/redhat-operator-index:v4.16\n    packages:\n    - name: compliance-operator\n      " + extra + "\n  additionalImages:"
+}
+
+func TestParseOperators(t *testing.T) {
+	doc := strings.Replace(good, "  additionalImages:", operators("channels: [{name: stable, minVersion: 5.6.0}]\n      defaultChannel: stable"), 1)
+	c, err := imageset.Parse([]byte(doc), "isc.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Operators) != 1 || c.Operators[0].Catalog != "registry.redhat.io/redhat/redhat-operator-index:v4.16" {
+		t.Fatalf("operators %+v", c.Operators)
+	}
+	p := c.Operators[0].Packages
+	if len(p) != 1 || p[0].DefaultChannel != "stable" || len(p[0].Channels) != 1 || p[0].Channels[0].MinVersion != "5.6.0" {
+		t.Errorf("packages %+v", p)
+	}
+}
+
 func TestParseRefusesWhatItDoesNotCoverNamingTheField(t *testing.T) {
 	for _, tc := range []struct{ name, doc, field string }{
-		{"operators", strings.Replace(good, "  additionalImages:", "  operators:\n  - catalog: registry.redhat.io/redhat/redhat-operator-index:v4.16\n  additionalImages:", 1), "mirror.operators"},
+		{"operators field", strings.Replace(good, "  additionalImages:", "  operators:\n  - catalog: registry.redhat.io/redhat/redhat-operator-index:v4.16\n    targetCatalogSourceTemplate: cs.yaml\n  additionalImages:", 1), "mirror.operators[0].targetCatalogSourceTemplate"},
+		{"operators catalog", strings.Replace(good, "  additionalImages:", "  operators:\n  - packages: [{name: x}]\n  additionalImages:", 1), "mirror.operators[0].catalog"},
+		{"scenario 15: ranges on package and channel", strings.Replace(good, "  additionalImages:", operators("minVersion: 5.6.0\n      channels: [{name: stable, maxVersion: 6.0.0}]"), 1), "mirror.operators[0].packages[0].channels[0].maxVersion"},
+		{"scenario 16: bundles and channels", strings.Replace(good, "  additionalImages:", operators("channels: [{name: stable}]\n      bundles: [{name: compliance-operator.v1.6.0}]"), 1), "mirror.operators[0].packages[0].bundles"},
+		{"scenario 17: full with a range", strings.Replace(good, "  additionalImages:", strings.Replace(operators("channels: [{name: stable, minVersion: 5.6.0, maxVersion: 6.0.0}]"), "  - catalog:", "  - full: true\n    catalog:", 1), 1), "mirror.operators[0].packages[0].channels[0].minVersion"},
 		{"helm", strings.Replace(good, "  additionalImages:", "  helm:\n    repositories: [{name: x, url: https://x}]\n  additionalImages:", 1), "mirror.helm"},
 		{"graph", strings.Replace(good, "    architectures:", "    graph: true\n    architectures:", 1), "mirror.platform.graph"},
 		{"channel type", strings.Replace(good, "type: ocp", "type: rhcos", 1), "mirror.platform.channels[0].type"},

@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/blang/semver/v4"
-	"github.com/containers/image/v5/docker/reference"
 
 	"github.com/airgap-ocp/oc-plugins/pkg/plan"
 	"github.com/airgap-ocp/oc-plugins/pkg/release"
@@ -87,18 +86,10 @@ func (c *Config) arches() []string {
 }
 
 func additionalItem(ai AdditionalImage) (plan.Item, error) {
-	named, err := reference.ParseNormalizedNamed(ai.Name)
+	it, err := plan.ImageItem(ai.Name, plan.Image, "")
 	if err != nil {
 		return plan.Item{}, err
 	}
-	it := plan.Item{Path: reference.Path(named), Kind: plan.Image}
-	if d, ok := named.(reference.Digested); ok {
-		it.Digest = d.Digest()
-	} else {
-		named = reference.TagNameOnly(named)
-		it.ByTag, it.Tag = true, named.(reference.Tagged).Tag()
-	}
-	it.Source = named.String()
 	if ai.TargetRepo != "" {
 		it.Path = ai.TargetRepo
 	}
@@ -145,6 +136,9 @@ func (c *Config) unblocked(p *plan.Plan) (*plan.Plan, []plan.Item, error) {
 // signatures, and its additional images, less what it blocks. What c asks
 // for and the archive lacks is an *Error naming the field.
 func (c *Config) Select(archived *plan.Plan) (*plan.Plan, []plan.Item, error) {
+	if len(c.Operators) > 0 {
+		return nil, nil, &Error{File: c.file, Field: "mirror.operators", Msg: "an enclave's selection of catalogs from an archive is not supported yet; push the archive's catalogs without -c, or mirror them for the enclave separately"}
+	}
 	picked := &plan.Plan{Merged: archived.Merged}
 	keep := map[int]bool{}
 	for i, ch := range c.Channels {

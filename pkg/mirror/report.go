@@ -82,3 +82,26 @@ func (r *Report) Mapping(keep func(ItemResult) bool) string {
 	}
 	return b.String()
 }
+
+// Add appends the results of another run, after r's own: its attachments'
+// parents are renumbered and its stats added.
+func (r *Report) Add(q *Report) {
+	for _, a := range q.Attachments {
+		a.Parent += len(r.Items)
+		r.Attachments = append(r.Attachments, a)
+	}
+	r.Items = append(r.Items, q.Items...)
+	s, t := &r.Stats, q.Stats
+	s.Images += t.Images
+	s.ImagesCopied += t.ImagesCopied
+	s.ImagesPresent += t.ImagesPresent
+	s.ImagesFailed += t.ImagesFailed
+	s.BlobsCopied += t.BlobsCopied
+	s.BlobsPresent += t.BlobsPresent
+	s.BlobsMounted += t.BlobsMounted
+	s.BytesCopied += t.BytesCopied
+	s.BlobsPlanned += t.BlobsPlanned
+	s.BytesPlanned += t.BytesPlanned
+	s.ManifestsPushed += t.ManifestsPushed
+	s.Duration += t.Duration
+}

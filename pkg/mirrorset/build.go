@@ -65,11 +65,16 @@ type BuildOptions struct {
 	ICSP bool
 }
 
-// Pairs are the repository pairs of p's items below root: every item's
-// (images copied by tag keep their digests, so pulls by digest find them
+// Pairs are the repository pairs of p's items below root: every item's but
+// a catalog's (images copied by tag keep their digests, so pulls by digest find them
 // through the IDMS too) and those of the items copied by tag.
 func Pairs(p *plan.Plan, root string, maxNested int) (all, byTag []Pair, err error) {
 	for _, it := range p.Items {
+		if it.Kind == plan.Catalog {
+			// A catalog is named by its mirror digest in its CatalogSource;
+			// a rebuilt one is not the image at its source.
+			continue
+		}
 		src, err := it.SourceRepo()
 		if err != nil {
 			return nil, nil, err

@@ -31,7 +31,33 @@ const (
 	// SigstoreSignature is a sigstore signature tag (sha256-<hex>.sig)
 	// found beside an image the plan copies.
 	SigstoreSignature Kind = "sigstore-signature"
+	// OperatorBundle is a bundle image an operator catalog keeps, and
+	// OperatorImage one of the related images its bundles name.
+	OperatorBundle Kind = "operator-bundle"
+	OperatorImage  Kind = "operator-image"
+	// Catalog is an operator catalog image, as filtered and rebuilt (or
+	// as published, when nothing was filtered out).
+	Catalog Kind = "catalog"
 )
+
+// ImageItem is the item of an image named by pull spec: it keeps its
+// repository path below the destination, and its tag when named by tag
+// (then an ImageTagMirrorSet covers it) or is pushed by digest.
+func ImageItem(pullSpec string, kind Kind, origin string) (Item, error) {
+	named, err := reference.ParseNormalizedNamed(strings.TrimPrefix(pullSpec, "docker://"))
+	if err != nil {
+		return Item{}, fmt.Errorf("image %q: %w", pullSpec, err)
+	}
+	it := Item{Path: reference.Path(named), Kind: kind, Origin: origin}
+	if d, ok := named.(reference.Digested); ok {
+		it.Digest = d.Digest()
+	} else {
+		named = reference.TagNameOnly(named)
+		it.ByTag, it.Tag = true, named.(reference.Tagged).Tag()
+	}
+	it.Source = named.String()
+	return it, nil
+}
 
 // Item is one image to copy.
 type Item struct {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -24,6 +25,11 @@ import (
 // engine run, then print the objects (or finish the archive), the summary
 // and the `oc adm upgrade` command.
 func (o *Options) execute(ctx context.Context, p *plan.Plan, src mirror.Source, root string) error {
+	cleanup, err := o.planCatalogs(ctx, p)
+	defer cleanup()
+	if err != nil {
+		return err
+	}
 	for _, m := range p.Merged {
 		o.info("merged: %s", m)
 	}
@@ -32,7 +38,6 @@ func (o *Options) execute(ctx context.Context, p *plan.Plan, src mirror.Source, 
 		dst  mirror.Target
 		objs *mirrorset.Objects
 		w    *archive.Writer
-		err  error
 	)
 	if dir := o.diskDir(); dir != "" {
 		if w, err = o.createArchive(dir); err != nil {
@@ -65,6 +70,9 @@ func (o *Options) execute(ctx context.Context, p *plan.Plan, src mirror.Source, 
 	rep, err := mirror.Mirror(ctx, p, src, dst, opts)
 	if err != nil {
 		return cli.BadInput(err)
+	}
+	if err := o.mirrorCatalogs(ctx, p, rep, dst, opts); err != nil {
+		return err
 	}
 	if err := o.failed(ctx, rep); err != nil {
 		return err
@@ -171,7 +179,11 @@ func (o *Options) emit(rep *mirror.Report, objs *mirrorset.Objects, releases []p
 	if err != nil {
 		return cli.Failed(err)
 	}
-	all := append(mirrors, cms...)
+	catalogs, err := o.catalogObjects(rep, root)
+	if err != nil {
+		return cli.Failed(err)
+	}
+	all := append(append(mirrors, cms...), catalogs...)
 	if o.DryRun {
 		if _, err := io.WriteString(o.Out, rep.Mapping(func(r mirror.ItemResult) bool { return r.Status != mirror.StatusPresent })); err != nil {
 			return err
@@ -184,7 +196,7 @@ func (o *Options) emit(rep *mirror.Report, objs *mirrorset.Objects, releases []p
 		return o.printer.Print(o.ErrOut, all)
 	}
 	if o.ResourcesDir != "" {
-		if err := o.writeResources(rep, mirrors, cms); err != nil {
+		if err := o.writeResources(rep, append(mirrors, catalogs...), cms); err != nil {
 			return cli.Failed(err)
 		}
 	}
@@ -198,7 +210,10 @@ func (o *Options) writeResources(rep *mirror.Report, mirrors, cms []*unstructure
 	for _, obj := range mirrors {
 		name := map[string]string{
 			"ImageDigestMirrorSet": "idms-oc-mirror.yaml", "ImageTagMirrorSet": "itms-oc-mirror.yaml",
-			"ImageContentSourcePolicy": "icsp-oc-mirror.yaml",
+			"ImageContentSourcePolicy": "icsp-oc-mirror.yaml", "OperatorHub": "operatorhub.yaml",
+			// oc-mirror v2's names: one file per catalog.
+			"CatalogSource":  "cs-" + strings.TrimPrefix(obj.GetName(), "cs-") + ".yaml",
+			"ClusterCatalog": "cc-" + strings.TrimPrefix(obj.GetName(), "cs-") + ".yaml",
 		}[obj.GetKind()]
 		files[name] = append(files[name], obj)
 	}

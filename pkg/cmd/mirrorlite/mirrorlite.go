@@ -23,6 +23,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/airgap-ocp/oc-plugins/pkg/archive"
+	"github.com/airgap-ocp/oc-plugins/pkg/catalog"
 	"github.com/airgap-ocp/oc-plugins/pkg/cli"
 	"github.com/airgap-ocp/oc-plugins/pkg/imageset"
 	"github.com/airgap-ocp/oc-plugins/pkg/mirror"
@@ -83,6 +84,10 @@ type Options struct {
 	Keyrings          []string
 	RequireSignatures bool
 
+	// Catalog holds the catalog flags; catalogs the catalogs to mirror.
+	Catalog  CatalogFlags
+	catalogs []*catalogJob
+
 	srcCtx  *types.SystemContext
 	destCtx *types.SystemContext
 	printer *cli.Printer
@@ -123,9 +128,10 @@ plan and the verified release signatures); an interrupted run resumes; --since
 leaves out what an earlier archive shipped. --from file://DIR --to docker://...
 verifies the archive and pushes straight from the chunks, nothing unpacked; with
 -c it pushes only what that ImageSetConfiguration selects (an enclave).
--c reads an oc-mirror v2 ImageSetConfiguration (platform channels, additional
-and blocked images, archiveSize); release versions come from the update graph
-(UPDATE_URL_OVERRIDE points at a local one).
+-c reads an oc-mirror v2 ImageSetConfiguration (platform channels, operator
+catalogs, additional and blocked images, archiveSize); release versions come from
+the update graph (UPDATE_URL_OVERRIDE points at a local one). Catalogs are filtered
+and rebuilt as 'oc mirror lite catalog --help' describes.
 
 Exit codes: 0 done; 2 bad usage or input (nothing copied); 3 an image could not be
 copied (every failure is listed; the others were copied) or a registry failed.`,
@@ -138,7 +144,8 @@ copied (every failure is listed; the others were copied) or a registry failed.`,
 	root.Flags().StringVarP(&o.Config, "config", "c", "", "ImageSetConfiguration (oc-mirror v2 format) naming the releases and images to mirror")
 	root.Flags().StringVar(&o.From, "from", "", "Archive to push, file://DIR or DIR (written by --to file://DIR)")
 	root.Flags().StringVar(&o.To, "to", "", "Destination: docker://REGISTRY/REPO, or file://DIR to mirror to disk")
-	root.AddCommand(newReleaseCmd(streams), newImagesCmd(streams))
+	o.Options.Catalog.addFlags(root.Flags())
+	root.AddCommand(newReleaseCmd(streams), newImagesCmd(streams), newCatalogCmd(streams))
 	cli.Setup(root, "oc mirror lite")
 	for _, sub := range root.Commands() {
 		sub.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return cli.BadInput(err) })
@@ -353,8 +360,24 @@ func (o *RootOptions) Validate() error {
 		if o.config, err = imageset.Parse(data, o.Config); err != nil {
 			return cli.BadInput(err)
 		}
+		if o.From == "" {
+			o.catalogs = configCatalogs(o.config)
+		}
 	}
 	return nil
+}
+
+// configCatalogs are the catalogs mirror.operators names.
+func configCatalogs(c *imageset.Config) []*catalogJob {
+	var jobs []*catalogJob
+	for i, op := range c.Operators {
+		field := c.Field(i)
+		jobs = append(jobs, &catalogJob{
+			Name: op.Catalog, Field: field, Path: op.TargetCatalog, Tag: op.TargetTag, Sel: op.Selection,
+			where: func(fe *catalog.FieldError) string { return field + "." + fe.Error() },
+		})
+	}
+	return jobs
 }
 
 // Run mirrors what -c asks for, or pushes the archive of --from.
