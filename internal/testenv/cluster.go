@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	olmcrds "github.com/operator-framework/api/crds"
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -31,7 +32,7 @@ import (
 )
 
 // Namespaces are the namespaces StartCluster creates, as an OpenShift cluster has them.
-var Namespaces = []string{"openshift-config", "openshift-config-managed", "openshift-machine-api"}
+var Namespaces = []string{"openshift-config", "openshift-config-managed", "openshift-machine-api", "openshift-marketplace"}
 
 // CRDManifests are the CRD files StartCluster installs, relative to the
 // directory of the github.com/openshift/api module. Where a CRD comes in
@@ -45,11 +46,14 @@ var CRDManifests = []string{
 	"machine/v1beta1/zz_generated.crd-manifests/0000_10_machine-api_01_machinehealthchecks.crd.yaml",
 	"machineconfiguration/v1/zz_generated.crd-manifests/0000_80_machine-config_01_machineconfigs.crd.yaml",
 	"machineconfiguration/v1/zz_generated.crd-manifests/0000_80_machine-config_01_machineconfigpools-Default.crd.yaml",
+	"config/v1/zz_generated.crd-manifests/0000_03_marketplace_01_operatorhubs.crd.yaml",
 }
 
 // extraCRDs are CRDs StartCluster installs that the github.com/openshift/api
 // module does not hold: the Cluster API MachineHealthCheck (cluster.x-k8s.io),
-// copied from sigs.k8s.io/cluster-api (each file names its origin).
+// copied from sigs.k8s.io/cluster-api, and OLM v1's ClusterCatalog, copied
+// from operator-controller (each file names its origin). OLM's
+// CatalogSource comes from the operator-framework/api module itself.
 //
 //go:embed testdata/crds/*.yaml
 var extraCRDs embed.FS
@@ -165,6 +169,7 @@ func (o *clusterOptions) crds(apiDir string) ([]*apiextensionsv1.CustomResourceD
 		return nil, err
 	}
 	all = append(all, extra...)
+	all = append(all, olmcrds.CatalogSource())
 	var out []*apiextensionsv1.CustomResourceDefinition
 	left := map[string]bool{}
 	for n := range o.without {

@@ -39,6 +39,8 @@ func TestExamplesRun(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	pushOperators(t, e)
+
 	dir := t.TempDir()
 	wd, _ := os.Getwd()
 	if err := os.Chdir(dir); err != nil {
@@ -72,7 +74,7 @@ func TestExamplesRun(t *testing.T) {
 	)
 	extra := []string{"--release-repo", e.src.Ref("openshift-release-dev/ocp-release"), "--signature-store", store}
 	ran := 0
-	for _, ex := range []string{releaseExample, imagesExample, rootExample} {
+	for _, ex := range []string{releaseExample, imagesExample, rootExample, catalogExample} {
 		for _, line := range strings.Split(strings.ReplaceAll(ex, "\\\n", " "), "\n") {
 			line = strings.TrimSpace(line)
 			if line == "" || strings.HasPrefix(line, "#") {
@@ -108,8 +110,12 @@ func TestExamplesRun(t *testing.T) {
 				if err := apply.Run(); err != nil {
 					t.Errorf("%s: oc apply: %v\n%s", line, err, out.String())
 				}
-				if !strings.Contains(out.String(), "configmap/sha256-"+rel.Digest.Encoded()) {
-					t.Errorf("%s: the signature ConfigMap was not applied:\n%s", line, out.String())
+				want := "configmap/sha256-" + rel.Digest.Encoded()
+				if strings.Contains(stdout, "kind: CatalogSource") {
+					want = "catalogsource.operators.coreos.com/cs-redhat-operator-index-v4-17"
+				}
+				if !strings.Contains(out.String(), want) {
+					t.Errorf("%s: %s was not applied:\n%s", line, want, out.String())
 				}
 				cleanup := exec.Command(kubectl, "--kubeconfig", c.Kubeconfig, "delete", "-f", "-")
 				cleanup.Stdin = strings.NewReader(stdout)
@@ -117,8 +123,8 @@ func TestExamplesRun(t *testing.T) {
 			}
 		}
 	}
-	if ran != 12 {
-		t.Errorf("%d examples ran, want 12", ran)
+	if ran != 16 {
+		t.Errorf("%d examples ran, want 16", ran)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "mirror-resources", "idms-oc-mirror.yaml")); err != nil {
 		t.Errorf("the --resources-dir example wrote no IDMS: %v", err)
