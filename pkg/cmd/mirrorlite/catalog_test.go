@@ -21,6 +21,23 @@ import (
 // broken names related images that are never pushed.
 func pushOperators(t *testing.T, e *env, broken ...string) string {
 	t.Helper()
+	return pushCatalog(t, e, operatorPackages(t, e, broken...))
+}
+
+// pushCatalog pushes the packages as Red Hat's index, v4.17.
+func pushCatalog(t *testing.T, e *env, pkgs []testenv.CatalogPackage) string {
+	t.Helper()
+	ci, err := testenv.CatalogImage(t, testenv.Catalog(pkgs...), "amd64")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.src.MustPushImage(t, "redhat/redhat-operator-index:v4.17", ci)
+	return e.src.Ref("redhat/redhat-operator-index:v4.17")
+}
+
+// operatorPackages pushes the images of the index's packages and returns them.
+func operatorPackages(t *testing.T, e *env, broken ...string) []testenv.CatalogPackage {
+	t.Helper()
 	img := func(name string) string {
 		if strings.Contains(strings.Join(broken, " "), name) {
 			return e.src.Ref("operators/"+name) + "@sha256:" + strings.Repeat("0", 64)
@@ -42,12 +59,7 @@ func pushOperators(t *testing.T, e *env, broken ...string) string {
 			{Name: "unwanted.v0.1.0", Version: "0.1.0", Channels: []string{"alpha"}, Image: img("unwanted-bundle")},
 		}},
 	}
-	ci, err := testenv.CatalogImage(t, testenv.Catalog(pkgs...), "amd64")
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.src.MustPushImage(t, "redhat/redhat-operator-index:v4.17", ci)
-	return e.src.Ref("redhat/redhat-operator-index:v4.17")
+	return pkgs
 }
 
 // servedCatalog reads the catalog image a CatalogSource names from the
@@ -290,5 +302,73 @@ mirror:
 	_, errOut, code = e.run(t, "", "-c", isc, "--to", "docker://"+to)
 	if code != 2 || !strings.Contains(errOut, isc+": mirror.operators[0].packages[0].minVersion: no bundle of package local-storage-operator channel stable is from 9.0.0") {
 		t.Errorf("a range with nothing in it: exit %d\n%s", code, errOut)
+	}
+}
+
+// TestCatalogSinceShipsOnlyWhatIsNew: the index a week later has one more
+// bundle; the second archive, made --since the first, carries that
+// bundle and the new catalog layer, not what the first one carried, and
+// the far side ends up serving the newer catalog.
+func TestCatalogSinceShipsOnlyWhatIsNew(t *testing.T) {
+	e := newEnv(t)
+	pkgs := operatorPackages(t, e)
+	cat := pushCatalog(t, e, pkgs)
+	first, second := filepath.Join(e.dir, "week1"), filepath.Join(e.dir, "week2")
+	if _, errOut, code := e.run(t, "", "catalog", cat, "--package", "local-storage-operator", "--to", "file://"+first); code != 0 {
+		t.Fatalf("week 1: exit %d\n%s", code, errOut)
+	}
+	d := e.src.MustPushImage(t, "operators/lso-bundle-4171:x", smallImage("lso-bundle-4171 "+strings.Repeat("new ", 4096)))
+	lso := &pkgs[1]
+	lso.Bundles = append(lso.Bundles, testenv.CatalogBundle{Name: "local-storage-operator.v4.17.1", Version: "4.17.1", Channels: []string{"stable"},
+		Replaces: "local-storage-operator.v4.17.0", Image: e.src.Ref("operators/lso-bundle-4171") + "@" + d.String()})
+	pushCatalog(t, e, pkgs)
+	if _, errOut, code := e.run(t, "", "catalog", cat, "--package", "local-storage-operator", "--to", "file://"+second, "--since", first); code != 0 {
+		t.Fatalf("week 2: exit %d\n%s", code, errOut)
+	}
+	if s1, s2 := dirSize(t, first), dirSize(t, second); s2 >= s1 {
+		t.Errorf("the --since archive is %d bytes, the first %d: want it smaller", s2, s1)
+	}
+	to := e.dst.Ref("mirror")
+	if _, errOut, code := e.run(t, "", "--from", "file://"+first, "--to", "docker://"+to); code != 0 {
+		t.Fatalf("push week 1: exit %d\n%s", code, errOut)
+	}
+	out, errOut, code := e.run(t, "", "--from", "file://"+second, "--to", "docker://"+to)
+	if code != 0 {
+		t.Fatalf("push week 2: exit %d\n%s", code, errOut)
+	}
+	_, image := catalogSourceImage(t, out)
+	want := []string{"local-storage-operator/stable/local-storage-operator.v4.17.1"}
+	if got := servedCatalog(t, e, image); !reflect.DeepEqual(got, want) {
+		t.Errorf("after week 2 the mirror serves %v, want %v", got, want)
+	}
+}
+
+func TestCatalogFromAnOCILayout(t *testing.T) {
+	e := newEnv(t)
+	ci, err := testenv.CatalogImage(t, testenv.Catalog(operatorPackages(t, e)...), "amd64")
+	if err != nil {
+		t.Fatal(err)
+	}
+	built, err := ci.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(e.dir, "my-catalog")
+	if err := built.WriteOCILayout(dir, "v1"); err != nil {
+		t.Fatal(err)
+	}
+	to := e.dst.Ref("mirror")
+	out, errOut, code := e.run(t, "", "catalog", "oci://"+dir+":v1", "--package", "local-storage-operator", "--to", "docker://"+to)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, errOut)
+	}
+	_, image := catalogSourceImage(t, out)
+	if !strings.HasPrefix(image, to+"/my-catalog@") {
+		t.Errorf("catalog at %s, want %s/my-catalog", image, to)
+	}
+	digestAt(t, e.sys(), to+"/my-catalog:v1")
+	want := []string{"local-storage-operator/stable/local-storage-operator.v4.17.0"}
+	if got := servedCatalog(t, e, image); !reflect.DeepEqual(got, want) {
+		t.Errorf("serves %v, want %v", got, want)
 	}
 }

@@ -136,12 +136,13 @@ func (o *Options) planCatalogs(ctx context.Context, p *plan.Plan) (cleanup func(
 	return cleanup, nil
 }
 
-// catalogItem is where j's catalog goes.
+// item is where j's catalog goes: below its source's path and tag, or
+// for an oci:// catalog its directory's name, unless told otherwise.
 func (j *catalogJob) item() (plan.Item, error) {
 	it, err := plan.ImageItem(strings.TrimPrefix(j.img.Source, "docker://"), plan.Catalog, "catalog "+j.Name)
 	if err != nil {
-		// An oci:// catalog has no pull spec: it goes by its directory name.
-		it = plan.Item{Source: j.Name, Path: filepath.Base(strings.TrimPrefix(j.Name, "oci://")), Tag: "latest", Kind: plan.Catalog, Origin: "catalog " + j.Name}
+		dir, tag, _ := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(j.Name, "oci://"), "oci:"), ":")
+		it = plan.Item{Source: j.Name, Path: filepath.Base(dir), Tag: tag, Kind: plan.Catalog, Origin: "catalog " + j.Name}
 	}
 	if it.Tag == "" {
 		it.Tag = "latest"
