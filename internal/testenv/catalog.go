@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io/fs"
 	"os"
@@ -143,11 +144,16 @@ func sortedKeys[V any](m map[string]V) []string {
 // which the image's command makes opm check at start.
 func CatalogImage(t testing.TB, cfg declcfg.DeclarativeConfig, arch string) (Image, error) {
 	t.Helper()
+	return BuildCatalogImage(OPM(t), t.TempDir(), cfg, arch)
+}
+
+// BuildCatalogImage is CatalogImage with the opm binary and a scratch
+// directory given, for programs (the demo) that are not tests.
+func BuildCatalogImage(opm, dir string, cfg declcfg.DeclarativeConfig, arch string) (Image, error) {
 	files, err := CatalogFiles("configs", cfg)
 	if err != nil {
 		return Image{}, err
 	}
-	dir := t.TempDir()
 	for _, f := range files {
 		p := filepath.Join(dir, filepath.FromSlash(f.Name))
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
@@ -158,7 +164,7 @@ func CatalogImage(t testing.TB, cfg declcfg.DeclarativeConfig, arch string) (Ima
 		}
 	}
 	cache := filepath.Join(dir, "tmp", "cache")
-	if out, err := exec.Command(OPM(t), "serve", filepath.Join(dir, "configs"), "--cache-dir="+cache, "--cache-only", "--pprof-addr=").CombinedOutput(); err != nil {
+	if out, err := exec.Command(opm, "serve", filepath.Join(dir, "configs"), "--cache-dir="+cache, "--cache-only", "--pprof-addr=").CombinedOutput(); err != nil {
 		return Image{}, fmt.Errorf("opm serve --cache-only: %w: %s", err, out)
 	}
 	var cacheFiles []File
@@ -188,4 +194,66 @@ func CatalogImage(t testing.TB, cfg declcfg.DeclarativeConfig, arch string) (Ima
 		Cmd:          []string{"serve", "/configs", "--cache-dir=/tmp/cache"},
 		Architecture: arch,
 	}, nil
+}
+
+// IndexRepo is where PushOperatorIndex puts the index, as Red Hat names it.
+const IndexRepo = "redhat/redhat-operator-index:v4.17"
+
+// OperatorIndex is a small operator index: cincinnati-operator (the update
+// service: two bundles in v1, each with operand images), local-storage-
+// operator (stable with two bundles, preview with one), an operator nobody
+// asks for, and an image both packages share. image pushes one image by
+// name and returns its pull spec by digest.
+func OperatorIndex(image func(name string) (string, error)) ([]CatalogPackage, error) {
+	var err error
+	img := func(name string) string {
+		if err != nil {
+			return ""
+		}
+		var ref string
+		ref, err = image(name)
+		return ref
+	}
+	pkgs := []CatalogPackage{
+		{Name: "cincinnati-operator", DefaultChannel: "v1", Bundles: []CatalogBundle{
+			{Name: "update-service-operator.v1.0.0", Version: "1.0.0", Channels: []string{"v1"}, Image: img("osus-bundle-100"), Related: []string{img("osus-operand-100")}},
+			{Name: "update-service-operator.v1.1.0", Version: "1.1.0", Channels: []string{"v1"}, Replaces: "update-service-operator.v1.0.0", Image: img("osus-bundle-110"), Related: []string{img("osus-operand-110"), img("shared-operand")}},
+		}},
+		{Name: "local-storage-operator", DefaultChannel: "stable", Bundles: []CatalogBundle{
+			{Name: "local-storage-operator.v4.16.0", Version: "4.16.0", Channels: []string{"stable"}, Image: img("lso-bundle-416")},
+			{Name: "local-storage-operator.v4.17.0", Version: "4.17.0", Channels: []string{"stable"}, Replaces: "local-storage-operator.v4.16.0", Image: img("lso-bundle-417"), Related: []string{img("shared-operand")}},
+			{Name: "local-storage-operator.v4.18.0", Version: "4.18.0", Channels: []string{"preview"}, Image: img("lso-bundle-418")},
+		}},
+		{Name: "unwanted-operator", DefaultChannel: "alpha", Bundles: []CatalogBundle{
+			{Name: "unwanted.v0.1.0", Version: "0.1.0", Channels: []string{"alpha"}, Image: img("unwanted-bundle")},
+		}},
+	}
+	return pkgs, err
+}
+
+// OperatorImage is the small image OperatorIndex's image function pushes
+// for a name.
+func OperatorImage(name string) Image {
+	return Image{Layers: []Layer{{Files: []File{{Name: "f", Data: []byte(name)}}}}}
+}
+
+// PushOperatorIndex pushes OperatorIndex's images to operators/<name> and
+// the index, built with opm, to IndexRepo; it returns the index's pull
+// spec.
+func (r *Registry) PushOperatorIndex(ctx context.Context, opm, dir string) (string, error) {
+	pkgs, err := OperatorIndex(func(name string) (string, error) {
+		d, err := r.PushImage(ctx, "operators/"+name+":x", OperatorImage(name))
+		return r.Ref("operators/"+name) + "@" + d.String(), err
+	})
+	if err != nil {
+		return "", err
+	}
+	img, err := BuildCatalogImage(opm, dir, Catalog(pkgs...), "amd64")
+	if err != nil {
+		return "", err
+	}
+	if _, err := r.PushImage(ctx, IndexRepo, img); err != nil {
+		return "", err
+	}
+	return r.Ref(IndexRepo), nil
 }

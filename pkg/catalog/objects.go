@@ -81,6 +81,7 @@ func Objects(name, image string) ([]*unstructured.Unstructured, error) {
 	if err != nil {
 		return nil, err
 	}
+	unstructured.RemoveNestedField(u.Object, "spec", "icon") // a struct, not a pointer: empty otherwise
 	cc := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "olm.operatorframework.io/v1",
 		"kind":       "ClusterCatalog",

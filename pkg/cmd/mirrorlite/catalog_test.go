@@ -31,33 +31,23 @@ func pushCatalog(t *testing.T, e *env, pkgs []testenv.CatalogPackage) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.src.MustPushImage(t, "redhat/redhat-operator-index:v4.17", ci)
-	return e.src.Ref("redhat/redhat-operator-index:v4.17")
+	e.src.MustPushImage(t, testenv.IndexRepo, ci)
+	return e.src.Ref(testenv.IndexRepo)
 }
 
-// operatorPackages pushes the images of the index's packages and returns them.
+// operatorPackages pushes the images of testenv's small index and returns
+// its packages; broken names images that are never pushed.
 func operatorPackages(t *testing.T, e *env, broken ...string) []testenv.CatalogPackage {
 	t.Helper()
-	img := func(name string) string {
+	pkgs, err := testenv.OperatorIndex(func(name string) (string, error) {
 		if strings.Contains(strings.Join(broken, " "), name) {
-			return e.src.Ref("operators/"+name) + "@sha256:" + strings.Repeat("0", 64)
+			return e.src.Ref("operators/"+name) + "@sha256:" + strings.Repeat("0", 64), nil
 		}
-		d := e.src.MustPushImage(t, "operators/"+name+":x", smallImage(name))
-		return e.src.Ref("operators/"+name) + "@" + d.String()
-	}
-	pkgs := []testenv.CatalogPackage{
-		{Name: "cincinnati-operator", DefaultChannel: "v1", Bundles: []testenv.CatalogBundle{
-			{Name: "update-service-operator.v1.0.0", Version: "1.0.0", Channels: []string{"v1"}, Image: img("osus-bundle-100"), Related: []string{img("osus-operand-100")}},
-			{Name: "update-service-operator.v1.1.0", Version: "1.1.0", Channels: []string{"v1"}, Replaces: "update-service-operator.v1.0.0", Image: img("osus-bundle-110"), Related: []string{img("osus-operand-110"), img("shared-operand")}},
-		}},
-		{Name: "local-storage-operator", DefaultChannel: "stable", Bundles: []testenv.CatalogBundle{
-			{Name: "local-storage-operator.v4.16.0", Version: "4.16.0", Channels: []string{"stable"}, Image: img("lso-bundle-416")},
-			{Name: "local-storage-operator.v4.17.0", Version: "4.17.0", Channels: []string{"stable"}, Replaces: "local-storage-operator.v4.16.0", Image: img("lso-bundle-417"), Related: []string{img("shared-operand")}},
-			{Name: "local-storage-operator.v4.18.0", Version: "4.18.0", Channels: []string{"preview"}, Image: img("lso-bundle-418")},
-		}},
-		{Name: "unwanted-operator", DefaultChannel: "alpha", Bundles: []testenv.CatalogBundle{
-			{Name: "unwanted.v0.1.0", Version: "0.1.0", Channels: []string{"alpha"}, Image: img("unwanted-bundle")},
-		}},
+		d := e.src.MustPushImage(t, "operators/"+name+":x", testenv.OperatorImage(name))
+		return e.src.Ref("operators/"+name) + "@" + d.String(), nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	return pkgs
 }
@@ -104,6 +94,9 @@ func catalogSourceImage(t *testing.T, stdout string) (name, image string) {
 			}
 			name = o.GetName()
 			image, _, _ = unstructured.NestedString(o.Object, "spec", "image")
+			if _, found, _ := unstructured.NestedMap(o.Object, "spec", "icon"); found {
+				t.Errorf("the CatalogSource carries an empty icon")
+			}
 		case "ClusterCatalog":
 			cc, _, _ = unstructured.NestedString(o.Object, "spec", "source", "image", "ref")
 		}
