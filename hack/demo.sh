@@ -5,7 +5,8 @@
 # in the order an administrator runs it, each step consuming what the
 # previous one produced:
 #
-#   hack/demo/connected.sh   1. connected: mirror, verify and apply, check
+#   hack/demo/connected.sh   1. connected: mirror the release and two
+#                               operators, verify and apply, check
 #                               registries.conf, pause MHCs, the update
 #                               target, resume MHCs
 #   hack/demo/air-gapped.sh  2. air-gapped: mirror to disk, disk to the

@@ -4,6 +4,10 @@
 // shared base layers) into a running registry, for the demo. It prints the
 // release's pull spec by tag.
 //
+// With --operators it also pushes internal/testenv's small operator index
+// (Red Hat's index name, two operators the demo mirrors and one it does not,
+// bundle and operand images), built with the opm on PATH.
+//
 // With --sign DIR it also plays the release engineer: it makes a fresh
 // OpenPGP release key and signs the release digest with it, as Red Hat signs
 // its releases, writing DIR/release-key.asc (the public key, the keyring the
@@ -18,6 +22,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 
@@ -33,14 +38,15 @@ func main() {
 	certDir := flag.String("cert-dir", os.Getenv("REGISTRY_CERT_DIR"), "folder with the registry's ca.crt")
 	version := flag.String("version", "4.16.3", "release version")
 	signDir := flag.String("sign", "", "sign the release with a new key: write DIR/release-key.asc and the store DIR/signatures")
+	operators := flag.Bool("operators", false, "also push a small operator index and its images")
 	flag.Parse()
-	if err := run(*host, *authFile, *certDir, *version, *signDir); err != nil {
+	if err := run(*host, *authFile, *certDir, *version, *signDir, *operators); err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
 		os.Exit(1)
 	}
 }
 
-func run(host, authFile, certDir, version, signDir string) error {
+func run(host, authFile, certDir, version, signDir string, operators bool) error {
 	reg, err := testenv.OpenRegistry(host, authFile, certDir)
 	if err != nil {
 		return err
@@ -56,6 +62,17 @@ func run(host, authFile, certDir, version, signDir string) error {
 		}
 	}
 	fmt.Println(rel.Tag)
+	if operators {
+		opm, err := exec.LookPath("opm")
+		if err != nil {
+			return fmt.Errorf("the operator index is built with opm: %w", err)
+		}
+		index, err := reg.PushOperatorIndex(context.Background(), opm, reg.Dir)
+		if err != nil {
+			return fmt.Errorf("pushing the operator index: %w", err)
+		}
+		fmt.Println(index)
+	}
 	return nil
 }
 
