@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -99,25 +100,22 @@ func (img *Image) rebuildInstance(ctx context.Context, dest types.ImageDestinati
 		return nil, "", err
 	}
 	cacheDir := cacheDirOf(append(append([]string{}, c.Config.Entrypoint...), c.Config.Cmd...))
-	tarball, err := layerTar(configs, img.ConfigsDir, cacheDir)
+	layerPath := filepath.Join(img.dir, "rebuilt-layer.tar.gz")
+	diffID, layerDigest, layerSize, err := writeLayer(layerPath, configs, img.ConfigsDir, cacheDir)
 	if err != nil {
 		return nil, "", err
 	}
-	var gz bytes.Buffer
-	zw := gzip.NewWriter(&gz)
-	if _, err := zw.Write(tarball); err != nil {
+	defer os.Remove(layerPath)
+	layer, err := os.Open(layerPath)
+	if err != nil {
 		return nil, "", err
 	}
-	if err := zw.Close(); err != nil {
-		return nil, "", err
-	}
-	layer := gz.Bytes()
-	layerDigest := digest.FromBytes(layer)
-	if _, err := dest.PutBlob(ctx, bytes.NewReader(layer), types.BlobInfo{Digest: layerDigest, Size: int64(len(layer))}, none.NoCache, false); err != nil {
+	defer layer.Close()
+	if _, err := dest.PutBlob(ctx, layer, types.BlobInfo{Digest: layerDigest, Size: layerSize}, none.NoCache, false); err != nil {
 		return nil, "", err
 	}
 
-	c.RootFS.DiffIDs = append(c.RootFS.DiffIDs, digest.FromBytes(tarball))
+	c.RootFS.DiffIDs = append(c.RootFS.DiffIDs, diffID)
 	c.History = append(c.History, imgspecv1.History{Created: c.Created, CreatedBy: "oc mirror lite: filtered catalog in " + img.ConfigsDir + ", cache removed", Comment: "filtered from " + img.Source})
 	c.Config.Entrypoint = dropCacheFlags(c.Config.Entrypoint)
 	c.Config.Cmd = dropCacheFlags(c.Config.Cmd)
@@ -143,7 +141,7 @@ func (img *Image) rebuildInstance(ctx context.Context, dest types.ImageDestinati
 			return nil, "", err
 		}
 		m.ConfigDescriptor.Digest, m.ConfigDescriptor.Size = configDigest, int64(len(config))
-		m.LayersDescriptors = append(m.LayersDescriptors, manifest.Schema2Descriptor{MediaType: manifest.DockerV2Schema2LayerMediaType, Digest: layerDigest, Size: int64(len(layer))})
+		m.LayersDescriptors = append(m.LayersDescriptors, manifest.Schema2Descriptor{MediaType: manifest.DockerV2Schema2LayerMediaType, Digest: layerDigest, Size: layerSize})
 		raw, err = m.Serialize()
 		if err != nil {
 			return nil, "", err
@@ -154,7 +152,7 @@ func (img *Image) rebuildInstance(ctx context.Context, dest types.ImageDestinati
 			return nil, "", err
 		}
 		m.Config.Digest, m.Config.Size = configDigest, int64(len(config))
-		m.Layers = append(m.Layers, imgspecv1.Descriptor{MediaType: imgspecv1.MediaTypeImageLayerGzip, Digest: layerDigest, Size: int64(len(layer))})
+		m.Layers = append(m.Layers, imgspecv1.Descriptor{MediaType: imgspecv1.MediaTypeImageLayerGzip, Digest: layerDigest, Size: layerSize})
 		raw, err = m.Serialize()
 		if err != nil {
 			return nil, "", err
@@ -207,9 +205,45 @@ func dropCacheFlags(args []string) []string {
 // catalog always gives the same layer.
 var epoch = time.Unix(0, 0).UTC()
 
-// layerTar is the new layer: an opaque configs directory holding the
-// files below src, and a whiteout for the cache directory, if any.
-func layerTar(src, configsDir, cacheDir string) ([]byte, error) {
+// writeLayer writes the new layer, gzip-compressed, to path, streaming:
+// it returns the digests of the tar (the diff ID) and of the file, and the
+// file's size.
+func writeLayer(path, src, configsDir, cacheDir string) (diffID, blob digest.Digest, size int64, err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return "", "", 0, err
+	}
+	defer f.Close()
+	blobHash, diffHash := digest.Canonical.Digester(), digest.Canonical.Digester()
+	counted := &countingWriter{w: io.MultiWriter(f, blobHash.Hash())}
+	zw := gzip.NewWriter(counted)
+	if err := layerTar(io.MultiWriter(zw, diffHash.Hash()), src, configsDir, cacheDir); err != nil {
+		return "", "", 0, err
+	}
+	if err := zw.Close(); err != nil {
+		return "", "", 0, err
+	}
+	if err := f.Close(); err != nil {
+		return "", "", 0, err
+	}
+	return diffHash.Digest(), blobHash.Digest(), counted.n, nil
+}
+
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// layerTar writes the new layer's tar to w: an opaque configs directory
+// holding the files below src, and a whiteout for the cache directory, if
+// any.
+func layerTar(w io.Writer, src, configsDir, cacheDir string) error {
 	var files []string
 	dirs := map[string]bool{}
 	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
@@ -231,11 +265,10 @@ func layerTar(src, configsDir, cacheDir string) ([]byte, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	root := strings.TrimPrefix(path.Clean(configsDir), "/")
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
+	tw := tar.NewWriter(w)
 	hdr := func(name string, typ byte, mode int64, size int64) *tar.Header {
 		return &tar.Header{Name: name, Typeflag: typ, Mode: mode, Size: size, ModTime: epoch, Format: tar.FormatPAX}
 	}
@@ -247,14 +280,14 @@ func layerTar(src, configsDir, cacheDir string) ([]byte, error) {
 	}
 	for _, p := range parents {
 		if err := tw.WriteHeader(hdr(p+"/", tar.TypeDir, 0o755, 0)); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	if err := tw.WriteHeader(hdr(root+"/", tar.TypeDir, 0o755, 0)); err != nil {
-		return nil, err
+		return err
 	}
 	if err := tw.WriteHeader(hdr(root+"/.wh..wh..opq", tar.TypeReg, 0o644, 0)); err != nil {
-		return nil, err
+		return err
 	}
 	var all []string
 	for d := range dirs {
@@ -266,31 +299,40 @@ func layerTar(src, configsDir, cacheDir string) ([]byte, error) {
 		name := root + "/" + rel
 		if strings.HasSuffix(rel, "/") {
 			if err := tw.WriteHeader(hdr(name, tar.TypeDir, 0o755, 0)); err != nil {
-				return nil, err
+				return err
 			}
 			continue
 		}
-		data, err := os.ReadFile(filepath.Join(src, filepath.FromSlash(rel)))
-		if err != nil {
-			return nil, err
-		}
-		if err := tw.WriteHeader(hdr(name, tar.TypeReg, 0o644, int64(len(data)))); err != nil {
-			return nil, err
-		}
-		if _, err := tw.Write(data); err != nil {
-			return nil, err
+		if err := copyFile(tw, hdr(name, tar.TypeReg, 0o644, 0), filepath.Join(src, filepath.FromSlash(rel))); err != nil {
+			return err
 		}
 	}
 	if cacheDir != "" {
 		c := strings.TrimPrefix(path.Clean(cacheDir), "/")
 		if c != "" && c != "." && c != root {
 			if err := tw.WriteHeader(hdr(path.Join(path.Dir(c), ".wh."+path.Base(c)), tar.TypeReg, 0o644, 0)); err != nil {
-				return nil, err
+				return err
 			}
 		}
 	}
-	if err := tw.Close(); err != nil {
-		return nil, err
+	return tw.Close()
+}
+
+// copyFile writes the file at p into tw under h, its size filled in.
+func copyFile(tw *tar.Writer, h *tar.Header, p string) error {
+	f, err := os.Open(p)
+	if err != nil {
+		return err
 	}
-	return buf.Bytes(), nil
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	h.Size = fi.Size()
+	if err := tw.WriteHeader(h); err != nil {
+		return err
+	}
+	_, err = io.Copy(tw, f)
+	return err
 }
