@@ -44,6 +44,12 @@ type catalogJob struct {
 	work    string
 }
 
+// origin names the catalog and the digest it was read at, which the
+// items (and so an archive's index) record.
+func (j *catalogJob) origin() string {
+	return fmt.Sprintf("catalog %s (%s)", j.Name, j.img.Digest)
+}
+
 // bad is err as bad input, after the field that named the catalog.
 func (j *catalogJob) bad(err error) error {
 	if j.Field == "" {
@@ -125,7 +131,7 @@ func (o *Options) planCatalogs(ctx context.Context, p *plan.Plan) (cleanup func(
 				o.info("# keep %s", line)
 			}
 		}
-		items, err := j.index.Items(j.kept, "catalog "+j.Name)
+		items, err := j.index.Items(j.kept, j.origin())
 		if err != nil {
 			return cleanup, cli.BadInput(err)
 		}
@@ -139,10 +145,10 @@ func (o *Options) planCatalogs(ctx context.Context, p *plan.Plan) (cleanup func(
 // item is where j's catalog goes: below its source's path and tag, or
 // for an oci:// catalog its directory's name, unless told otherwise.
 func (j *catalogJob) item() (plan.Item, error) {
-	it, err := plan.ImageItem(strings.TrimPrefix(j.img.Source, "docker://"), plan.Catalog, "catalog "+j.Name)
+	it, err := plan.ImageItem(strings.TrimPrefix(j.img.Source, "docker://"), plan.Catalog, j.origin())
 	if err != nil {
 		dir, tag, _ := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(j.Name, "oci://"), "oci:"), ":")
-		it = plan.Item{Source: j.Name, Path: filepath.Base(dir), Tag: tag, Kind: plan.Catalog, Origin: "catalog " + j.Name}
+		it = plan.Item{Source: j.Name, Path: filepath.Base(dir), Tag: tag, Kind: plan.Catalog, Origin: j.origin()}
 	}
 	if it.Tag == "" {
 		it.Tag = "latest"
