@@ -99,9 +99,9 @@ func additionalItem(ai AdditionalImage) (plan.Item, error) {
 	return it, nil
 }
 
-// blocks reports whether mirror.blockedImages matches it, by its source
-// or by its destination below the root.
-func (c *Config) blocks(it plan.Item) bool {
+// BlocksItem reports whether mirror.blockedImages matches it, by its
+// source or by its destination below the root.
+func (c *Config) BlocksItem(it plan.Item) bool {
 	return c.Blocks(it.Source) || c.Blocks(it.Path+":"+it.Tag)
 }
 
@@ -111,7 +111,7 @@ func (c *Config) unblocked(p *plan.Plan) (*plan.Plan, []plan.Item, error) {
 	out := &plan.Plan{Merged: p.Merged}
 	var blocked []plan.Item
 	for _, it := range p.Items {
-		if c.blocks(it) {
+		if c.BlocksItem(it) {
 			blocked = append(blocked, it)
 			continue
 		}

@@ -288,6 +288,20 @@ mirror:
 		t.Errorf("the mirrored catalog serves %v, want %v", got, want)
 	}
 
+	// A blocked image takes its bundle out of the catalog.
+	blocked := doc + "  blockedImages:\n  - name: .*/lso-bundle-416.*\n"
+	if err := os.WriteFile(isc, []byte(blocked), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code = e.run(t, "", "-c", isc, "--to", "docker://"+e.dst.Ref("blocked"))
+	if code != 0 || !strings.Contains(errOut, "left out bundle local-storage-operator/local-storage-operator.v4.16.0") || !strings.Contains(errOut, "blocked by mirror.blockedImages") {
+		t.Fatalf("blocked: exit %d\n%s", code, errOut)
+	}
+	_, image = catalogSourceImage(t, out)
+	if got := servedCatalog(t, e, image); !reflect.DeepEqual(got, want[1:]) {
+		t.Errorf("with 4.16.0's bundle blocked the catalog serves %v, want %v", got, want[1:])
+	}
+
 	bad := strings.Replace(doc, "minVersion: 4.16.0", "minVersion: 9.0.0", 1)
 	if err := os.WriteFile(isc, []byte(bad), 0o644); err != nil {
 		t.Fatal(err)

@@ -37,11 +37,16 @@ type catalogJob struct {
 	// where says a selection error for people: the flag or file field.
 	where func(*catalog.FieldError) string
 
+	// blocks, when set, says which images mirror.blockedImages leaves out.
+	blocks func(plan.Item) bool
+
 	img     *catalog.Image
 	index   *catalog.Index
 	kept    *catalog.Kept
 	configs string
 	work    string
+	// blocked are the sources of the images left out by blocks.
+	blocked map[string]bool
 }
 
 // origin names the catalog and the digest it was read at, which the
@@ -135,9 +140,19 @@ func (o *Options) planCatalogs(ctx context.Context, p *plan.Plan) (cleanup func(
 		if err != nil {
 			return cleanup, cli.BadInput(err)
 		}
-		if err := p.Add(items...); err != nil {
-			return cleanup, cli.BadInput(err)
+		j.blocked = map[string]bool{}
+		var blocked []plan.Item
+		for _, it := range items {
+			if j.blocks != nil && j.blocks(it) {
+				j.blocked[it.Source] = true
+				blocked = append(blocked, it)
+				continue
+			}
+			if err := p.Add(it); err != nil {
+				return cleanup, cli.BadInput(err)
+			}
 		}
+		o.reportBlocked(blocked)
 	}
 	return cleanup, nil
 }
@@ -184,11 +199,18 @@ func (o *Options) mirrorCatalogs(ctx context.Context, p *plan.Plan, rep *mirror.
 		gone := map[string]bool{}
 		for bundle, images := range j.index.BundleImages(j.kept) {
 			for _, img := range images {
-				if err := failed[normalized(img)]; err != nil {
-					o.info("catalog %s: left out bundle %s: its image %s could not be copied", j.Name, bundle, img)
-					gone[bundle] = true
-					break
+				why := ""
+				switch {
+				case j.blocked[normalized(img)]:
+					why = "is blocked by mirror.blockedImages"
+				case failed[normalized(img)] != nil:
+					why = "could not be copied"
+				default:
+					continue
 				}
+				o.info("catalog %s: left out bundle %s: its image %s %s", j.Name, bundle, img, why)
+				gone[bundle] = true
+				break
 			}
 		}
 		var ref types.ImageReference

@@ -374,7 +374,8 @@ func configCatalogs(c *imageset.Config) []*catalogJob {
 		field := c.Field(i)
 		jobs = append(jobs, &catalogJob{
 			Name: op.Catalog, Field: field, Path: op.TargetCatalog, Tag: op.TargetTag, Sel: op.Selection,
-			where: func(fe *catalog.FieldError) string { return field + "." + fe.Error() },
+			where:  func(fe *catalog.FieldError) string { return field + "." + fe.Error() },
+			blocks: c.BlocksItem,
 		})
 	}
 	return jobs
