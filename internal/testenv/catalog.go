@@ -5,9 +5,11 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"testing"
 
@@ -119,7 +121,7 @@ func CatalogFiles(dir string, cfg declcfg.DeclarativeConfig) ([]File, error) {
 		get(d.Package).Deprecations = append(get(d.Package).Deprecations, d)
 	}
 	var files []File
-	for _, name := range sortedKeys(byPkg) {
+	for _, name := range slices.Sorted(maps.Keys(byPkg)) {
 		var buf bytes.Buffer
 		if err := declcfg.WriteJSON(*byPkg[name], &buf); err != nil {
 			return nil, fmt.Errorf("writing package %s: %w", name, err)
@@ -127,15 +129,6 @@ func CatalogFiles(dir string, cfg declcfg.DeclarativeConfig) ([]File, error) {
 		files = append(files, File{Name: dir + "/" + name + "/catalog.json", Data: buf.Bytes()})
 	}
 	return files, nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // CatalogImage is a catalog image as `opm generate dockerfile` builds one:

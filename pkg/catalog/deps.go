@@ -1,6 +1,9 @@
 package catalog
 
 import (
+	"maps"
+	"slices"
+
 	"github.com/blang/semver/v4"
 )
 
@@ -58,7 +61,7 @@ func (x *Index) newestProviding(r Requirement) *BundleInfo {
 	var best *BundleInfo
 	for _, pn := range x.SortedNames() {
 		p := x.Packages[pn]
-		for _, bn := range sortedKeys(p.Bundles) {
+		for _, bn := range slices.Sorted(maps.Keys(p.Bundles)) {
 			b := p.Bundles[bn]
 			if !r.satisfiedBy(b) || !p.inAnyChannel(bn) {
 				continue

@@ -2,6 +2,8 @@ package catalog
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 
@@ -57,20 +59,11 @@ func (p *KeptPackage) Bundles() []string {
 			set[e] = true
 		}
 	}
-	return sortedKeys(set)
+	return slices.Sorted(maps.Keys(set))
 }
 
 // SortedChannels returns the kept channel names in order.
-func (p *KeptPackage) SortedChannels() []string { return sortedKeys(p.Channels) }
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
+func (p *KeptPackage) SortedChannels() []string { return slices.Sorted(maps.Keys(p.Channels)) }
 
 // FilterOptions change what Filter keeps beyond the selection.
 type FilterOptions struct {
@@ -279,7 +272,7 @@ func (x *Index) select1(w wanted, defaults map[string]string, at string, ps Pack
 // every channel repaired into one graph with one head.
 func (x *Index) finalize(w wanted, defaults map[string]string) (*Kept, error) {
 	k := &Kept{Packages: map[string]*KeptPackage{}}
-	for _, name := range sortedKeys(w) {
+	for _, name := range slices.Sorted(maps.Keys(w)) {
 		p := x.Packages[name]
 		kp := &KeptPackage{Name: name, DefaultChannel: p.DefaultChannel, Channels: map[string]map[string]bool{}}
 		if d := defaults[name]; d != "" {
@@ -294,11 +287,11 @@ func (x *Index) finalize(w wanted, defaults map[string]string) (*Kept, error) {
 			if err := one.addHead(p, kp.DefaultChannel); err != nil {
 				return nil, err
 			}
-			h := sortedKeys(one[name][kp.DefaultChannel])[0]
+			h := slices.Sorted(maps.Keys(one[name][kp.DefaultChannel]))[0]
 			chans[kp.DefaultChannel] = map[string]bool{h: true}
 			k.Notes = append(k.Notes, fmt.Sprintf("package %s: kept bundle %s, the head of default channel %s, so that the package keeps its default channel (set defaultChannel to choose another)", name, h, kp.DefaultChannel))
 		}
-		for _, ch := range sortedKeys(chans) {
+		for _, ch := range slices.Sorted(maps.Keys(chans)) {
 			kept, added, err := repair(p.Channels[ch], chans[ch])
 			if err != nil {
 				return nil, fmt.Errorf("package %s channel %s: %w", name, ch, err)
@@ -327,7 +320,7 @@ func (p *PackageIndex) channelOf(bundle string) string {
 	if in(p.DefaultChannel) {
 		return p.DefaultChannel
 	}
-	for _, ch := range sortedKeys(p.Channels) {
+	for _, ch := range slices.Sorted(maps.Keys(p.Channels)) {
 		if in(ch) {
 			return ch
 		}

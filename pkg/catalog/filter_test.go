@@ -3,8 +3,10 @@ package catalog
 import (
 	"context"
 	"errors"
+	"maps"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -94,7 +96,7 @@ func kept(x *Index, k *Kept) map[string][]string {
 		kp := k.Packages[pn]
 		for _, ch := range kp.SortedChannels() {
 			var vs []string
-			for _, b := range sortedKeys(kp.Channels[ch]) {
+			for _, b := range slices.Sorted(maps.Keys(kp.Channels[ch])) {
 				vs = append(vs, x.Packages[pn].Bundles[b].Version.String())
 			}
 			out[pn+"/"+ch] = vs
@@ -325,7 +327,7 @@ func TestWriteKeepsOnlyWhatWasKept(t *testing.T) {
 	}
 	co := got.Packages["compliance-operator"]
 	if co.DefaultChannel != "stable-5.5" || len(co.Channels) != 1 || len(co.Bundles) != 1 || co.Bundles["compliance-operator.v5.5.1"] == nil {
-		t.Errorf("compliance-operator: default %q, channels %v, bundles %v", co.DefaultChannel, co.Channels, sortedKeys(co.Bundles))
+		t.Errorf("compliance-operator: default %q, channels %v, bundles %v", co.DefaultChannel, co.Channels, slices.Sorted(maps.Keys(co.Bundles)))
 	}
 	if n := len(got.Packages["branchy-operator"].Bundles); n != 4 {
 		t.Errorf("branchy-operator: %d bundles, want 4", n)

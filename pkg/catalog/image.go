@@ -15,6 +15,7 @@ import (
 	"github.com/containers/image/v5/copy"
 	"github.com/containers/image/v5/docker"
 	"github.com/containers/image/v5/docker/reference"
+	"github.com/containers/image/v5/image"
 	"github.com/containers/image/v5/manifest"
 	"github.com/containers/image/v5/oci/layout"
 	"github.com/containers/image/v5/pkg/blobinfocache/none"
@@ -34,9 +35,6 @@ const (
 	ConfigsLabel  = "operators.operatorframework.io.index.configs.v1"
 	DatabaseLabel = "operators.operatorframework.io.index.database.v1"
 )
-
-// maxConfig caps an image config read into memory.
-const maxConfig = 4 << 20
 
 // ErrNotCatalog marks an image that is not a file-based catalog.
 var ErrNotCatalog = errors.New("not a file-based catalog")
@@ -162,11 +160,11 @@ func (img *Image) read(ctx context.Context) error {
 			return fmt.Errorf("manifest %s: %w", d, err)
 		}
 		in.mimeType = manifest.NormalizedMIMEType(in.mimeType)
-		m, err := manifest.FromBlob(in.raw, in.mimeType)
+		parsed, err := image.FromUnparsedImage(ctx, nil, image.UnparsedInstance(src, inst))
 		if err != nil {
 			return fmt.Errorf("manifest %s: %w", d, err)
 		}
-		if in.config, err = readBlob(ctx, src, m.ConfigInfo(), maxConfig); err != nil {
+		if in.config, err = parsed.ConfigBlob(ctx); err != nil {
 			return fmt.Errorf("config of %s: %w", d, err)
 		}
 		var c imgspecv1.Image
@@ -188,22 +186,6 @@ func (img *Image) read(ctx context.Context) error {
 		img.instances = append(img.instances, in)
 	}
 	return nil
-}
-
-func readBlob(ctx context.Context, src types.ImageSource, info types.BlobInfo, limit int64) ([]byte, error) {
-	rc, _, err := src.GetBlob(ctx, info, none.NoCache)
-	if err != nil {
-		return nil, err
-	}
-	defer rc.Close()
-	data, err := io.ReadAll(io.LimitReader(rc, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("larger than %d bytes", limit)
-	}
-	return data, nil
 }
 
 // Platforms lists the platforms of the catalog, os/arch, in its order.

@@ -2,6 +2,8 @@ package catalog
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 
@@ -107,7 +109,7 @@ func (k *Kept) Describe() []string {
 			if ch == kp.DefaultChannel {
 				def = " (default)"
 			}
-			out = append(out, fmt.Sprintf("%s %s%s: %s", pn, ch, def, strings.Join(sortedKeys(kp.Channels[ch]), ", ")))
+			out = append(out, fmt.Sprintf("%s %s%s: %s", pn, ch, def, strings.Join(slices.Sorted(maps.Keys(kp.Channels[ch])), ", ")))
 		}
 	}
 	return out

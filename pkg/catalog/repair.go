@@ -2,6 +2,8 @@ package catalog
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 
@@ -55,7 +57,7 @@ func repair(entries []declcfg.ChannelEntry, sel map[string]bool) (kept map[strin
 			hi = i
 		}
 	}
-	names := sortedKeys(sel)
+	names := slices.Sorted(maps.Keys(sel))
 	for _, n := range names {
 		kept[n] = true
 		if i, ok := pos[n]; ok {
