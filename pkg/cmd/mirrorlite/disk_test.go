@@ -406,11 +406,15 @@ mirror:
 	}
 
 	bad := filepath.Join(e.dir, "bad.yaml")
-	if err := os.WriteFile(bad, []byte(strings.Replace(doc, "  blockedImages:", "  operators:\n  - catalog: registry.redhat.io/redhat/redhat-operator-index:v4.16\n  blockedImages:", 1)), 0o644); err != nil {
+	// oc-mirror's scenario 15, a range on a package and on its channel:
+	// refused before anything is read, naming the field.
+	op := "  operators:\n  - catalog: registry.redhat.io/redhat/redhat-operator-index:v4.16\n" +
+		"    packages: [{name: x, minVersion: 1.0.0, channels: [{name: a, maxVersion: 2.0.0}]}]\n  blockedImages:"
+	if err := os.WriteFile(bad, []byte(strings.Replace(doc, "  blockedImages:", op, 1)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	_, stderr, code = e.run(t, "", "-c", bad, "--to", "docker://"+root)
-	if code != cli.ExitBadInput || !strings.Contains(stderr, "mirror.operators") || !strings.Contains(stderr, "bad.yaml") {
+	if code != cli.ExitBadInput || !strings.Contains(stderr, "bad.yaml: mirror.operators[0].packages[0].channels[0].maxVersion") {
 		t.Errorf("operators section: exit %d: %s", code, stderr)
 	}
 }
