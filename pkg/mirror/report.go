@@ -64,7 +64,9 @@ func (r *Report) Mapping(keep func(ItemResult) bool) string {
 	var b strings.Builder
 	for _, list := range [][]ItemResult{r.Items, r.Attachments} {
 		for _, it := range list {
-			if keep != nil && !keep(it) {
+			if (keep != nil && !keep(it)) || it.Item.Kind == plan.Catalog {
+				// A rebuilt catalog is at no source: a line would copy the
+				// unfiltered one.
 				continue
 			}
 			src := it.Item.Source

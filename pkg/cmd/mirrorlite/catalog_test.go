@@ -150,6 +150,10 @@ func TestCatalogMirrorsTheNamedPackagesAndServesThem(t *testing.T) {
 		}
 	}
 
+	if m, err := os.ReadFile(filepath.Join(res, "mapping.txt")); err != nil || strings.Contains(string(m), "redhat-operator-index") || !strings.Contains(string(m), "osus-bundle-110") {
+		t.Errorf("mapping.txt (%v) must list the operator images and not the rebuilt catalog, which is at no source:\n%s", err, m)
+	}
+
 	// A re-run copies nothing and names the same catalog.
 	out2, errOut, code := e.run(t, "", "catalog", cat, "--package", "cincinnati-operator", "--package", "local-storage-operator:stable", "--to", "docker://"+to)
 	if code != 0 {
@@ -220,10 +224,14 @@ func TestCatalogDryRunListsKeptBundles(t *testing.T) {
 	if !strings.Contains(errOut, "# keep cincinnati-operator v1 (default): update-service-operator.v1.1.0") {
 		t.Errorf("stderr does not list the kept bundles:\n%s", errOut)
 	}
-	for _, want := range []string{"/operators/osus-bundle-110@", "/operators/osus-operand-110@", "redhat/redhat-operator-index"} {
+	for _, want := range []string{"/operators/osus-bundle-110@", "/operators/osus-operand-110@"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("mapping lacks %s:\n%s", want, out)
 		}
+	}
+	// The rebuilt catalog is at no source: no mapping line would copy it.
+	if strings.Contains(out, "redhat-operator-index") || !strings.Contains(errOut, "would be rebuilt with what it keeps and pushed to "+to+"/redhat/redhat-operator-index:v4.17") {
+		t.Errorf("the catalog in a dry run: stdout\n%s\nstderr\n%s", out, errOut)
 	}
 	if _, err := digestAtErr(e, to+"/redhat/redhat-operator-index:v4.17"); err == nil {
 		t.Error("a dry run pushed the catalog")

@@ -180,7 +180,7 @@ func (j *catalogJob) item() (plan.Item, error) {
 
 // mirrorCatalogs runs after the plan's images: each catalog loses the
 // bundles whose images failed, is rebuilt and is pushed; the items and
-// results join p and rep. A dry run only adds the catalogs to the mapping.
+// results join p and rep. A dry run only says where each would go.
 func (o *Options) mirrorCatalogs(ctx context.Context, p *plan.Plan, rep *mirror.Report, dst mirror.Target, opts mirror.Options) error {
 	if len(o.catalogs) == 0 || ctx.Err() != nil {
 		return nil
@@ -213,10 +213,18 @@ func (o *Options) mirrorCatalogs(ctx context.Context, p *plan.Plan, rep *mirror.
 				break
 			}
 		}
+		if o.DryRun {
+			// The rebuilt catalog is no image at any source, so it has no
+			// line in the mapping; it is said here instead.
+			dest, err := dst.DestRef(it)
+			if err != nil {
+				return cli.BadInput(err)
+			}
+			o.info("# dry run: catalog %s would be rebuilt with what it keeps and pushed to %s", j.Name, strings.TrimPrefix(dest.StringWithinTransport(), "//"))
+			continue
+		}
 		var ref types.ImageReference
 		switch {
-		case o.DryRun:
-			ref, err = layout.NewReference(filepath.Join(j.work, "layout"), "source")
 		case !j.filtered() && len(gone) == 0:
 			ref, err = layout.NewReference(filepath.Join(j.work, "layout"), "source")
 			it.Digest = j.img.Digest
@@ -233,6 +241,9 @@ func (o *Options) mirrorCatalogs(ctx context.Context, p *plan.Plan, rep *mirror.
 		if err := q.Add(it); err != nil {
 			return cli.BadInput(err)
 		}
+	}
+	if len(q.Items) == 0 {
+		return nil
 	}
 	opts.SigstoreAttachments = false // a rebuilt catalog has no signature
 	opts.DryRunChecksDest = false
