@@ -56,8 +56,8 @@ const (
 )
 
 // Faults says which requests a FaultProxy breaks. Counting starts at 1 and
-// is per field; zero disables a field. The /v2/ ping always passes: clients
-// give up on a registry that fails it.
+// is per field; zero disables a field. The /v2/ ping passes unless Ping
+// says otherwise: clients give up on a registry that fails it.
 type Faults struct {
 	// ResetBlobEvery resets every n-th upload of blob data (PATCH, or
 	// PUT/POST with a body) after half of its body.
@@ -83,6 +83,13 @@ type Faults struct {
 	// with the request's kind and its number among requests of that kind
 	// (from 1): a deterministic fault plan.
 	Plan func(k Kind, n int) Fault
+	// Only, when set, picks the requests the fields above apply to (a
+	// blob by its digest); the others pass untouched and uncounted.
+	Only func(*http.Request) bool
+	// Ping breaks the /v2/ ping too, as the fields above say (it is then
+	// of kind OtherRequest): a registry that is down, not one with a bad
+	// blob.
+	Ping bool
 }
 
 // FaultProxy is an HTTPS reverse proxy in front of a Registry that breaks
@@ -101,9 +108,10 @@ type FaultProxy struct {
 	n        atomic.Int64
 	nBlob    atomic.Int64
 	nGet     atomic.Int64
-	// Resets, Errors (5xx), Busies (429) and Stalls count injected faults.
-	Resets, Errors, Busies, Stalls atomic.Int64
-	closeOnce                      sync.Once
+	// Resets, Errors (5xx), Busies (429) and Stalls count injected faults;
+	// Received counts every request, the pings too.
+	Resets, Errors, Busies, Stalls, Received atomic.Int64
+	closeOnce                                sync.Once
 
 	mu       sync.Mutex
 	perKind  map[Kind]int
@@ -290,7 +298,9 @@ func (p *FaultProxy) decide(k Kind) Fault {
 }
 
 func (p *FaultProxy) serve(w http.ResponseWriter, req *http.Request, next http.Handler) {
-	if req.URL.Path == "/v2/" || req.URL.Path == "/v2" {
+	p.Received.Add(1)
+	if (req.URL.Path == "/v2/" || req.URL.Path == "/v2") && !p.faults.Ping ||
+		p.faults.Only != nil && !p.faults.Only(req) {
 		next.ServeHTTP(w, req)
 		return
 	}
