@@ -118,7 +118,7 @@ func (r *run) checkBlobs(ctx context.Context) []*blobGroup {
 			if err != nil {
 				return nil // the transfer reports it
 			}
-			_ = r.retry(ctx, 0, func(ctx context.Context) error {
+			_ = r.retry(ctx, r.atDest(dest.Reference()), 0, func(ctx context.Context) error {
 				ok, _, err := dest.TryReusingBlob(ctx, c.g.info, none.NoCache, false)
 				c.ok = ok
 				return err

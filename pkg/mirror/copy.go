@@ -9,8 +9,6 @@ import (
 	"github.com/containers/image/v5/types"
 	digest "github.com/opencontainers/go-digest"
 	"golang.org/x/sync/errgroup"
-
-	"github.com/airgap-ocp/oc-plugins/pkg/retry"
 )
 
 // A run: the images of one Copy, resolved, checked and transferred in
@@ -28,6 +26,7 @@ func Copy(ctx context.Context, images []Image, opts Options) *Result {
 		sources: map[string]*pool[types.ImageSource]{},
 		seen:    map[string]*imageState{},
 	}
+	r.health.ping = r.pingRegistry
 	r.progress = newProgress(opts.Progress, opts.ProgressInterval, &r.counters)
 	defer r.close()
 
@@ -120,6 +119,7 @@ type run struct {
 	cache    types.BlobInfoCache
 	progress *progress
 	counters counters
+	health   health
 
 	mu      sync.Mutex
 	images  []*imageState
@@ -233,12 +233,4 @@ func (r *run) timeout(size int64) time.Duration {
 		size = 0
 	}
 	return r.opts.RequestTimeout + time.Duration(size/r.opts.MinRate)*time.Second
-}
-
-// retry runs fn under the retry policy, each attempt with its own timeout
-// and idle timeout.
-func (r *run) retry(ctx context.Context, size int64, fn func(context.Context) error) error {
-	return retry.Do(ctx, r.opts.Retry, func(ctx context.Context) error {
-		return r.attempt(ctx, size, func(ctx context.Context, _ *watch) error { return fn(ctx) })
-	})
 }

@@ -67,7 +67,7 @@ func (r *run) mayHold(ctx context.Context, im *imageState) bool {
 	d := r.repo(im.Dest)
 	d.listOnce.Do(func() {
 		var tags []string
-		err := r.retry(ctx, 0, func(ctx context.Context) (err error) {
+		err := r.retry(ctx, r.atDest(d.ref), 0, func(ctx context.Context) (err error) {
 			tags, err = docker.GetRepositoryTags(ctx, r.opts.DestCtx, d.ref)
 			return err
 		})
@@ -144,9 +144,13 @@ func (r *run) blobDest(ctx context.Context, g *blobGroup, repo string) (types.Im
 	}
 	d := v.(*destRepo)
 	// Opening a docker destination sends no request: nothing to spare.
-	return d.blobs.get(ctx, func(ctx context.Context, _ bool) (types.ImageDestination, error) {
+	dest, release, err := d.blobs.get(ctx, func(ctx context.Context, _ bool) (types.ImageDestination, error) {
 		return r.openDest(ctx, d.ref)
 	})
+	if err != nil {
+		return nil, func() {}, err
+	}
+	return dest, release, nil
 }
 
 // served reports whether the destination serves im's manifest by digest,
@@ -175,7 +179,7 @@ func (r *run) served(ctx context.Context, im *imageState) bool {
 	}
 	defer release()
 	var raw []byte
-	err = r.retry(ctx, int64(len(im.top)), func(ctx context.Context) (err error) {
+	err = r.retry(ctx, r.atDest(im.Dest), int64(len(im.top)), func(ctx context.Context) (err error) {
 		dg := im.Digest
 		raw, _, err = src.GetManifest(ctx, &dg)
 		return err

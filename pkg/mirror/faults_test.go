@@ -3,9 +3,13 @@ package mirror_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	digest "github.com/opencontainers/go-digest"
 
 	"github.com/airgap-ocp/oc-plugins/internal/testenv"
 	"github.com/airgap-ocp/oc-plugins/pkg/mirror"
@@ -142,5 +146,120 @@ func TestMirrorStallErrorNamesTheTimeout(t *testing.T) {
 	}
 	if n := dst.Traffic().ManifestPuts(); n != 0 {
 		t.Errorf("%d manifests pushed although their blob never arrived", n)
+	}
+}
+
+// severalImages pushes n images of two small layers each to src and returns
+// the engine's images copying them from via (src, or a proxy's view of it)
+// to dst, and the built images.
+func severalImages(t *testing.T, src, via, dst *testenv.Registry, n int) ([]mirror.Image, []*testenv.BuiltImage) {
+	t.Helper()
+	var images []mirror.Image
+	var built []*testenv.BuiltImage
+	for i := range n {
+		name := fmt.Sprintf("apps/img%d:v1", i)
+		img := testenv.Image{Layers: []testenv.Layer{
+			{Files: []testenv.File{{Name: "a", Data: testenv.PseudoRandom(name+"a", 16<<10)}}},
+			{Files: []testenv.File{{Name: "b", Data: testenv.PseudoRandom(name+"b", 16<<10)}}},
+		}}
+		b, err := img.Build()
+		if err != nil {
+			t.Fatal(err)
+		}
+		src.MustPushImage(t, name, img)
+		images = append(images, mirror.Image{Source: ref(t, via.Ref(name)), Dest: ref(t, dst.Ref("mirror/"+name))})
+		built = append(built, b)
+	}
+	return images, built
+}
+
+// TestMirrorStopsAtARegistryThatIsDown: a registry that answers 500 to
+// everything, its ping included, or that is gone, fails the images that
+// need it at once, naming it as down, instead of spending the retry policy
+// on each of their blobs and manifests one by one.
+func TestMirrorStopsAtARegistryThatIsDown(t *testing.T) {
+	src := testenv.StartRegistry(t)
+	dst := testenv.StartRegistry(t)
+	const n = 8
+	// Fast backoff, so that the run before the fix took seconds, not minutes.
+	policy := retry.Policy{Attempts: 6, Base: time.Millisecond, Max: 5 * time.Millisecond}
+	copyAll := func(images []mirror.Image, regs ...*testenv.Registry) *mirror.Result {
+		sys := testenv.CombinedSystemContext(t, regs...)
+		return mirror.Copy(context.Background(), images, mirror.Options{SourceCtx: sys, DestCtx: sys, Parallel: 2, Retry: policy})
+	}
+	checkDown := func(t *testing.T, res *mirror.Result, host string) {
+		t.Helper()
+		for _, im := range res.Images {
+			var down *mirror.RegistryDownError
+			if im.Status != mirror.StatusFailed || !errors.As(im.Err, &down) || down.Registry != host {
+				t.Errorf("%s: %s, %v; want failed because %s is down", im.Source.StringWithinTransport(), im.Status, im.Err, host)
+			}
+		}
+		if err := res.Err(); err == nil || !strings.Contains(err.Error(), "registry "+host+" is down") {
+			t.Errorf("the run's error does not name %s as down: %v", host, err)
+		}
+	}
+
+	t.Run("a destination that answers 500 to everything", func(t *testing.T) {
+		proxy := dst.StartFaultProxy(t, testenv.Faults{ServerErrorEvery: 1, Ping: true})
+		images, _ := severalImages(t, src, src, proxy.Registry(), n)
+		res := copyAll(images, src, proxy.Registry())
+		checkDown(t, res, proxy.Host)
+		// Each image's checks and blobs, each retried on its own under six
+		// attempts, cost about a hundred requests (containers/image sends
+		// none for a client whose ping failed); noticing the registry is
+		// down costs a few, whatever n is.
+		if got := proxy.Received.Load(); got > 20 {
+			t.Errorf("the registry that is down received %d requests for %d images", got, n)
+		}
+	})
+	t.Run("a source that answers 500 to everything", func(t *testing.T) {
+		proxy := src.StartFaultProxy(t, testenv.Faults{ServerErrorEvery: 1, Ping: true})
+		images, _ := severalImages(t, src, proxy.Registry(), dst, n)
+		res := copyAll(images, proxy.Registry(), dst)
+		checkDown(t, res, proxy.Host)
+		if got := proxy.Received.Load(); got > 20 {
+			t.Errorf("the registry that is down received %d requests for %d images", got, n)
+		}
+		if n := dst.Traffic().ManifestPuts(); n != 0 {
+			t.Errorf("%d manifests pushed from a source that is down", n)
+		}
+	})
+	t.Run("a destination that is gone", func(t *testing.T) {
+		gone := testenv.StartRegistry(t)
+		images, _ := severalImages(t, src, src, gone, n)
+		if err := gone.Close(); err != nil {
+			t.Fatal(err)
+		}
+		checkDown(t, copyAll(images, src, gone), gone.Host)
+	})
+}
+
+// TestMirrorRetriesABadBlobAmongGoodOnes: a source that fails every read of
+// one blob, and serves the rest and its ping, is not down: that blob gets
+// the policy's attempts of its own, its image fails naming it, and the
+// other images arrive.
+func TestMirrorRetriesABadBlobAmongGoodOnes(t *testing.T) {
+	src := testenv.StartRegistry(t)
+	dst := testenv.StartRegistry(t)
+	policy := retry.Policy{Attempts: 6, Base: time.Millisecond, Max: 5 * time.Millisecond}
+	var bad digest.Digest
+	proxy := src.StartFaultProxy(t, testenv.Faults{ServerErrorEvery: 1, Kinds: []testenv.Kind{testenv.BlobGet},
+		Only: func(req *http.Request) bool { return strings.HasSuffix(req.URL.Path, "/blobs/"+bad.String()) }})
+	images, built := severalImages(t, src, proxy.Registry(), dst, 4)
+	bad = built[2].LayerDigests[1]
+	sys := testenv.CombinedSystemContext(t, proxy.Registry(), dst)
+	res := mirror.Copy(context.Background(), images, mirror.Options{SourceCtx: sys, DestCtx: sys, Parallel: 2, Retry: policy})
+	for i, im := range res.Images {
+		var down *mirror.RegistryDownError
+		switch {
+		case i == 2 && (im.Status != mirror.StatusFailed || errors.As(im.Err, &down) || !strings.Contains(fmt.Sprint(im.Err), bad.String())):
+			t.Errorf("the image with the bad blob: %s, %v; want failed naming %s, the registry not down", im.Status, im.Err, bad)
+		case i != 2 && im.Status != mirror.StatusCopied:
+			t.Errorf("%s: %s, %v; want copied", im.Source.StringWithinTransport(), im.Status, im.Err)
+		}
+	}
+	if got := proxy.Errors.Load(); got != int64(policy.Attempts) {
+		t.Errorf("the bad blob was read %d times, want the policy's %d attempts", got, policy.Attempts)
 	}
 }

@@ -53,9 +53,14 @@ func (r *run) openRef(ctx context.Context, ref types.ImageReference, sys *types.
 		return err
 	}
 	if spare {
-		err = r.attempt(ctx, 0, func(ctx context.Context, _ *watch) error { return open(ctx) })
+		// One attempt, but it counts towards the registry's health.
+		hh := r.health.of(at(ref, sys))
+		if err = r.health.downErr(hh); err == nil {
+			err = r.attempt(ctx, 0, func(ctx context.Context, _ *watch) error { return open(ctx) })
+			r.health.record(ctx, hh, err)
+		}
 	} else {
-		err = r.retry(ctx, 0, open)
+		err = r.retry(ctx, at(ref, sys), 0, open)
 	}
 	return src, err
 }
@@ -89,7 +94,7 @@ func (r *run) resolve(ctx context.Context, im *imageState) {
 		r.fail(im, fmt.Errorf("reading %s: %w", transports(im.Source), err))
 		return
 	}
-	err = r.retry(ctx, 0, func(ctx context.Context) (err error) {
+	err = r.retry(ctx, r.atSource(im.Source), 0, func(ctx context.Context) (err error) {
 		raw, mime, err = src.GetManifest(ctx, im.instance)
 		return err
 	})
@@ -174,7 +179,7 @@ func (r *run) getInstance(ctx context.Context, im *imageState, d digest.Digest) 
 	if err != nil {
 		return nil, "", err
 	}
-	err = r.retry(ctx, 0, func(ctx context.Context) (err error) {
+	err = r.retry(ctx, r.atSource(im.Source), 0, func(ctx context.Context) (err error) {
 		raw, mime, err = src.GetManifest(ctx, &d)
 		return err
 	})
@@ -220,7 +225,7 @@ func (r *run) destHas(ctx context.Context, im *imageState) bool {
 	ref := im.Dest
 	if ref.Transport().Name() != docker.Transport.Name() {
 		var got digest.Digest
-		err := r.retry(ctx, 0, func(ctx context.Context) error {
+		err := r.retry(ctx, r.atDest(ref), 0, func(ctx context.Context) error {
 			src, err := ref.NewImageSource(ctx, r.opts.DestCtx)
 			if err != nil {
 				return err
@@ -246,7 +251,7 @@ func (r *run) destHas(ctx context.Context, im *imageState) bool {
 		}
 	}
 	var got digest.Digest
-	err := r.retry(ctx, 0, func(ctx context.Context) (err error) {
+	err := r.retry(ctx, r.atDest(ref), 0, func(ctx context.Context) (err error) {
 		got, err = docker.GetDigest(ctx, r.opts.DestCtx, ref)
 		return err
 	})
@@ -282,7 +287,7 @@ func (r *run) attachments(ctx context.Context, ims []*imageState) []*imageState 
 		}
 		// Through an image source, so that registries.conf mirrors apply
 		// as they do to the image itself.
-		err := r.retry(ctx, 0, func(ctx context.Context) error {
+		err := r.retry(ctx, r.atSource(src), 0, func(ctx context.Context) error {
 			s, err := src.NewImageSource(ctx, r.opts.SourceCtx)
 			if err != nil {
 				return err

@@ -30,7 +30,7 @@ func (r *run) dest(ctx context.Context, ref types.ImageReference) (types.ImageDe
 
 // openDest opens ref as a destination under the retry policy.
 func (r *run) openDest(ctx context.Context, ref types.ImageReference) (dest types.ImageDestination, err error) {
-	err = r.retry(ctx, 0, func(ctx context.Context) (err error) {
+	err = r.retry(ctx, r.atDest(ref), 0, func(ctx context.Context) (err error) {
 		dest, err = ref.NewImageDestination(ctx, r.opts.DestCtx)
 		return err
 	})
@@ -168,7 +168,7 @@ func (r *run) copyBlob(ctx context.Context, g *blobGroup) []*imageState {
 		}
 		if err == nil && have {
 			var mounted bool
-			err = r.retry(ctx, 0, func(ctx context.Context) (err error) {
+			err = r.retry(ctx, r.atDest(dest.Reference()), 0, func(ctx context.Context) (err error) {
 				mounted, _, err = dest.TryReusingBlob(ctx, g.info, r.cache, false)
 				return err
 			})
@@ -202,16 +202,25 @@ func (r *run) copyBlob(ctx context.Context, g *blobGroup) []*imageState {
 // last byte the destination read.
 func (r *run) upload(ctx context.Context, g *blobGroup, dest types.ImageDestination) error {
 	var last *countingReader
-	err := retry.DoSteps(ctx, r.opts.Retry, func(ctx context.Context) (int, error) {
+	srcH, dstH := r.health.of(r.atSource(g.src.Source)), r.health.of(r.atDest(dest.Reference()))
+	bound, stop := r.health.bind(ctx, srcH, dstH)
+	defer stop()
+	err := retry.DoSteps(bound, r.opts.Retry, func(ctx context.Context) (int, error) {
+		if err := r.health.downErr(srcH, dstH); err != nil {
+			return stepSource, err
+		}
 		var cr *countingReader
+		failed := dstH // the registry the attempt failed at
 		err := r.attempt(ctx, g.info.Size, func(ctx context.Context, w *watch) error {
 			src, release, err := r.source(ctx, g.src)
 			if err != nil {
+				failed = srcH
 				return fmt.Errorf("reading from %s: %w", repoKey(g.src.Source), err)
 			}
 			defer release()
 			rc, _, err := src.GetBlob(ctx, g.info, r.cache)
 			if err != nil {
+				failed = srcH
 				return fmt.Errorf("reading from %s: %w", repoKey(g.src.Source), err)
 			}
 			defer rc.Close()
@@ -219,6 +228,7 @@ func (r *run) upload(ctx context.Context, g *blobGroup, dest types.ImageDestinat
 			got, err := dest.PutBlob(ctx, cr, g.info, r.cache, g.isConfig)
 			if rerr := cr.readErr(); err != nil && rerr != nil {
 				// The source failed mid-blob: say so, not the upload's echo of it.
+				failed = srcH
 				return fmt.Errorf("reading from %s: %w", repoKey(g.src.Source), rerr)
 			}
 			if err != nil {
@@ -229,10 +239,14 @@ func (r *run) upload(ctx context.Context, g *blobGroup, dest types.ImageDestinat
 			}
 			return nil
 		})
+		if err == nil {
+			r.health.record(ctx, srcH, nil)
+		}
+		r.health.record(ctx, failed, err)
 		last = cr
 		return cr.step(err), err
 	})
-	if err != nil {
+	if err = r.health.instead(ctx, err, srcH, dstH); err != nil {
 		return err
 	}
 	if last != nil && last.read.Load() == 0 && g.info.Size > 0 {
@@ -257,7 +271,7 @@ func (r *run) pushImage(ctx context.Context, im *imageState) {
 		return
 	}
 	for _, c := range im.children {
-		err := r.retry(ctx, int64(len(c.raw)), func(ctx context.Context) error {
+		err := r.retry(ctx, r.atDest(im.Dest), int64(len(c.raw)), func(ctx context.Context) error {
 			return dest.PutManifest(ctx, c.raw, &c.digest)
 		})
 		if err != nil {
@@ -266,7 +280,7 @@ func (r *run) pushImage(ctx context.Context, im *imageState) {
 		}
 		r.counters.manifests.Add(1)
 	}
-	err = r.retry(ctx, int64(len(im.top)), func(ctx context.Context) error {
+	err = r.retry(ctx, r.atDest(im.Dest), int64(len(im.top)), func(ctx context.Context) error {
 		return dest.PutManifest(ctx, im.top, nil)
 	})
 	if err == nil {

@@ -132,10 +132,15 @@ var statusInMessage = regexp.MustCompile(`(?:HTTP|status:|StatusCode:) (\d{3})\b
 // repeating: 408, 429 and 5xx responses, a reset or refused connection, an
 // unexpected EOF, a TLS failure during transfer, or a per-request timeout
 // (context.DeadlineExceeded of a request context, not the caller's cancel).
-// Authentication failures, "not found" and bad requests are not.
+// Authentication failures, "not found" and bad requests are not. An error
+// that says itself (a Transient method) is taken at its word.
 func IsTransient(err error) bool {
 	if err == nil || errors.Is(err, context.Canceled) {
 		return false
+	}
+	var says interface{ Transient() bool }
+	if errors.As(err, &says) {
+		return says.Transient()
 	}
 	var status apierrors.APIStatus
 	if errors.As(err, &status) {

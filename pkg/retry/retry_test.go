@@ -16,6 +16,12 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
+// lasting is a failure known to last, such as a registry found down.
+type lasting struct{ error }
+
+func (lasting) Transient() bool { return false }
+func (e lasting) Unwrap() error { return e.error }
+
 func TestIsTransient(t *testing.T) {
 	gr := schema.GroupResource{Resource: "x"}
 	for _, tc := range []struct {
@@ -47,6 +53,7 @@ func TestIsTransient(t *testing.T) {
 		{"an API denial is final", apierrors.NewForbidden(gr, "x", errors.New("x")), false},
 		{"an API not found is final", apierrors.NewNotFound(gr, "x"), false},
 		{"an invalid object is final", apierrors.NewBadRequest("x"), false},
+		{"an error that says it is final is, whatever it wraps", fmt.Errorf("copying: %w", lasting{docker.UnexpectedHTTPStatusError{StatusCode: 500}}), false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := IsTransient(tc.err); got != tc.want {

@@ -118,6 +118,10 @@ func (o *Options) failed(ctx context.Context, rep *mirror.Report) error {
 	if errors.As(failed[0].Err, &unservable) {
 		return cli.Failed(unservable) // one line: every image failed for this one reason
 	}
+	if down := registryDown(failed); down != nil {
+		return cli.Failed(fmt.Errorf("%w; %d of %d images were not copied and nothing was printed; a re-run copies only what is missing",
+			down, len(failed), rep.Stats.Images))
+	}
 	if o.DryRun {
 		for _, f := range failed {
 			o.info("could not read: %s (%s): %v", f.Item.Source, f.Item.Origin, f.Err)
@@ -136,6 +140,20 @@ func (o *Options) failed(ctx context.Context, rep *mirror.Report) error {
 	}
 	return cli.Failed(fmt.Errorf("%d of %d images could not be copied (each is listed above); nothing was printed; %s",
 		len(failed), rep.Stats.Images, retryHint))
+}
+
+// registryDown is the registry found down that every failure is owed to,
+// or nil: then one line says it all.
+func registryDown(failed []mirror.ItemResult) *mirror.RegistryDownError {
+	var first *mirror.RegistryDownError
+	for _, f := range failed {
+		var down *mirror.RegistryDownError
+		if !errors.As(f.Err, &down) || first != nil && down.Registry != first.Registry {
+			return nil
+		}
+		first = down
+	}
+	return first
 }
 
 func (o *Options) summary(rep *mirror.Report) {

@@ -556,3 +556,25 @@ func TestAnInterruptWhileAskingTheStoresIsExit3(t *testing.T) {
 		t.Errorf("%v, stdout %q, stderr:\n%s", err, stdout.String(), stderr.String())
 	}
 }
+
+// TestRegistryThatIsDownIsOneLineNamingIt: a mirror into a registry that
+// is gone stops with exit 3 and one line naming the registry as down, not
+// a line per image after each image's own retries.
+func TestRegistryThatIsDownIsOneLineNamingIt(t *testing.T) {
+	e := newEnv(t)
+	rel := e.src.PushRelease(t, testenv.ReleaseSpec{Components: 4})
+	if err := e.dst.Close(); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, code := e.run(t, "", "release", rel.PullSpec, "--to", "docker://"+e.dst.Ref("ocp/release"))
+	if code != cli.ExitFailed || stdout != "" {
+		t.Fatalf("exit %d, stdout %q; want exit 3 and nothing printed: %s", code, stdout, stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(stderr), "\n")
+	if last := lines[len(lines)-1]; !strings.Contains(last, "registry "+e.dst.Host+" is down") {
+		t.Errorf("the last line does not name %s as down: %s", e.dst.Host, last)
+	}
+	if strings.Contains(stderr, "failed: ") {
+		t.Errorf("a line per image for one registry that is down:\n%s", stderr)
+	}
+}
