@@ -288,24 +288,40 @@ func readManifest(ar *archive.Reader, d digest.Digest) ([]byte, string, error) {
 }
 
 // checkImage refuses an image any of whose manifests or blobs sits in a
-// refused chunk. Blobs left out by --since are the destination's business:
-// the engine finds them there or fails naming them.
+// refused chunk, or whose manifests give a blob a size other than the one
+// the archive records for it. The engine moves each blob once, with the
+// size the first image that needs it gives: a manifest that lied about a
+// shared layer would fail the upload for every image sharing it, and leave
+// the blobs of the others pushed with no manifest. Blobs left out by
+// --since are the destination's business: the engine finds them there or
+// fails naming them.
 func checkImage(ar *archive.Reader, raw []byte, mime string) error {
-	check := func(d digest.Digest) error {
-		err := ar.Check(d)
+	check := func(in digest.Digest, info types.BlobInfo) error {
+		err := ar.Check(info.Digest)
 		var left *archive.LeftOutError
 		if errors.As(err, &left) {
 			return nil
 		}
-		return err
+		if err != nil {
+			return err
+		}
+		// -1 is a manifest that gives no size (schema 1).
+		if size := ar.Size(info.Digest); info.Size != -1 && info.Size != size {
+			return fmt.Errorf("manifest %s gives blob %s a size of %d bytes, the archive holds %d: the image is refused", in, info.Digest, info.Size, size)
+		}
+		return nil
 	}
 	blobs := func(raw []byte, mime string) error {
 		m, err := manifest.FromBlob(raw, mime)
 		if err != nil {
 			return err
 		}
+		md, err := manifest.Digest(raw)
+		if err != nil {
+			return err
+		}
 		if c := m.ConfigInfo(); c.Digest != "" {
-			if err := check(c.Digest); err != nil {
+			if err := check(md, c); err != nil {
 				return err
 			}
 		}
@@ -313,7 +329,7 @@ func checkImage(ar *archive.Reader, raw []byte, mime string) error {
 			if len(l.URLs) > 0 {
 				continue
 			}
-			if err := check(l.Digest); err != nil {
+			if err := check(md, l.BlobInfo); err != nil {
 				return err
 			}
 		}
@@ -326,8 +342,16 @@ func checkImage(ar *archive.Reader, raw []byte, mime string) error {
 	if err != nil {
 		return err
 	}
+	ld, err := manifest.Digest(raw)
+	if err != nil {
+		return err
+	}
 	for _, cd := range list.Instances() {
-		if err := check(cd); err != nil {
+		inst, err := list.Instance(cd)
+		if err != nil {
+			return err
+		}
+		if err := check(ld, types.BlobInfo{Digest: cd, Size: inst.Size}); err != nil {
 			return err
 		}
 		craw, cmime, err := readManifest(ar, cd)

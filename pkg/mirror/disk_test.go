@@ -2,6 +2,8 @@ package mirror_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,6 +11,7 @@ import (
 
 	"github.com/containers/image/v5/types"
 	digest "github.com/opencontainers/go-digest"
+	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/airgap-ocp/oc-plugins/internal/testenv"
 	"github.com/airgap-ocp/oc-plugins/pkg/archive"
@@ -180,5 +183,97 @@ func TestDiskCorruptChunkFailsOnlyTheImagesThatNeedIt(t *testing.T) {
 	}
 	if n := dst.Traffic().Uploads()[victim.Blobs[0].Digest]; n != 0 {
 		t.Errorf("the corrupt blob was pushed %d times", n)
+	}
+}
+
+// TestDiskRefusesOnlyTheImageWhoseManifestLiesAboutABlobSize: an archive
+// holds two intact images sharing a layer and a third whose manifest
+// gives that layer another size. Pushed with the liar first (the engine
+// moves each blob with the size the first image gives), the liar alone is
+// refused, naming the blob; the intact images arrive; nothing of the liar
+// (its own layer, its manifest) is pushed.
+func TestDiskRefusesOnlyTheImageWhoseManifestLiesAboutABlobSize(t *testing.T) {
+	src := testenv.StartRegistry(t)
+	dst := testenv.StartRegistry(t)
+	sys := testenv.CombinedSystemContext(t, src, dst)
+	shared := testenv.Layer{Files: []testenv.File{{Name: "base", Data: testenv.PseudoRandom("base", 64<<10)}}}
+	own := func(name string) testenv.Image {
+		return testenv.Image{Layers: []testenv.Layer{shared, {Files: []testenv.File{{Name: name, Data: testenv.PseudoRandom(name, 16<<10)}}}}}
+	}
+	src.MustPushImage(t, "apps/a:v1", own("a"))
+	src.MustPushImage(t, "apps/b:v1", own("b"))
+	// The liar: an honest image's manifest with the shared layer's size
+	// changed, pushed as it is (the registry checks that blobs exist, not
+	// their sizes).
+	honest, err := own("liar").Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	src.MustPushImage(t, "apps/liar:honest", own("liar"))
+	var m imgspecv1.Manifest
+	if err := json.Unmarshal(honest.Manifest, &m); err != nil {
+		t.Fatal(err)
+	}
+	m.Layers[0].Size++
+	lie, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	liarRef := ref(t, src.Ref("apps/liar:v1"))
+	dest, err := liarRef.NewImageDestination(context.Background(), sys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := dest.PutManifest(context.Background(), lie, nil); err != nil {
+		t.Fatalf("pushing the lying manifest: %v", err)
+	}
+	_ = dest.Close()
+
+	// To disk, the liar last: the shared layer is written at its true size.
+	dir := filepath.Join(t.TempDir(), "archive")
+	w, err := archive.Create(dir, archive.WriterOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dw := mirror.NewDiskWriter(w)
+	var images []mirror.Image
+	for _, name := range []string{"apps/a:v1", "apps/b:v1", "apps/liar:v1"} {
+		images = append(images, mirror.Image{Source: ref(t, src.Ref(name)), Dest: dw.Ref()})
+	}
+	res := mirror.Copy(context.Background(), images, mirror.Options{SourceCtx: sys})
+	if err := res.Err(); err != nil {
+		t.Fatalf("mirror to disk: %v", err)
+	}
+	// The index puts the liar first.
+	idx := &archive.Index{Tool: "test"}
+	for _, i := range []int{2, 0, 1} {
+		im := res.Images[i]
+		idx.Images = append(idx.Images, plan.Item{Source: strings.TrimPrefix(im.Source.StringWithinTransport(), "//"), Digest: im.Digest, MediaType: im.MIMEType})
+	}
+	if err := w.Finish(idx); err != nil {
+		t.Fatal(err)
+	}
+
+	out, bad := fromDisk(t, sys, dir, dst.Ref("mirror/apps"))
+	if len(bad) != 0 {
+		t.Fatalf("the archive does not verify: %v", bad)
+	}
+	for i, im := range out.Images {
+		if i == 0 {
+			if im.Status != mirror.StatusFailed || !strings.Contains(fmt.Sprint(im.Err), m.Layers[0].Digest.String()) ||
+				!strings.Contains(fmt.Sprint(im.Err), "size") {
+				t.Errorf("the lying image: %s, %v; want refused naming the blob and its size", im.Status, im.Err)
+			}
+			continue
+		}
+		if im.Status != mirror.StatusCopied {
+			t.Errorf("intact image %d: %s, %v; want copied", i, im.Status, im.Err)
+		}
+	}
+	if n := dst.Traffic().Uploads()[honest.LayerDigests[1]]; n != 0 {
+		t.Errorf("the refused image's own layer was pushed %d times", n)
+	}
+	if n := dst.Traffic().ManifestPuts(); n != 2 {
+		t.Errorf("%d manifests pushed, want the 2 intact images'", n)
 	}
 }
