@@ -106,9 +106,11 @@ func (r *run) attempt(ctx context.Context, size int64, fn func(context.Context, 
 func attempt(ctx context.Context, timeout, idle time.Duration, fn func(context.Context, *watch) error) error {
 	rctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	rctx, done := traced(rctx)
 	w := startWatch(rctx, idle)
 	defer w.stop()
 	err := fn(w.ctx, w)
+	done(err)
 	switch {
 	case err == nil:
 		return nil

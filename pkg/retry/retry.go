@@ -198,6 +198,10 @@ type StatusError struct {
 
 func (e *StatusError) Error() string { return "HTTP status " + e.Status }
 
+// HTTPStatus is the HTTP status a failed registry or HTTP request was
+// answered with, when the error says.
+func HTTPStatus(err error) (int, bool) { return httpStatus(err) }
+
 // httpStatus digs the HTTP status out of the errors containers/image returns.
 func httpStatus(err error) (int, bool) {
 	var he *StatusError
