@@ -11,7 +11,11 @@
 // copies at a time with xargs -P4), and "limit", a minimal client that
 // streams each unique blob once and then puts the manifests (hack/benchtools).
 //
-// Usage: go run ./hack/bench [-scale small|full] [-runs N] [-tools LIST]
+// With -link (BENCH_LINK) every registry is reached through an emulated
+// link (link.go: toxiproxy's latency and a rate shared by a registry's
+// connections): intercontinental, regional or site.
+//
+// Usage: go run ./hack/bench [-scale small|full] [-runs N] [-tools LIST] [-link PROFILE]
 package main
 
 import (
@@ -146,9 +150,11 @@ type Summary struct {
 
 // Report is what the JSON file holds.
 type Report struct {
-	Started     time.Time     `json:"started"`
-	Scale       string        `json:"scale"`
-	Command     string        `json:"command"`
+	Started time.Time `json:"started"`
+	Scale   string    `json:"scale"`
+	Command string    `json:"command"`
+	// Link is the emulated link to every registry; none on loopback.
+	Link        *linkProfile  `json:"link,omitempty"`
 	Machine     string        `json:"machine"`
 	LoadBefore  string        `json:"loadBefore"`
 	LoadAfter   string        `json:"loadAfter"`
@@ -176,6 +182,10 @@ type bench struct {
 	list                  [][2]string // source by digest, destination by tag (repo path mirror/ocp)
 	parallel              int
 	verbose               bool
+	// link, when set, is in front of every registry; srcProxy is the
+	// source's proxy on it.
+	link     *link
+	srcProxy string
 }
 
 func main() {
@@ -188,6 +198,7 @@ func main() {
 	verbose := flag.Bool("v", true, "print each run as it ends (on stderr)")
 	profile := flag.String("registry-cpuprofile", "", "write a CPU profile of the registries (this process) during the runs to this file")
 	baselineDir := flag.String("baseline", "", "folder holding another build of oc-mirror-lite to run beside ours (before and after a change)")
+	linkName := flag.String("link", os.Getenv("BENCH_LINK"), "emulated link to every registry: intercontinental, regional or site (BENCH_LINK); none if empty")
 	hold := flag.Bool("hold", false, "set up the source and one destination, print the command lines of each tool (to profile one by hand) and wait for Ctrl-C")
 	flag.Parse()
 	if *profile != "" {
@@ -204,16 +215,24 @@ func main() {
 			return func() { pprof.StopCPUProfile(); f.Close() }
 		}
 	}
-	if err := run(*scale, *runs, *tools, *binDir, *toolDir, *baselineDir, *out, *verbose, *hold); err != nil {
+	if err := run(*scale, *runs, *tools, *binDir, *toolDir, *baselineDir, *out, *linkName, *verbose, *hold); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(scale string, runs int, only, binDir, toolDir, baselineDir, out string, verbose, hold bool) error {
+func run(scale string, runs int, only, binDir, toolDir, baselineDir, out, linkName string, verbose, hold bool) error {
 	spec, err := testenv.BenchScale(scale)
 	if err != nil {
 		return err
+	}
+	var profile *linkProfile
+	if linkName != "" {
+		p, ok := linkProfiles[linkName]
+		if !ok {
+			return fmt.Errorf("-link %q: want intercontinental, regional or site", linkName)
+		}
+		profile = &p
 	}
 	selected, err := selectTools(only)
 	if err != nil {
@@ -235,7 +254,8 @@ func run(scale string, runs int, only, binDir, toolDir, baselineDir, out string,
 	if b.toolDir, err = filepath.Abs(toolDir); err != nil {
 		return err
 	}
-	for _, p := range []string{filepath.Join(b.binDir, "oc-mirror-lite"), filepath.Join(b.toolDir, "crane"), filepath.Join(b.toolDir, "regctl"), filepath.Join(b.toolDir, "limit"), filepath.Join(b.toolDir, "measure")} {
+	for _, p := range []string{filepath.Join(b.binDir, "oc-mirror-lite"), filepath.Join(b.toolDir, "crane"), filepath.Join(b.toolDir, "regctl"), filepath.Join(b.toolDir, "limit"), filepath.Join(b.toolDir, "measure"),
+		filepath.Join(b.toolDir, "toxiproxy-link"), filepath.Join(b.toolDir, "toxiproxy-cli")} {
 		if _, err := os.Stat(p); err != nil {
 			return fmt.Errorf("%s is missing: run make bench, which builds it", p)
 		}
@@ -256,16 +276,29 @@ func run(scale string, runs int, only, binDir, toolDir, baselineDir, out string,
 	}
 	defer os.RemoveAll(b.work)
 
-	rep := &Report{Started: time.Now().UTC(), Scale: orDefault(scale, "small"), Command: strings.Join(os.Args, " "), Machine: machine(), LoadBefore: loadavg()}
+	rep := &Report{Started: time.Now().UTC(), Scale: orDefault(scale, "small"), Command: strings.Join(os.Args, " "), Machine: machine(), LoadBefore: loadavg(), Link: profile}
 	fmt.Fprintf(os.Stderr, "bench: %s; load average %s\n", rep.Machine, rep.LoadBefore)
+	if profile != nil {
+		if b.link, err = startLink(b.toolDir, *profile); err != nil {
+			return err
+		}
+		defer b.link.close()
+		fmt.Fprintf(os.Stderr, "bench: every registry behind an emulated %s link\n", profile)
+	}
 	setup := time.Now()
-	if b.src, err = testenv.NewRegistry(filepath.Join(b.work, "src")); err != nil {
+	if b.src, err = testenv.NewRegistry(filepath.Join(b.work, "src"), b.registryOptions(&b.srcProxy)...); err != nil {
 		return fmt.Errorf("starting the source registry: %w", err)
 	}
 	defer b.src.Close()
 	fmt.Fprintf(os.Stderr, "bench: pushing the %s payload (%d components) to the source registry\n", rep.Scale, spec.Components)
 	if b.payload, err = b.src.PushBenchRelease(context.Background(), spec, b.work); err != nil {
 		return err
+	}
+	if b.link != nil {
+		// The payload went in at loopback speed; the tools read it over the link.
+		if err := b.link.on(b.srcProxy); err != nil {
+			return err
+		}
 	}
 	rep.SetupSecond = time.Since(setup).Seconds()
 	rep.Images = len(b.payload.Names) + 1
@@ -309,9 +342,16 @@ func run(scale string, runs int, only, binDir, toolDir, baselineDir, out string,
 	rep.LoadAfter = loadavg()
 	rep.Summary = summarize(selected, rep.Runs, diskOK, diskWhy)
 	rep.Targets = targets(rep.Summary, rep.Runs)
+	if profile != nil {
+		rep.Targets = append(rep.Targets, linkTargets(*profile, rep)...)
+	}
 
 	printTable(os.Stdout, rep)
-	name := filepath.Join(out, fmt.Sprintf("bench-%s-%s.json", rep.Scale, rep.Started.Format("20060102T150405Z")))
+	kind := rep.Scale
+	if profile != nil {
+		kind += "-" + profile.Name
+	}
+	name := filepath.Join(out, fmt.Sprintf("bench-%s-%s.json", kind, rep.Started.Format("20060102T150405Z")))
 	data, err := json.MarshalIndent(rep, "", "  ")
 	if err != nil {
 		return err
@@ -367,6 +407,8 @@ func rotate(tools []string, n int) []string {
 type runEnv struct {
 	dir      string
 	dst      *testenv.Registry
+	proxy    string // the destination's on the link
+	link     *link
 	env      []string
 	authFile string
 	certDir  string
@@ -379,9 +421,15 @@ func (b *bench) newRun(name string) (*runEnv, error) {
 		return nil, err
 	}
 	r := &runEnv{dir: dir, authFile: filepath.Join(dir, "auth.json"), certDir: filepath.Join(dir, "certs")}
-	if r.dst, err = testenv.NewRegistry(filepath.Join(dir, "dest")); err != nil {
+	if r.dst, err = testenv.NewRegistry(filepath.Join(dir, "dest"), b.registryOptions(&r.proxy)...); err != nil {
 		return nil, fmt.Errorf("starting a destination registry: %w", err)
 	}
+	if b.link != nil {
+		if err := b.link.on(r.proxy); err != nil {
+			return nil, err
+		}
+	}
+	r.link = b.link
 	home, tmp, docker := filepath.Join(dir, "home"), filepath.Join(dir, "tmp"), filepath.Join(dir, "home", ".docker")
 	for _, d := range []string{home, tmp, docker, r.certDir} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
@@ -433,7 +481,19 @@ func (b *bench) newRun(name string) (*runEnv, error) {
 	return r, nil
 }
 
+// registryOptions puts a registry behind the link, if there is one, and
+// names its proxy in *proxy.
+func (b *bench) registryOptions(proxy *string) []testenv.RegistryOption {
+	if b.link == nil {
+		return nil
+	}
+	return []testenv.RegistryOption{testenv.WithFront(b.link.front(proxy))}
+}
+
 func (r *runEnv) close() {
+	if r.link != nil {
+		r.link.remove(r.proxy)
+	}
 	_ = r.dst.Close()
 	_ = os.RemoveAll(r.dir)
 }
@@ -867,6 +927,9 @@ func targets(sum []Summary, runs []Measurement) []Target {
 
 func printTable(w io.Writer, rep *Report) {
 	fmt.Fprintf(w, "\nMirroring benchmark, scale %s: %d images, %d unique blobs, %.0f MB unique; median of each tool's runs\n", rep.Scale, rep.Images, rep.Blobs, rep.UniqueMB)
+	if rep.Link != nil {
+		fmt.Fprintf(w, "link: every registry behind an emulated %s link\n", rep.Link)
+	}
 	fmt.Fprintf(w, "machine: %s; load average before %s, after %s\n\n", rep.Machine, rep.LoadBefore, rep.LoadAfter)
 	rows := [][]string{{"tool", "runs", "wall s", "CPU s", "registries CPU s", "requests", "peak RSS MiB", "blobs up", "MB up", "max up/blob", "x ours", "x limit"}}
 	for _, s := range rep.Summary {

@@ -72,7 +72,17 @@ type Registry struct {
 type RegistryOption func(*registryOptions)
 
 type registryOptions struct {
-	log io.Writer
+	log   io.Writer
+	front func(listen string) (string, error)
+}
+
+// WithFront puts something between the registry and its clients (the
+// benchmark's emulated link): front gets the address the registry listens
+// on and returns the one clients reach it at, which becomes Host (and the
+// name in its auth file, its certs.d and the references made with Ref).
+// The registry's certificate is for 127.0.0.1, whatever the port.
+func WithFront(front func(listen string) (string, error)) RegistryOption {
+	return func(o *registryOptions) { o.front = front }
 }
 
 // WithLog sends the registry's log (requests, errors, TLS handshake
@@ -153,6 +163,11 @@ func NewRegistry(dir string, opts ...RegistryOption) (_ *Registry, retErr error)
 		}
 	}()
 	r.Host = ln.Addr().String()
+	if o.front != nil {
+		if r.Host, err = o.front(r.Host); err != nil {
+			return nil, fmt.Errorf("putting a front before the test registry: %w", err)
+		}
+	}
 	_, port, _ := net.SplitHostPort(r.Host)
 	hosts := []string{r.Host, "localhost:" + port}
 
