@@ -27,6 +27,7 @@ func Copy(ctx context.Context, images []Image, opts Options) *Result {
 		seen:    map[string]*imageState{},
 	}
 	r.health.ping = r.pingRegistry
+	r.check.parallel = opts.Parallel
 	r.progress = newProgress(opts.Progress, opts.ProgressInterval, &r.counters)
 	defer r.close()
 
@@ -120,6 +121,7 @@ type run struct {
 	progress *progress
 	counters counters
 	health   health
+	check    checker
 
 	mu      sync.Mutex
 	images  []*imageState

@@ -2,6 +2,7 @@ package mirror
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -252,7 +253,10 @@ func (r *run) destHas(ctx context.Context, im *imageState) bool {
 	}
 	var got digest.Digest
 	err := r.retry(ctx, r.atDest(ref), 0, func(ctx context.Context) (err error) {
-		got, err = docker.GetDigest(ctx, r.opts.DestCtx, ref)
+		got, err = r.check.digestOf(ctx, r.opts.DestCtx, ref)
+		if errors.Is(err, errNoFastCheck) {
+			got, err = docker.GetDigest(ctx, r.opts.DestCtx, ref)
+		}
 		return err
 	})
 	return err == nil && got == im.Digest
@@ -285,14 +289,21 @@ func (r *run) attachments(ctx context.Context, ims []*imageState) []*imageState 
 		if err1 != nil || err2 != nil {
 			return
 		}
-		// Through an image source, so that registries.conf mirrors apply
-		// as they do to the image itself.
+		// Through the kept client (exists.go), or through an image source
+		// where registries.conf mirrors apply as they do to the image.
 		err := r.retry(ctx, r.atSource(src), 0, func(ctx context.Context) error {
-			s, err := src.NewImageSource(ctx, r.opts.SourceCtx)
-			if err != nil {
-				return err
+			found, err := r.check.hasTag(ctx, r.opts.SourceCtx, src)
+			if errors.Is(err, errNoFastCheck) {
+				s, err := src.NewImageSource(ctx, r.opts.SourceCtx)
+				if err != nil {
+					return err
+				}
+				return s.Close()
 			}
-			return s.Close()
+			if err == nil && !found {
+				return errNoAttachment
+			}
+			return err
 		})
 		if err != nil {
 			return // no attachment (or none readable): nothing to copy
@@ -309,6 +320,9 @@ func (r *run) attachments(ctx context.Context, ims []*imageState) []*imageState 
 	}
 	return added
 }
+
+// errNoAttachment is a source without the signature tag looked for.
+var errNoAttachment = errors.New("no such tag")
 
 // tagger is a destination that names an attachment of its image itself
 // (the disk endpoint, which has no repository to tag in).

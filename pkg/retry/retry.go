@@ -200,7 +200,12 @@ func (e *StatusError) Error() string { return "HTTP status " + e.Status }
 
 // HTTPStatus is the HTTP status a failed registry or HTTP request was
 // answered with, when the error says.
-func HTTPStatus(err error) (int, bool) { return httpStatus(err) }
+func HTTPStatus(err error) (int, bool) {
+	if err == nil {
+		return 0, false
+	}
+	return httpStatus(err)
+}
 
 // httpStatus digs the HTTP status out of the errors containers/image returns.
 func httpStatus(err error) (int, bool) {

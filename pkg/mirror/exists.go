@@ -1,0 +1,226 @@
+package mirror
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/containers/image/v5/docker"
+	"github.com/containers/image/v5/docker/reference"
+	"github.com/containers/image/v5/pkg/docker/config"
+	"github.com/containers/image/v5/pkg/sysregistriesv2"
+	"github.com/containers/image/v5/pkg/tlsclientconfig"
+	"github.com/containers/image/v5/types"
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	digest "github.com/opencontainers/go-digest"
+
+	"github.com/airgap-ocp/oc-plugins/pkg/retry"
+)
+
+// The re-run's questions, asked once per image: does a destination tag
+// still point at the planned digest (a tag moved behind our back must be
+// caught), and does the source hold a sigstore signature tag for an image
+// (a new signature must be copied)? containers/image answers each with a
+// client of its own, so a connection for its ping (whose response it
+// closes unread, losing the connection) and one for the request: two TLS
+// handshakes per question, three round trips each before the first byte,
+// seconds on a long link for a re-run that moves nothing.
+//
+// So these questions go through go-containerregistry's client, one per
+// registry and credentials, over one HTTP transport that keeps its
+// connections, with containers/image's own answers to what the copies
+// depend on: credentials from its auth files (config.GetCredentialsForRef,
+// per repository as it looks them up), certificates from the same
+// certs.d folders or --cert-dir, TLS verification and "blocked" as its
+// registries.conf (sysregistriesv2) and the system context say. Where
+// registries.conf rewrites or mirrors the reference, or the context
+// carries a bearer token, the question goes to containers/image as
+// before: its resolution is not redone here.
+
+// checker holds the clients of a run's existence checks.
+type checker struct {
+	parallel int
+	mu       sync.Mutex
+	clients  map[checkKey]*checkClient
+}
+
+type checkKey struct {
+	sys                    *types.SystemContext
+	host                   string
+	user, secret, identity string
+}
+
+type checkClient struct {
+	once   sync.Once
+	puller *remote.Puller
+	opts   []name.Option
+	err    error
+}
+
+// errNoFastCheck means the question must go to containers/image.
+var errNoFastCheck = errors.New("resolved by containers/image only")
+
+// digestOf is the digest ref's tag points at, read with a HEAD through
+// the registry's kept client; errNoFastCheck when containers/image must
+// answer. A tag that does not exist is an error, as for docker.GetDigest.
+func (c *checker) digestOf(ctx context.Context, sys *types.SystemContext, ref types.ImageReference) (digest.Digest, error) {
+	if ref.Transport().Name() != docker.Transport.Name() || ref.DockerReference() == nil {
+		return "", errNoFastCheck
+	}
+	named := ref.DockerReference()
+	reg, err := sysregistriesv2.FindRegistry(sys, named.String())
+	if err != nil {
+		return "", err
+	}
+	if reg != nil && (reg.Blocked || len(reg.Mirrors) > 0 || reg.Location != reg.Prefix) ||
+		sys != nil && sys.DockerBearerRegistryToken != "" {
+		return "", errNoFastCheck
+	}
+	insecure := reg != nil && reg.Insecure
+	if sys != nil && sys.DockerInsecureSkipTLSVerify != types.OptionalBoolUndefined {
+		insecure = sys.DockerInsecureSkipTLSVerify == types.OptionalBoolTrue
+	}
+	cl, err := c.client(sys, named, insecure)
+	if err != nil {
+		return "", err
+	}
+	gref, err := name.ParseReference(named.String(), cl.opts...)
+	if err != nil {
+		return "", errNoFastCheck
+	}
+	desc, err := cl.puller.Head(ctx, gref)
+	var terr *transport.Error
+	if errors.As(err, &terr) {
+		// The status, as the retry policy reads it.
+		return "", fmt.Errorf("reading %s: %w", named, &retry.StatusError{Code: terr.StatusCode, Status: fmt.Sprintf("%d %s", terr.StatusCode, http.StatusText(terr.StatusCode))})
+	}
+	if err != nil {
+		return "", err
+	}
+	return digest.Parse(desc.Digest.String())
+}
+
+// hasTag reports whether ref (a tag) exists: true, or false with a nil
+// error when the registry says it does not, or an error (errNoFastCheck
+// when containers/image must answer).
+func (c *checker) hasTag(ctx context.Context, sys *types.SystemContext, ref types.ImageReference) (bool, error) {
+	_, err := c.digestOf(ctx, sys, ref)
+	if code, ok := retry.HTTPStatus(err); ok && code == http.StatusNotFound {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+func (c *checker) client(sys *types.SystemContext, named reference.Named, insecure bool) (*checkClient, error) {
+	auth, err := config.GetCredentialsForRef(sys, named)
+	if err != nil {
+		return nil, err
+	}
+	host := reference.Domain(named)
+	key := checkKey{sys: sys, host: host, user: auth.Username, secret: auth.Password, identity: auth.IdentityToken}
+	c.mu.Lock()
+	if c.clients == nil {
+		c.clients = map[checkKey]*checkClient{}
+	}
+	cl := c.clients[key]
+	if cl == nil {
+		cl = &checkClient{}
+		c.clients[key] = cl
+	}
+	c.mu.Unlock()
+	cl.once.Do(func() {
+		var tr http.RoundTripper
+		if tr, cl.err = c.transport(sys, host, insecure); cl.err != nil {
+			return
+		}
+		var a authn.Authenticator = authn.Anonymous
+		if auth.Username != "" || auth.Password != "" || auth.IdentityToken != "" {
+			a = authn.FromConfig(authn.AuthConfig{Username: auth.Username, Password: auth.Password, IdentityToken: auth.IdentityToken})
+		}
+		cl.opts = []name.Option{name.WeakValidation}
+		if insecure {
+			cl.opts = append(cl.opts, name.Insecure)
+		}
+		cl.puller, cl.err = remote.NewPuller(remote.WithAuth(a), remote.WithTransport(tr))
+	})
+	return cl, cl.err
+}
+
+// transport is an HTTP transport to host that keeps up to parallel idle
+// connections, trusting what containers/image would trust there, and
+// sending nothing in plain HTTP unless TLS is not verified for host
+// (go-containerregistry falls back to HTTP for loopback and private
+// addresses otherwise).
+func (c *checker) transport(sys *types.SystemContext, host string, insecure bool) (http.RoundTripper, error) {
+	tlsc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if dir := certDir(sys, host); dir != "" {
+		if err := tlsclientconfig.SetupCertificates(dir, tlsc); err != nil {
+			return nil, err
+		}
+	}
+	tlsc.InsecureSkipVerify = insecure
+	dialer := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
+	tr := &http.Transport{
+		Proxy:               http.ProxyFromEnvironment,
+		DialContext:         dialer.DialContext,
+		TLSClientConfig:     tlsc,
+		TLSHandshakeTimeout: 10 * time.Second,
+		IdleConnTimeout:     90 * time.Second,
+		MaxIdleConnsPerHost: max(c.parallel, 2),
+		ForceAttemptHTTP2:   true,
+	}
+	if sys != nil && sys.DockerProxyURL != nil {
+		tr.Proxy = http.ProxyURL(sys.DockerProxyURL)
+	}
+	return tlsOnly{next: tr, plainOK: insecure}, nil
+}
+
+type tlsOnly struct {
+	next    http.RoundTripper
+	plainOK bool
+}
+
+func (t tlsOnly) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Scheme != "https" && !t.plainOK {
+		return nil, fmt.Errorf("refusing plain HTTP to %s: TLS is verified for it", req.URL.Host)
+	}
+	return t.next.RoundTrip(req)
+}
+
+// certDir is the folder of host's certificates, as containers-certs.d(5)
+// says containers/image looks for it: --cert-dir, else the per-host
+// folders under the system context's, the user's or the system's
+// certs.d; "" if none exists.
+func certDir(sys *types.SystemContext, host string) string {
+	if sys != nil && sys.DockerCertPath != "" {
+		return sys.DockerCertPath
+	}
+	if sys != nil && sys.DockerPerHostCertDirPath != "" {
+		return filepath.Join(sys.DockerPerHostCertDirPath, host)
+	}
+	root := ""
+	if sys != nil {
+		root = sys.RootForImplicitAbsolutePaths
+	}
+	var dirs []string
+	if home, err := os.UserHomeDir(); err == nil {
+		dirs = append(dirs, filepath.Join(home, ".config", "containers", "certs.d"))
+	}
+	dirs = append(dirs, filepath.Join(root, "/etc/containers/certs.d"), filepath.Join(root, "/etc/docker/certs.d"))
+	for _, d := range dirs {
+		if _, err := os.Stat(filepath.Join(d, host)); err == nil {
+			return filepath.Join(d, host)
+		}
+	}
+	return ""
+}

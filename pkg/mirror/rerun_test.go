@@ -1,0 +1,121 @@
+package mirror_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/airgap-ocp/oc-plugins/internal/testenv"
+	"github.com/airgap-ocp/oc-plugins/pkg/mirror"
+)
+
+// TestRerunAsksOverKeptConnections: a re-run that finds everything in place
+// asks each destination tag for its digest and the source for each
+// image's signature tag; containers/image would open a client for each
+// question (two TLS handshakes: its ping's connection and the request's).
+// They go over a kept connection now: fewer connections than images on
+// either side.
+func TestRerunAsksOverKeptConnections(t *testing.T) {
+	ctx := context.Background()
+	src := testenv.StartRegistry(t)
+	dst := testenv.StartRegistry(t)
+	rel := src.PushRelease(t, testenv.ReleaseSpec{Components: 16, SigstoreSignature: true})
+	sys := testenv.CombinedSystemContext(t, src, dst)
+	images, _ := releaseImages(t, sys, rel, dst.Ref("mirror/ocp"))
+	opts := mirror.Options{SourceCtx: sys, DestCtx: sys, SigstoreAttachments: true}
+	checkAllCopied(t, mirror.Copy(ctx, images, opts), mirror.StatusCopied)
+
+	src.Traffic().Reset()
+	dst.Traffic().Reset()
+	again := mirror.Copy(ctx, images, opts)
+	checkAllCopied(t, again, mirror.StatusPresent)
+	if n := len(again.Images); n != len(images)+1 {
+		t.Errorf("%d results, want %d images and the release's signature", n, len(images))
+	}
+	for _, reg := range []struct {
+		name string
+		r    *testenv.Registry
+	}{{"source", src}, {"destination", dst}} {
+		requests, pings := reg.r.Traffic().Requests()
+		conns := reg.r.Traffic().Connections()
+		t.Logf("re-run, %s: %d connections, %d pings, %d requests", reg.name, conns, pings, requests)
+		if conns >= len(images) {
+			t.Errorf("re-run, %s: %d connections for %d images, want fewer than one per image", reg.name, conns, len(images))
+		}
+	}
+}
+
+// TestRerunCatchesAMovedTag: a destination tag moved to another image
+// behind the mirror's back is put back by the re-run, the rest left alone.
+func TestRerunCatchesAMovedTag(t *testing.T) {
+	ctx := context.Background()
+	src := testenv.StartRegistry(t)
+	dst := testenv.StartRegistry(t)
+	rel := src.PushRelease(t, testenv.ReleaseSpec{Components: 4})
+	sys := testenv.CombinedSystemContext(t, src, dst)
+	images, plan := releaseImages(t, sys, rel, dst.Ref("mirror/ocp"))
+	opts := mirror.Options{SourceCtx: sys, DestCtx: sys}
+	checkAllCopied(t, mirror.Copy(ctx, images, opts), mirror.StatusCopied)
+
+	moved := plan.all[1]
+	dst.MustPushImage(t, strings.TrimPrefix(moved.Dest, dst.Host+"/"), testenv.Image{Layers: []testenv.Layer{{Files: []testenv.File{{Name: "other", Data: []byte("not the planned image")}}}}})
+	if got := destDigest(t, dst.SystemContext(), moved.Dest); got == sourceDigest(t, moved.Source) {
+		t.Fatalf("%s was not moved", moved.Dest)
+	}
+
+	again := mirror.Copy(ctx, images, opts)
+	for i, im := range again.Images {
+		want := mirror.StatusPresent
+		if i == 1 {
+			want = mirror.StatusCopied
+		}
+		if im.Status != want {
+			t.Errorf("%s: %s, %v; want %s", im.Dest.StringWithinTransport(), im.Status, im.Err, want)
+		}
+	}
+	if got, want := destDigest(t, dst.SystemContext(), moved.Dest), sourceDigest(t, moved.Source); got != want {
+		t.Errorf("after the re-run %s serves %s, want %s", moved.Dest, got, want)
+	}
+}
+
+// TestRerunCopiesANewSignature: a sigstore signature that appeared at the
+// source after the first run is copied by the re-run.
+func TestRerunCopiesANewSignature(t *testing.T) {
+	ctx := context.Background()
+	src := testenv.StartRegistry(t)
+	dst := testenv.StartRegistry(t)
+	rel := src.PushRelease(t, testenv.ReleaseSpec{Components: 3})
+	sys := testenv.CombinedSystemContext(t, src, dst)
+	images, plan := releaseImages(t, sys, rel, dst.Ref("mirror/ocp"))
+	opts := mirror.Options{SourceCtx: sys, DestCtx: sys, SigstoreAttachments: true}
+	first := mirror.Copy(ctx, images, opts)
+	checkAllCopied(t, first, mirror.StatusCopied)
+	if len(first.Images) != len(images) {
+		t.Fatalf("%d results before any signature, want %d", len(first.Images), len(images))
+	}
+
+	signed := plan.all[0]
+	d := sourceDigest(t, signed.Source)
+	sigTag := strings.Replace(d.String(), ":", "-", 1) + ".sig"
+	repo := signed.Source[:strings.LastIndex(signed.Source, "@")]
+	sigRepo := strings.TrimPrefix(repo, src.Host+"/")
+	want := src.MustPushImage(t, sigRepo+":"+sigTag, testenv.Image{Layers: []testenv.Layer{{Files: []testenv.File{{Name: "signature", Data: []byte(d.String())}}}}})
+
+	again := mirror.Copy(ctx, images, opts)
+	if err := again.Err(); err != nil {
+		t.Fatal(err)
+	}
+	copied := 0
+	for _, im := range again.Images {
+		if im.Attachment && im.Status == mirror.StatusCopied {
+			copied++
+		}
+	}
+	if copied != 1 {
+		t.Errorf("%d new signatures copied, want 1", copied)
+	}
+	destRepo := signed.Dest[:strings.LastIndexAny(signed.Dest, ":@")]
+	if got := destDigest(t, dst.SystemContext(), destRepo+":"+sigTag); got != want {
+		t.Errorf("the new signature in the mirror is %s, want %s", got, want)
+	}
+}
