@@ -35,6 +35,7 @@ func Copy(ctx context.Context, images []Image, opts Options) *Result {
 	r.counters.phase.Store("reading manifests")
 	inputs, todo := r.add(images, nil)
 	for len(todo) > 0 {
+		r.forEachN(ctx, todo, r.checkParallel(), r.checkPresent)
 		r.forEach(ctx, todo, r.resolve)
 		var next []*imageState
 		if opts.SigstoreAttachments {
@@ -143,6 +144,9 @@ type imageState struct {
 	instance *digest.Digest
 	repo     string // destination repository key
 	// top is the manifest pushed at Dest; children are pushed by digest first.
+	// checked: checkPresent asked the destination for the image by its
+	// digest, and it was not there.
+	checked  bool
 	top      []byte
 	children []instance
 	blobs    []blobRef
@@ -219,8 +223,21 @@ func (r *run) fail(im *imageState, err error) {
 
 // forEach runs fn for each image, opts.Parallel at a time.
 func (r *run) forEach(ctx context.Context, ims []*imageState, fn func(context.Context, *imageState)) {
+	r.forEachN(ctx, ims, r.opts.Parallel, fn)
+}
+
+// checksPerRequest is how many existence checks (a HEAD each, through
+// exists.go's kept client) count as one of opts.Parallel's requests: a
+// check moves no data, so on a long link it is all round trip, and one
+// connection carries many at once.
+const checksPerRequest = 4
+
+func (r *run) checkParallel() int { return checksPerRequest * r.opts.Parallel }
+
+// forEachN runs fn for each image, n at a time.
+func (r *run) forEachN(ctx context.Context, ims []*imageState, n int, fn func(context.Context, *imageState)) {
 	var g errgroup.Group
-	g.SetLimit(r.opts.Parallel)
+	g.SetLimit(n)
 	for _, im := range ims {
 		g.Go(func() error {
 			fn(ctx, im)

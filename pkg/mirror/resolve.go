@@ -77,13 +77,20 @@ func (r *run) source(ctx context.Context, im *imageState) (types.ImageSource, fu
 	})
 }
 
+// checkPresent asks, before any source is read, whether the destination
+// holds an image asked for by digest (presentByDigest); it runs for all
+// images at check concurrency, so a re-run is a burst of checks.
+func (r *run) checkPresent(ctx context.Context, im *imageState) {
+	_, im.checked = r.presentByDigest(ctx, im)
+}
+
 // resolve reads an image's manifests and checks whether the destination
 // already holds it.
 func (r *run) resolve(ctx context.Context, im *imageState) {
-	present, checked := r.presentByDigest(ctx, im)
-	if present {
+	if im.Status == StatusPresent {
 		return
 	}
+	checked := im.checked
 	if err := r.openSource(ctx, im); err != nil {
 		r.fail(im, fmt.Errorf("reading %s: %w", transports(im.Source), err))
 		return
@@ -271,7 +278,7 @@ func (r *run) attachments(ctx context.Context, ims []*imageState) []*imageState 
 	}
 	var mu sync.Mutex
 	var found []attachment
-	r.forEach(ctx, ims, func(ctx context.Context, im *imageState) {
+	r.forEachN(ctx, ims, r.checkParallel(), func(ctx context.Context, im *imageState) {
 		_, taggable := im.Dest.(tagger)
 		if im.Status == StatusFailed || im.Attachment || im.Source.Transport().Name() != docker.Transport.Name() ||
 			im.Dest.Transport().Name() != docker.Transport.Name() && !taggable {
