@@ -32,7 +32,7 @@ import (
 )
 
 // Namespaces are the namespaces StartCluster creates, as an OpenShift cluster has them.
-var Namespaces = []string{"openshift-config", "openshift-config-managed", "openshift-machine-api", "openshift-marketplace"}
+var Namespaces = []string{"openshift-config", "openshift-config-managed", "openshift-machine-api", "openshift-marketplace", "openshift-update-service"}
 
 // CRDManifests are the CRD files StartCluster installs, relative to the
 // directory of the github.com/openshift/api module. Where a CRD comes in
@@ -43,6 +43,7 @@ var CRDManifests = []string{
 	"config/v1/zz_generated.crd-manifests/0000_10_config-operator_01_imagetagmirrorsets.crd.yaml",
 	"config/v1/zz_generated.crd-manifests/0000_10_config-operator_01_images.crd.yaml",
 	"config/v1/zz_generated.crd-manifests/0000_00_cluster-version-operator_01_clusterversions-Default.crd.yaml",
+	"config/v1/zz_generated.crd-manifests/0000_03_config-operator_01_proxies.crd.yaml",
 	"machine/v1beta1/zz_generated.crd-manifests/0000_10_machine-api_01_machinehealthchecks.crd.yaml",
 	"machineconfiguration/v1/zz_generated.crd-manifests/0000_80_machine-config_01_machineconfigs.crd.yaml",
 	"machineconfiguration/v1/zz_generated.crd-manifests/0000_80_machine-config_01_machineconfigpools-Default.crd.yaml",
@@ -51,9 +52,10 @@ var CRDManifests = []string{
 
 // extraCRDs are CRDs StartCluster installs that the github.com/openshift/api
 // module does not hold: the Cluster API MachineHealthCheck (cluster.x-k8s.io),
-// copied from sigs.k8s.io/cluster-api, and OLM v1's ClusterCatalog, copied
-// from operator-controller (each file names its origin). OLM's
-// CatalogSource comes from the operator-framework/api module itself.
+// copied from sigs.k8s.io/cluster-api, OLM v1's ClusterCatalog, copied
+// from operator-controller, and the OpenShift Update Service operator's
+// UpdateService, written from its API types (each file names its origin).
+// OLM's CatalogSource comes from the operator-framework/api module itself.
 //
 //go:embed testdata/crds/*.yaml
 var extraCRDs embed.FS

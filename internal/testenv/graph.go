@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -31,17 +32,53 @@ type GraphChannel struct {
 type GraphServer struct {
 	// URL is the graph endpoint to set UPDATE_URL_OVERRIDE to.
 	URL string
+	// Base is URL without the graph path: what an UpdateService's
+	// status.policyEngineURI holds.
+	Base string
+	// CAPEM is the CA that signed the server's certificate, for a server
+	// StartGraphTLS started; nil for plain HTTP.
+	CAPEM []byte
 
 	mu       sync.Mutex
 	requests []string
 }
 
-// StartGraph serves channels until the test ends.
+// StartGraph serves channels over plain HTTP until the test ends.
 func StartGraph(t testing.TB, channels ...GraphChannel) *GraphServer {
 	t.Helper()
 	g := &GraphServer{}
+	srv := httptest.NewServer(g.handler(channels))
+	t.Cleanup(srv.Close)
+	g.Base = srv.URL
+	g.URL = srv.URL + GraphPath
+	return g
+}
+
+// StartGraphTLS serves channels over HTTPS, with a certificate for
+// 127.0.0.1 signed by a CA of its own (CAPEM), as an update service's
+// policy engine behind its route does, until the test ends.
+func StartGraphTLS(t testing.TB, channels ...GraphChannel) *GraphServer {
+	t.Helper()
+	certs, err := newServerCerts("graph")
+	if err != nil {
+		t.Fatalf("graph server certificates: %v", err)
+	}
+	g := &GraphServer{CAPEM: certs.caPEM}
+	srv := httptest.NewUnstartedServer(g.handler(channels))
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{certs.cert}, MinVersion: tls.VersionTLS12}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	g.Base = srv.URL
+	g.URL = srv.URL + GraphPath
+	return g
+}
+
+// GraphPath is where the update graph API answers, below a policy engine's URI.
+const GraphPath = "/api/upgrades_info/v1/graph"
+
+func (g *GraphServer) handler(channels []GraphChannel) http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("/api/upgrades_info/v1/graph", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc(GraphPath, func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		g.mu.Lock()
 		g.requests = append(g.requests, q.Get("channel")+"/"+q.Get("arch"))
@@ -80,10 +117,7 @@ func StartGraph(t testing.TB, channels ...GraphChannel) *GraphServer {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"nodes":[],"edges":[]}`))
 	})
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	g.URL = srv.URL + "/api/upgrades_info/v1/graph"
-	return g
+	return mux
 }
 
 // Requests are the channel/arch pairs asked for so far.
