@@ -50,7 +50,7 @@ func trustInCluster(t *testing.T, cs kubernetes.Interface, key *testenv.SigningK
 	cm := &corev1.ConfigMap{
 		ObjectMeta: metav1.ObjectMeta{
 			Name: "release-verification", Namespace: signature.ConfigMapNamespace,
-			Annotations: map[string]string{verificationConfigMapAnnotation: ""},
+			Annotations: map[string]string{signature.VerificationConfigMapAnnotation: ""},
 		},
 		Data: map[string]string{
 			"verifier-public-key-test": string(key.ArmoredPublicKey(t)),

@@ -100,38 +100,20 @@ func (k *KeyOptions) load(ctx context.Context, client *cluster.Client) (signatur
 	return kr, nil
 }
 
-// verificationConfigMapAnnotation marks the ConfigMap in
-// openshift-config-managed whose verifier-public-key-* entries are the keys
-// the Cluster Version Operator trusts.
-const verificationConfigMapAnnotation = "release.openshift.io/verification-config-map"
-
 var configMapResource = corev1.SchemeGroupVersion.WithResource("configmaps")
 
 func clusterKeyring(ctx context.Context, client *cluster.Client) (signature.Keyring, error) {
-	var kr signature.Keyring
 	list, err := client.List(ctx, configMapResource, signature.ConfigMapNamespace, "")
 	if err != nil {
-		return kr, err
+		return signature.Keyring{}, err
 	}
-	for _, u := range list {
-		if _, ok := u.GetAnnotations()[verificationConfigMapAnnotation]; !ok {
-			continue
-		}
-		data, _, _ := unstructured.NestedStringMap(u.Object, "data")
-		for key, armored := range data {
-			if !strings.HasPrefix(key, "verifier-public-key-") {
-				continue
-			}
-			one, err := signature.ReadKeyring(strings.NewReader(armored))
-			if err != nil {
-				return kr, cli.Failed(fmt.Errorf("ConfigMap %s/%s key %s: %w", signature.ConfigMapNamespace, u.GetName(), key, err))
-			}
-			kr = kr.Merge(one)
-		}
+	kr, err := signature.VerifierKeyring(list)
+	if err != nil {
+		return kr, cli.Failed(err)
 	}
 	if kr.Len() == 0 {
 		return kr, cli.BadInputf("--keyring-from-cluster: no ConfigMap in %s annotated %s holds verifier-public-key-* keys",
-			signature.ConfigMapNamespace, verificationConfigMapAnnotation)
+			signature.ConfigMapNamespace, signature.VerificationConfigMapAnnotation)
 	}
 	return kr, nil
 }
