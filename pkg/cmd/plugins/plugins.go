@@ -18,6 +18,7 @@ import (
 	"github.com/airgap-ocp/oc-plugins/pkg/cmd/mirrorlite"
 	"github.com/airgap-ocp/oc-plugins/pkg/cmd/registriesverify"
 	"github.com/airgap-ocp/oc-plugins/pkg/cmd/releasesig"
+	"github.com/airgap-ocp/oc-plugins/pkg/cmd/updateservice"
 )
 
 // commands maps each plugin name (the part after oc- or kubectl-) to its
@@ -29,6 +30,7 @@ var commands = map[string]func(genericiooptions.IOStreams) *cobra.Command{
 	"mirror-lite":       mirrorlite.NewCmd,
 	"registries-verify": registriesverify.NewCmd,
 	"release-sig":       releasesig.NewCmd,
+	"update-service":    updateservice.NewCmd,
 }
 
 // Names lists the plugin names, sorted.

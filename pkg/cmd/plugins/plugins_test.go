@@ -19,6 +19,7 @@ func TestLookupByTheNamesOcAndKubectlUse(t *testing.T) {
 		{"/root/.krew/bin/kubectl-mhc_pause", "mhc-pause", false, true},
 		{"kubectl_complete-registries-verify", "registries-verify", true, true},
 		{"oc_complete-release-sig", "release-sig", true, true},
+		{"/usr/local/bin/oc-update-service", "update-service", false, true},
 		{"release-sig", "release-sig", false, true},
 		{"ocplugins", "ocplugins", false, false},
 		{"oc-no-such-plugin", "no-such-plugin", false, false},
@@ -36,11 +37,14 @@ func TestMainDispatches(t *testing.T) {
 		code := Main(argv, streams)
 		return code, out.String(), errOut.String()
 	}
-	if code, out, _ := run("/usr/bin/ocplugins", "--names"); code != 0 || out != strings.Join(Names(), "\n")+"\n" || len(Names()) != 6 {
+	if code, out, _ := run("/usr/bin/ocplugins", "--names"); code != 0 || out != strings.Join(Names(), "\n")+"\n" || len(Names()) != 7 {
 		t.Errorf("--names: exit %d, %q", code, out)
 	}
 	if code, out, _ := run("/usr/bin/ocplugins", "icsp-migrate", "--help"); code != 0 || !strings.Contains(out, "ImageDigestMirrorSet") {
 		t.Errorf("ocplugins icsp-migrate --help: exit %d:\n%s", code, out)
+	}
+	if code, out, _ := run("/usr/bin/oc-update-service", "status", "--help"); code != 0 || !strings.Contains(out, "--expect") {
+		t.Errorf("oc-update-service status --help: exit %d:\n%s", code, out)
 	}
 	if code, _, errOut := run("/usr/bin/ocplugins", "nope"); code != 2 || !strings.Contains(errOut, "nope is not a plugin") {
 		t.Errorf("ocplugins nope: exit %d, %q", code, errOut)
