@@ -228,3 +228,5 @@ func (w *world) operate(name, uri string) {
 		}
 	}()
 }
+
+var deleteOpts = metav1.DeleteOptions{}
