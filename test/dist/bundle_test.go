@@ -103,7 +103,7 @@ func installFromBundle(t *testing.T, archive string) {
 			size += fi.Size()
 		}
 	}
-	for _, p := range []string{"icsp-migrate", "mhc-pause", "mhc-resume", "mirror-lite", "registries-verify", "release-sig"} {
+	for _, p := range []string{"icsp-migrate", "mhc-pause", "mhc-resume", "mirror-lite", "registries-verify", "release-sig", "update-service"} {
 		for _, want := range []string{"oc-" + p, "kubectl-" + p, "kubectl_complete-" + p, "oc_complete-" + p} {
 			if !slices.Contains(names, want) {
 				t.Errorf("%s was not installed (installed: %v)", want, names)

@@ -13,6 +13,7 @@ var commands = []string{
 	"mhc pause", "mhc pause status", "mhc resume",
 	"mirror lite", "mirror lite release", "mirror lite images",
 	"registries verify", "registries verify render", "registries verify resolve",
+	"update service", "update service apply", "update service status",
 }
 
 var redirect = regexp.MustCompile(`\s+(\d?>|<).*$`)

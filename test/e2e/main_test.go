@@ -17,7 +17,7 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 
 // plugins are the binaries of cmd/, and aliases the extra names one answers to.
 var (
-	plugins = []string{"oc-icsp-migrate", "oc-mhc-pause", "oc-mirror-lite", "oc-registries-verify", "oc-release-sig"}
+	plugins = []string{"oc-icsp-migrate", "oc-mhc-pause", "oc-mirror-lite", "oc-registries-verify", "oc-release-sig", "oc-update-service"}
 	aliases = map[string]string{"oc-mhc-resume": "oc-mhc-pause"}
 )
 

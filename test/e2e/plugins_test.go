@@ -24,6 +24,8 @@ func TestKubectlFindsThePlugins(t *testing.T) {
 		"mirror lite release",
 		"registries verify",
 		"registries verify render",
+		"update service apply",
+		"update service status",
 	} {
 		t.Run(words, func(t *testing.T) {
 			bin := "kubectl-" + strings.Join(strings.Fields(words)[:2], "-")

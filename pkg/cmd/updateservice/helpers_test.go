@@ -144,14 +144,6 @@ func data(u *unstructured.Unstructured, key string) string {
 	return s
 }
 
-func str(u *unstructured.Unstructured, path ...string) string {
-	if u == nil {
-		return ""
-	}
-	s, _, _ := unstructured.NestedString(u.Object, path...)
-	return s
-}
-
 // write writes a file in the test's folder and returns its path.
 func (w *world) write(name, content string) string {
 	w.t.Helper()

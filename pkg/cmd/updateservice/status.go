@@ -389,10 +389,17 @@ func (o *StatusOptions) checkRelease(ctx context.Context, r *Report, payload, ve
 	case err != nil || d == "":
 		r.add(CondMirror, false, fmt.Sprintf("%s is not by digest", payload), mirrorFix)
 	default:
-		if err := release.Present(ctx, o.Registry.SystemContext(), payload, release.WithRetry(retry.Policy{Attempts: 2})); err != nil {
-			r.add(CondMirror, false, err.Error(), mirrorFix+" (or give the registry's CA and credentials: --cert-dir, -a)")
+		sys, how, done, err := o.mirrorContext(ctx, payload)
+		if err != nil {
+			r.add(CondMirror, false, err.Error(), "give the registry's CA and credentials: --cert-dir, -a")
+			break
+		}
+		err = release.Present(ctx, sys, payload, release.WithRetry(retry.Policy{Attempts: 2}))
+		done()
+		if err != nil {
+			r.add(CondMirror, false, err.Error()+" ("+how+")", mirrorFix)
 		} else {
-			r.add(CondMirror, true, payload, "")
+			r.add(CondMirror, true, payload+" ("+how+")", "")
 		}
 	}
 	o.checkSignature(ctx, r, d.String(), version)
@@ -401,6 +408,79 @@ func (o *StatusOptions) checkRelease(ctx context.Context, r *Report, payload, ve
 		host = reference.Domain(n)
 	}
 	o.checkPullSecret(ctx, r, host)
+}
+
+// mirrorContext is how the mirror is asked for the release: with the
+// registry flags when any is given, else as the cluster pulls it, with its
+// pull secret and the CAs image.config trusts for the registry. It says
+// which, and returns what to call when done (it may write files only this
+// user can read, removed then).
+func (o *StatusOptions) mirrorContext(ctx context.Context, payload string) (*types.SystemContext, string, func(), error) {
+	sys := o.Registry.SystemContext()
+	if o.Registry.AuthFile != "" || o.Registry.CertDir != "" || os.Getenv("REGISTRY_AUTH_FILE") != "" {
+		return sys, "with the registry flags", func() {}, nil
+	}
+	host := reference.Domain(mustNamed(payload))
+	dir, err := os.MkdirTemp("", "oc-update-service-")
+	if err != nil {
+		return nil, "", nil, err
+	}
+	done := func() { os.RemoveAll(dir) }
+	how := "as the cluster pulls it"
+	sec, err := o.client.Get(ctx, cluster.SecretResource, pullSecretNamespace, pullSecretName)
+	if err != nil {
+		done()
+		return nil, "", nil, err
+	}
+	if raw := dockerConfigOf(sec); len(raw) > 0 {
+		sys.AuthFilePath = filepath.Join(dir, "auth.json")
+		if err := os.WriteFile(sys.AuthFilePath, raw, 0o600); err != nil {
+			done()
+			return nil, "", nil, err
+		}
+	}
+	img, err := o.client.Get(ctx, cluster.ImageResource, "", cluster.ImageConfigName)
+	if err != nil {
+		done()
+		return nil, "", nil, err
+	}
+	if name := str(img, "spec", "additionalTrustedCA", "name"); name != "" {
+		cm, err := o.client.Get(ctx, cluster.ConfigMapResource, us.ConfigNamespace, name)
+		if err != nil {
+			done()
+			return nil, "", nil, err
+		}
+		// The nodes read the key named for the registry (":" as ".." before a port).
+		if ca := str(cm, "data", strings.ReplaceAll(host, ":", "..")); ca != "" {
+			sys.DockerCertPath = filepath.Join(dir, "certs")
+			if err := os.Mkdir(sys.DockerCertPath, 0o700); err != nil {
+				done()
+				return nil, "", nil, err
+			}
+			if err := os.WriteFile(filepath.Join(sys.DockerCertPath, "ca.crt"), []byte(ca), 0o600); err != nil {
+				done()
+				return nil, "", nil, err
+			}
+		}
+	}
+	return sys, how, done, nil
+}
+
+func str(u *unstructured.Unstructured, path ...string) string {
+	if u == nil {
+		return ""
+	}
+	s, _, _ := unstructured.NestedString(u.Object, path...)
+	return s
+}
+
+// dockerConfigOf is the docker config.json of a pull secret, or nil.
+func dockerConfigOf(sec *unstructured.Unstructured) []byte {
+	raw, err := base64.StdEncoding.DecodeString(str(sec, "data", ".dockerconfigjson"))
+	if err != nil {
+		return nil
+	}
+	return raw
 }
 
 func mustNamed(s string) reference.Named {
@@ -503,9 +583,8 @@ func (o *StatusOptions) checkPullSecret(ctx context.Context, r *Report, host str
 		r.add(CondPullSecret, false, fmt.Sprintf("secret/%s in %s not found", pullSecretName, pullSecretNamespace), fix)
 		return
 	}
-	enc, _, _ := unstructured.NestedString(sec.Object, "data", ".dockerconfigjson")
-	raw, err := base64.StdEncoding.DecodeString(enc)
-	if err != nil || len(raw) == 0 {
+	raw := dockerConfigOf(sec)
+	if len(raw) == 0 {
 		r.add(CondPullSecret, false, fmt.Sprintf("secret/%s in %s has no .dockerconfigjson", pullSecretName, pullSecretNamespace), fix)
 		return
 	}

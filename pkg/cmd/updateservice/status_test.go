@@ -3,6 +3,7 @@ package updateservice
 import (
 	"encoding/base64"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 
@@ -58,8 +59,15 @@ func newReady(t *testing.T) *ready {
 		"data": map[string]interface{}{"verifier-public-key-test": string(r.key.ArmoredPublicKey(t))},
 	}})
 	r.sign(d.String(), payload)
-	// The pull secret, with the mirror's credentials.
+	// The pull secret, with the mirror's credentials, and the mirror's CA
+	// trusted through image.config.
 	r.pullSecret(reg.Host)
+	ca, err := os.ReadFile(reg.CACertFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.create(cluster.ConfigMapResource, us.RegistryCAConfigMap("registry-ca", reg.Host, ca))
+	w.patch(cluster.ImageResource, "", "cluster", `{"spec":{"additionalTrustedCA":{"name":"registry-ca"}}}`)
 	return r
 }
 
@@ -102,9 +110,11 @@ func (r *ready) pullSecret(host string) {
 	}})
 }
 
+// status runs status, looking the release up in the mirror as the cluster
+// pulls it.
 func (r *ready) status(args ...string) testenv.Result {
 	r.t.Helper()
-	return r.run("", append([]string{"status", "--cert-dir", r.reg.CertDir, "-a", r.reg.AuthFile}, args...)...)
+	return r.run("", append([]string{"status"}, args...)...)
 }
 
 func TestStatusExpectPassesWhenEveryConditionHolds(t *testing.T) {
@@ -158,12 +168,18 @@ func TestStatusExpectFailsForEachUnmetCondition(t *testing.T) {
 				t.Fatal(err)
 			}
 			r.pullSecret("quay.io")
-		}, "has no credentials for " + "127.0.0.1"},
+		}, "has no credentials for 127.0.0.1"},
 	} {
 		t.Run(tc.cond, func(t *testing.T) {
 			r := newReady(t)
 			tc.break_(r)
-			res := r.status("--expect", "4.16.3")
+			args := []string{"--expect", "4.16.3"}
+			if tc.cond == CondPullSecret {
+				// The mirror is asked with the user's own credentials, or the
+				// missing ones in the cluster would fail release-in-mirror too.
+				args = append(args, "--cert-dir", r.reg.CertDir, "-a", r.reg.AuthFile)
+			}
+			res := r.status(args...)
 			if res.Code != 1 {
 				t.Fatalf("exit %d, want 1\n%s\n%s", res.Code, res.Stdout, res.Stderr)
 			}
