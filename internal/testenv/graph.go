@@ -1,10 +1,14 @@
 package testenv
 
 import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
 	"crypto/tls"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"sort"
 	"sync"
 	"testing"
 )
@@ -78,6 +82,13 @@ const GraphPath = "/api/upgrades_info/v1/graph"
 
 func (g *GraphServer) handler(channels []GraphChannel) http.Handler {
 	mux := http.NewServeMux()
+	mux.HandleFunc("/api/upgrades_info/graph-data", func(w http.ResponseWriter, r *http.Request) {
+		g.mu.Lock()
+		g.requests = append(g.requests, "graph-data")
+		g.mu.Unlock()
+		w.Header().Set("Content-Type", "application/gzip")
+		_, _ = w.Write(GraphData)
+	})
 	mux.HandleFunc(GraphPath, func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		g.mu.Lock()
@@ -118,6 +129,58 @@ func (g *GraphServer) handler(channels []GraphChannel) http.Handler {
 		_, _ = w.Write([]byte(`{"nodes":[],"edges":[]}`))
 	})
 	return mux
+}
+
+// GraphData is a small graph-data tarball, as Red Hat publishes it at
+// api.openshift.com/api/upgrades_info/graph-data (a gzipped tar of the
+// cincinnati-graph-data repository), which graph servers serve too.
+var GraphData = mustGraphData()
+
+// GraphDataFiles are the files of GraphData.
+var GraphDataFiles = map[string]string{
+	"version":                       "1.0.0\n",
+	"channels/stable-4.16.yaml":     "name: stable-4.16\nversions:\n- 4.16.1\n- 4.16.3\n",
+	"blocked-edges/4.16.2-bug.yaml": "to: 4.16.2\nfrom: .*\nurl: https://example.com/bug\nname: Bug\nmessage: a bug\n",
+}
+
+func mustGraphData() []byte {
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(zw)
+	for _, d := range []string{"channels/", "blocked-edges/"} {
+		if err := tw.WriteHeader(&tar.Header{Name: d, Typeflag: tar.TypeDir, Mode: 0o755}); err != nil {
+			panic(err)
+		}
+	}
+	names := make([]string, 0, len(GraphDataFiles))
+	for n := range GraphDataFiles {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		data := GraphDataFiles[n]
+		if err := tw.WriteHeader(&tar.Header{Name: n, Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(data))}); err != nil {
+			panic(err)
+		}
+		if _, err := tw.Write([]byte(data)); err != nil {
+			panic(err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		panic(err)
+	}
+	if err := zw.Close(); err != nil {
+		panic(err)
+	}
+	return buf.Bytes()
+}
+
+// GraphBaseImage stands for the base image the graph-data image is built
+// on (a UBI image): a shell and cp, by name only.
+var GraphBaseImage = Image{
+	Layers: []Layer{{Files: []File{{Name: "bin/bash", Data: []byte("#!shell\n"), Mode: 0o755}, {Name: "bin/cp", Data: []byte("#!cp\n"), Mode: 0o755}}}},
+	Env:    []string{"PATH=/usr/bin:/bin"},
+	Cmd:    []string{"/bin/bash"},
 }
 
 // Requests are the channel/arch pairs asked for so far.
