@@ -1,9 +1,9 @@
 // Package imageset reads the part of oc-mirror v2's ImageSetConfiguration
 // (apiVersion mirror.openshift.io/v2alpha1) that mirror-lite covers:
 // platform channels and architectures, operator catalogs, additional
-// images, blocked images and the archive size. The sections it does not
-// cover (helm, the graph image) are refused, naming the field, never
-// silently ignored.
+// images, blocked images, the graph-data image (platform.graph) and the
+// archive size. The sections it does not cover (helm) are refused, naming
+// the field, never silently ignored.
 package imageset
 
 import (
@@ -103,6 +103,9 @@ type Config struct {
 	Blocked []*regexp.Regexp
 	// Operators are the catalogs to mirror and what to keep of each.
 	Operators []Operator
+	// Graph: also build the graph-data image for a local update service,
+	// and lay the releases out as it needs them (pkg/graph).
+	Graph bool
 
 	file string
 }
@@ -214,9 +217,6 @@ func Parse(data []byte, name string) (*Config, error) {
 	if notCovered(loose.Mirror.Helm) {
 		return nil, bad("mirror.helm", "helm charts are not mirrored by mirror-lite; use oc-mirror for them")
 	}
-	if loose.Mirror.Platform != nil && loose.Mirror.Platform.Graph {
-		return nil, bad("mirror.platform.graph", "the graph data image is not built by mirror-lite; set graph: false or use oc-mirror")
-	}
 	if loose.Mirror.Platform != nil && loose.Mirror.Platform.KubeVirtContainer {
 		return nil, bad("mirror.platform.kubeVirtContainer", "the KubeVirt container disk image is not mirrored by mirror-lite yet; set kubeVirtContainer: false or use oc-mirror")
 	}
@@ -263,6 +263,7 @@ func Parse(data []byte, name string) (*Config, error) {
 			c.Channels = append(c.Channels, ch)
 		}
 		c.Architectures = p.Architectures
+		c.Graph = p.Graph
 	}
 	for i, im := range doc.Mirror.AdditionalImages {
 		f := fmt.Sprintf("mirror.additionalImages[%d]", i)

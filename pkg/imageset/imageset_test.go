@@ -71,7 +71,6 @@ func TestParseRefusesWhatItDoesNotCoverNamingTheField(t *testing.T) {
 		{"scenario 16: bundles and channels", strings.Replace(good, "  additionalImages:", operators("channels: [{name: stable}]\n      bundles: [{name: compliance-operator.v1.6.0}]"), 1), "mirror.operators[0].packages[0].bundles"},
 		{"scenario 17: full with a range", strings.Replace(good, "  additionalImages:", strings.Replace(operators("channels: [{name: stable, minVersion: 5.6.0, maxVersion: 6.0.0}]"), "  - catalog:", "  - full: true\n    catalog:", 1), 1), "mirror.operators[0].packages[0].channels[0].minVersion"},
 		{"helm", strings.Replace(good, "  additionalImages:", "  helm:\n    repositories: [{name: x, url: https://x}]\n  additionalImages:", 1), "mirror.helm"},
-		{"graph", strings.Replace(good, "    architectures:", "    graph: true\n    architectures:", 1), "mirror.platform.graph"},
 		{"channel type", strings.Replace(good, "type: ocp", "type: rhcos", 1), "mirror.platform.channels[0].type"},
 		{"version", strings.Replace(good, "minVersion: 4.16.1", "minVersion: four", 1), "mirror.platform.channels[0].minVersion"},
 		{"blocked pattern", strings.Replace(good, `".*/debug-.*"`, `"(unclosed"`, 1), "mirror.blockedImages[0].name"},

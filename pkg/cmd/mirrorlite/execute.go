@@ -34,6 +34,7 @@ func (o *Options) execute(ctx context.Context, p *plan.Plan, src mirror.Source, 
 		o.info("merged: %s", m)
 	}
 	_, fromArchive := src.(*mirror.DiskReader)
+	src = o.sourceWithGraph(src)
 	var (
 		dst  mirror.Target
 		objs *mirrorset.Objects
@@ -50,7 +51,7 @@ func (o *Options) execute(ctx context.Context, p *plan.Plan, src mirror.Source, 
 		o.info("mirroring %d images to the archive %s", len(p.Items), dir)
 	} else {
 		// Everything that can be bad input is checked before anything is copied.
-		objs, err = mirrorset.FromPlan(p, root, mirrorset.BuildOptions{Name: o.ObjectName, MaxNestedPaths: o.MaxNestedPaths, ICSP: o.ICSP})
+		objs, err = mirrorset.FromPlan(withoutGraph(p), root, mirrorset.BuildOptions{Name: o.ObjectName, MaxNestedPaths: o.MaxNestedPaths, ICSP: o.ICSP})
 		if err != nil {
 			return cli.BadInput(err)
 		}
@@ -88,7 +89,7 @@ func (o *Options) execute(ctx context.Context, p *plan.Plan, src mirror.Source, 
 	case w != nil:
 		return o.finishArchive(w, p, rep, sigs)
 	}
-	if err := o.emit(rep, objs, p.Releases, sigs, root); err != nil {
+	if err := o.emit(rep, objs, p, sigs, root); err != nil {
 		return err
 	}
 	if !o.DryRun {
@@ -188,12 +189,12 @@ func (o *Options) upgradeHint(p *plan.Plan, root string) {
 
 // emit prints the objects on stdout (the mapping, for a dry run, with the
 // objects on stderr) and writes --resources-dir.
-func (o *Options) emit(rep *mirror.Report, objs *mirrorset.Objects, releases []plan.Release, sigs [][][]byte, root string) error {
+func (o *Options) emit(rep *mirror.Report, objs *mirrorset.Objects, p *plan.Plan, sigs [][][]byte, root string) error {
 	mirrors, err := objs.Unstructured()
 	if err != nil {
 		return err
 	}
-	cms, err := signatureConfigMaps(releases, sigs)
+	cms, err := signatureConfigMaps(p.Releases, sigs)
 	if err != nil {
 		return cli.Failed(err)
 	}
@@ -201,7 +202,11 @@ func (o *Options) emit(rep *mirror.Report, objs *mirrorset.Objects, releases []p
 	if err != nil {
 		return cli.Failed(err)
 	}
-	all := append(append(mirrors, cms...), catalogs...)
+	osus, err := o.updateServiceObjects(p, root)
+	if err != nil {
+		return err
+	}
+	all := append(append(append(mirrors, cms...), catalogs...), osus...)
 	if o.DryRun {
 		if _, err := io.WriteString(o.Out, rep.Mapping(func(r mirror.ItemResult) bool { return r.Status != mirror.StatusPresent })); err != nil {
 			return err

@@ -88,6 +88,8 @@ type Options struct {
 	Catalog  CatalogFlags
 	catalogs []*catalogJob
 
+	graphOptions
+
 	srcCtx  *types.SystemContext
 	destCtx *types.SystemContext
 	printer *cli.Printer
@@ -145,6 +147,7 @@ copied (every failure is listed; the others were copied) or a registry failed.`,
 	root.Flags().StringVar(&o.From, "from", "", "Archive to push, file://DIR or DIR (written by --to file://DIR)")
 	root.Flags().StringVar(&o.To, "to", "", "Destination: docker://REGISTRY/REPO, or file://DIR to mirror to disk")
 	o.Options.Catalog.addFlags(root.Flags())
+	o.addGraphFlags(root, false)
 	root.AddCommand(newReleaseCmd(streams), newImagesCmd(streams), newCatalogCmd(streams))
 	cli.Setup(root, "oc mirror lite")
 	for _, sub := range root.Commands() {
@@ -363,8 +366,9 @@ func (o *RootOptions) Validate() error {
 		if o.From == "" {
 			o.catalogs = configCatalogs(o.config)
 		}
+		o.Graph = o.config.Graph
 	}
-	return nil
+	return o.validateGraph()
 }
 
 // configCatalogs are the catalogs mirror.operators names.
@@ -396,6 +400,12 @@ func (o *RootOptions) Run(ctx context.Context) error {
 	p, err := o.configPlan(ctx)
 	if err != nil {
 		return err
+	}
+	if o.Graph {
+		defer o.cleanupGraph()
+		if p, err = o.withGraph(ctx, p, ""); err != nil {
+			return err
+		}
 	}
 	return o.execute(ctx, p, mirror.Registries{}, root)
 }

@@ -71,6 +71,7 @@ verified with --keyring, and printed as the ConfigMap the Cluster Version Operat
 	fs.StringVar(&o.To, "to", "", "Destination repository, docker://REGISTRY/REPO, or file://DIR to mirror to disk (required)")
 	fs.StringVar(&o.ToRelease, "to-release-image", "", "Destination of the release image, REGISTRY/REPO:TAG (default: --to, tagged <version>-<arch>)")
 	o.addSignatureFlags(cmd)
+	o.addGraphFlags(cmd, true)
 	return cmd
 }
 
@@ -93,6 +94,12 @@ func (o *ReleaseOptions) Validate() error {
 		}
 	} else if o.ToRelease != "" {
 		return cli.BadInputf("--to-release-image applies to registry destinations only")
+	}
+	if o.Graph && o.ToRelease != "" {
+		return cli.BadInputf("--graph places the release image in openshift/release-images: it cannot be combined with --to-release-image")
+	}
+	if err := o.validateGraph(); err != nil {
+		return err
 	}
 	target, err := release.Target(o.Release, o.ReleaseRepo, o.Arch)
 	if err != nil {
@@ -117,6 +124,12 @@ func (o *ReleaseOptions) Run(ctx context.Context) error {
 	p, err := payload.Plan(path, o.ToRelease)
 	if err != nil {
 		return cli.BadInput(err)
+	}
+	if o.Graph {
+		defer o.cleanupGraph()
+		if p, err = o.withGraph(ctx, p, path); err != nil {
+			return err
+		}
 	}
 	return o.execute(ctx, p, mirror.Registries{}, "")
 }
