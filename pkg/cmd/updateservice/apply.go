@@ -32,7 +32,8 @@ const applyExample = `  # Apply what oc mirror lite --graph printed: the UpdateS
   oc update service apply -f resources.yaml
 
   # From a pipe, also choosing the channel; every other object passes through to oc apply
-  cat resources.yaml | oc update service apply --channel stable-4.16 | oc apply -f -
+  oc mirror lite release 4.16.3 --graph --to docker://mirror.example.com:5000/ocp4 --cert-dir ./ca \
+    | oc update service apply --channel stable-4.16 | oc apply -f -
 
   # See every change as a diff, checked by the API server, changing nothing
   oc update service apply -f resources.yaml --dry-run=server
