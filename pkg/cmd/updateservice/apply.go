@@ -84,7 +84,8 @@ input (-f, or a pipe: what 'oc mirror lite --graph' prints), then make the clust
 
 Each change is first sent as a server-side dry run, so a denied or invalid change changes
 nothing; each one is shown as a diff on stderr. A second run changes nothing. On stdout: the
-input stream, the objects acted on as the cluster now holds them, every other object passed
+input stream, the objects acted on as the cluster now holds them (without resourceVersion and
+status, so 'oc apply -f -' after it applies the same again), every other object passed
 through in place. --dry-run=client|server shows the diffs and changes nothing.
 
 Exit codes: 0 done; 2 bad usage or input (nothing changed); 3 a cluster operation failed,
@@ -398,13 +399,19 @@ func (o *ApplyOptions) Run(ctx context.Context) error {
 	return o.printer.Print(o.Out, out)
 }
 
-// clean drops what the server keeps for itself from an object printed on stdout.
+// clean is an object as the cluster now holds it, for stdout: without what
+// the server keeps for itself (resourceVersion, uid, managedFields, ...)
+// and status, so that `| oc apply -f -` applies the same again instead of
+// failing on a resourceVersion the operator has moved on since.
 func clean(u *unstructured.Unstructured) *unstructured.Unstructured {
 	if u == nil {
 		return nil
 	}
 	c := u.DeepCopy()
-	unstructured.RemoveNestedField(c.Object, "metadata", "managedFields")
+	for _, f := range []string{"managedFields", "resourceVersion", "uid", "generation", "creationTimestamp"} {
+		unstructured.RemoveNestedField(c.Object, "metadata", f)
+	}
+	unstructured.RemoveNestedField(c.Object, "status")
 	return c
 }
 

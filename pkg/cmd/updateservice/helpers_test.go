@@ -193,32 +193,8 @@ spec:
 
 // operate stands in for the OpenShift Update Service operator: once the
 // UpdateService exists, it publishes uri as its status.policyEngineURI.
-// It stops when the test ends.
 func (w *world) operate(name, uri string) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	w.t.Cleanup(func() { cancel(); <-done })
-	go func() {
-		defer close(done)
-		watch, err := w.dyn.Resource(cluster.UpdateServiceResource).Namespace(us.Namespace).Watch(ctx, metav1.ListOptions{FieldSelector: "metadata.name=" + name})
-		if err != nil {
-			return
-		}
-		defer watch.Stop()
-		for ev := range watch.ResultChan() {
-			u, ok := ev.Object.(*unstructured.Unstructured)
-			if !ok || us.PolicyEngineURI(u) != "" {
-				continue
-			}
-			u.Object["status"] = map[string]interface{}{
-				"policyEngineURI": uri,
-				"conditions": []interface{}{map[string]interface{}{
-					"type": "ReconcileCompleted", "status": "True", "lastTransitionTime": "2026-01-01T00:00:00Z", "lastHeartbeatTime": "2026-01-01T00:00:00Z",
-				}},
-			}
-			_, _ = w.dyn.Resource(cluster.UpdateServiceResource).Namespace(us.Namespace).UpdateStatus(ctx, u, metav1.UpdateOptions{})
-		}
-	}()
+	w.c.StandInForUpdateServiceOperator(w.t, name, uri)
 }
 
 var deleteOpts = metav1.DeleteOptions{}
