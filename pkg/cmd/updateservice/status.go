@@ -82,7 +82,9 @@ depends on:
                      Cluster Version Operator trusts: the system CAs and the proxy's trustedCA)
   retrieved-updates  ClusterVersion's RetrievedUpdates condition is True
   available-updates  ClusterVersion's availableUpdates lists VERSION
-  release-in-mirror  the release image it points at is in the mirror, by digest
+  release-in-mirror  the release image it points at is in the mirror, by digest, asked as the
+                     cluster pulls it: with its pull secret and the CA image.config trusts for
+                     the registry (-a and --cert-dir, when given, stand in for them)
   signature          a signature ConfigMap in openshift-config-managed verifies for it, with
                      --keyring or, without it, the keys the Cluster Version Operator trusts
   pull-secret        the cluster's pull secret has credentials for the mirror registry
@@ -410,15 +412,17 @@ func (o *StatusOptions) checkRelease(ctx context.Context, r *Report, payload, ve
 	o.checkPullSecret(ctx, r, host)
 }
 
-// mirrorContext is how the mirror is asked for the release: with the
-// registry flags when any is given, else as the cluster pulls it, with its
-// pull secret and the CAs image.config trusts for the registry. It says
-// which, and returns what to call when done (it may write files only this
-// user can read, removed then).
+// mirrorContext is how the mirror is asked for the release: as the cluster
+// pulls it, with its pull secret and the CA image.config trusts for the
+// registry, each replaced by -a or --cert-dir when that flag is given
+// (REGISTRY_AUTH_FILE is not: the check is of the cluster's credentials).
+// It says how, and returns what to call when done (it may write files only
+// this user can read, removed then).
 func (o *StatusOptions) mirrorContext(ctx context.Context, payload string) (*types.SystemContext, string, func(), error) {
 	sys := o.Registry.SystemContext()
-	if o.Registry.AuthFile != "" || o.Registry.CertDir != "" || os.Getenv("REGISTRY_AUTH_FILE") != "" {
-		return sys, "with the registry flags", func() {}, nil
+	sys.AuthFilePath = o.Registry.AuthFile
+	if o.Registry.AuthFile != "" && o.Registry.CertDir != "" {
+		return sys, "with -a and --cert-dir", func() {}, nil
 	}
 	host := reference.Domain(mustNamed(payload))
 	dir, err := os.MkdirTemp("", "oc-update-service-")
@@ -427,13 +431,18 @@ func (o *StatusOptions) mirrorContext(ctx context.Context, payload string) (*typ
 	}
 	done := func() { os.RemoveAll(dir) }
 	how := "as the cluster pulls it"
-	sec, err := o.client.Get(ctx, cluster.SecretResource, pullSecretNamespace, pullSecretName)
-	if err != nil {
-		done()
-		return nil, "", nil, err
-	}
-	if raw := dockerConfigOf(sec); len(raw) > 0 {
+	if o.Registry.AuthFile == "" {
+		sec, err := o.client.Get(ctx, cluster.SecretResource, pullSecretNamespace, pullSecretName)
+		if err != nil {
+			done()
+			return nil, "", nil, err
+		}
+		// Without one, no credentials: what the cluster would have.
 		sys.AuthFilePath = filepath.Join(dir, "auth.json")
+		raw := dockerConfigOf(sec)
+		if len(raw) == 0 {
+			raw = []byte(`{"auths":{}}`)
+		}
 		if err := os.WriteFile(sys.AuthFilePath, raw, 0o600); err != nil {
 			done()
 			return nil, "", nil, err
@@ -444,7 +453,7 @@ func (o *StatusOptions) mirrorContext(ctx context.Context, payload string) (*typ
 		done()
 		return nil, "", nil, err
 	}
-	if name := str(img, "spec", "additionalTrustedCA", "name"); name != "" {
+	if name := str(img, "spec", "additionalTrustedCA", "name"); name != "" && o.Registry.CertDir == "" {
 		cm, err := o.client.Get(ctx, cluster.ConfigMapResource, us.ConfigNamespace, name)
 		if err != nil {
 			done()

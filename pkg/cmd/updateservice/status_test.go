@@ -119,6 +119,9 @@ func (r *ready) status(args ...string) testenv.Result {
 
 func TestStatusExpectPassesWhenEveryConditionHolds(t *testing.T) {
 	r := newReady(t)
+	// A user's own registry login does not replace the cluster's: the
+	// mirror is still asked with the cluster's pull secret and CA.
+	t.Setenv("REGISTRY_AUTH_FILE", r.reg.AuthFile)
 	res := r.status("--expect", "4.16.3")
 	if res.Code != 0 {
 		t.Fatalf("exit %d, want 0\n%s\n%s", res.Code, res.Stdout, res.Stderr)
@@ -128,7 +131,7 @@ func TestStatusExpectPassesWhenEveryConditionHolds(t *testing.T) {
 			t.Errorf("table lacks %s as ok:\n%s", c, res.Stdout)
 		}
 	}
-	if !strings.Contains(res.Stdout, "4.16.1 -> 4.16.3") || strings.Contains(res.Stdout+res.Stderr, r.reg.Password) {
+	if !strings.Contains(res.Stdout, "4.16.1 -> 4.16.3") || !strings.Contains(res.Stdout, "(as the cluster pulls it)") || strings.Contains(res.Stdout+res.Stderr, r.reg.Password) {
 		t.Errorf("table:\n%s", res.Stdout)
 	}
 }
