@@ -22,7 +22,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 demo=$root/hack/demo
 testbin=${OC_PLUGINS_TESTBIN:-$("$root/hack/testbin.sh")}
 export PATH="$root/bin:$testbin:$PATH"
-for tool in kubectl skopeo jq oc-mirror-lite oc-release-sig oc-registries-verify oc-mhc-pause oc-icsp-migrate; do
+for tool in kubectl skopeo jq oc-mirror-lite oc-release-sig oc-registries-verify oc-mhc-pause oc-icsp-migrate oc-update-service; do
 	command -v "$tool" >/dev/null || { echo "demo: $tool is not on PATH (make build; Debian packages skopeo, jq)" >&2; exit 1; }
 done
 
@@ -121,7 +121,7 @@ cd "$work"
 # The runbook in the order an administrator runs it; the steps share the
 # helpers above, $root, $demo, $work and the sandbox's variables, and each
 # reads the files the previous ones wrote into $work.
-for step in connected air-gapped migration; do
+for step in connected update-service air-gapped migration; do
 	# shellcheck source=/dev/null
 	source "$demo/$step.sh"
 done

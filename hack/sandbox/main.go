@@ -110,6 +110,17 @@ func run(dir string, verbose bool) (retErr error) {
 	if err := copyFile(cluster.Kubeconfig, kubeconfig); err != nil {
 		return fmt.Errorf("writing kubeconfig: %w", err)
 	}
+	// The policy engine of a local update service, behind its route: it
+	// serves the graph the demo writes to graph.json.
+	graphFile, graphCA := filepath.Join(dir, "graph.json"), filepath.Join(dir, "update-service-ca.crt")
+	policyEngine, stopGraph, err := testenv.NewGraphFileServer(graphFile)
+	if err != nil {
+		return fmt.Errorf("starting the update service's graph server: %w", err)
+	}
+	defer stopGraph()
+	if err := os.WriteFile(graphCA, policyEngine.CAPEM, 0o644); err != nil {
+		return err
+	}
 	env := strings.Join([]string{
 		"export KUBECONFIG=" + shellQuote(kubeconfig),
 		"export REGISTRY=" + shellQuote(reg.Host),
@@ -121,6 +132,9 @@ func run(dir string, verbose bool) (retErr error) {
 		"export DISCONNECTED_REGISTRY=" + shellQuote(disconnected.Host),
 		"export DISCONNECTED_AUTH_FILE=" + shellQuote(disconnected.AuthFile),
 		"export DISCONNECTED_CERT_DIR=" + shellQuote(disconnected.CertDir),
+		"export UPDATE_SERVICE_URI=" + shellQuote(policyEngine.Base),
+		"export UPDATE_SERVICE_CA=" + shellQuote(graphCA),
+		"export UPDATE_SERVICE_GRAPH=" + shellQuote(graphFile),
 	}, "\n") + "\n"
 	// Write then rename: a script polling for the file never reads half of it.
 	if err := os.WriteFile(envFile+".tmp", []byte(env), 0o644); err != nil {

@@ -39,7 +39,15 @@ func main() {
 	version := flag.String("version", "4.16.3", "release version")
 	signDir := flag.String("sign", "", "sign the release with a new key: write DIR/release-key.asc and the store DIR/signatures")
 	operators := flag.Bool("operators", false, "also push a small operator index and its images")
+	graphDir := flag.String("graph", "", "instead of a release: push the graph-data image's base (ubi9/ubi:latest) and write DIR/graph-data.tar.gz")
 	flag.Parse()
+	if *graphDir != "" {
+		if err := graphInputs(*host, *authFile, *certDir, *graphDir); err != nil {
+			fmt.Fprintln(os.Stderr, "error:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(*host, *authFile, *certDir, *version, *signDir, *operators); err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
 		os.Exit(1)
@@ -78,6 +86,24 @@ func run(host, authFile, certDir, version, signDir string, operators bool) error
 
 // sign writes a new key's public half and its signature of the release
 // digest (an atomic container signature, the format the CVO verifies) into dir.
+// graphInputs are what the graph-data image is built from, standing for
+// UBI 9 on registry.access.redhat.com and Red Hat's graph-data tarball.
+func graphInputs(host, authFile, certDir, dir string) error {
+	reg, err := testenv.OpenRegistry(host, authFile, certDir)
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(reg.Dir)
+	if _, err := reg.PushImage(context.Background(), "ubi9/ubi:latest", testenv.GraphBaseImage); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "graph-data.tar.gz"), testenv.GraphData, 0o644); err != nil {
+		return err
+	}
+	fmt.Println(reg.Ref("ubi9/ubi:latest"))
+	return nil
+}
+
 func sign(dir, digest, identity string) error {
 	key, err := openpgp.NewEntity("Demo Release Signer", "", "release@example.com", nil)
 	if err != nil {
