@@ -153,7 +153,7 @@ func (c *Config) Select(archived *plan.Plan) (*plan.Plan, []plan.Item, error) {
 			}
 			found = true
 			for j, it := range archived.Items {
-				if it.Path == rel.Path && (it.Tag == r.Tag || strings.HasPrefix(it.Tag, r.Tag+"-")) {
+				if (it.Path == rel.Path || laidOutForGraph(it)) && (it.Tag == r.Tag || strings.HasPrefix(it.Tag, r.Tag+"-")) {
 					keep[j] = true
 				}
 			}
@@ -178,6 +178,9 @@ func (c *Config) Select(archived *plan.Plan) (*plan.Plan, []plan.Item, error) {
 		if !found {
 			return nil, nil, &Error{File: c.file, Field: fmt.Sprintf("mirror.additionalImages[%d]", i), Msg: fmt.Sprintf("%s is not in the archive", want.Source)}
 		}
+	}
+	if err := c.selectGraph(archived, keep); err != nil {
+		return nil, nil, err
 	}
 	// A sigstore signature goes with the image it signs.
 	for j, it := range archived.Items {

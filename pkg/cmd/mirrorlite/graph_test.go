@@ -3,6 +3,7 @@ package mirrorlite
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -163,5 +164,41 @@ func TestGraphBadInput(t *testing.T) {
 	}
 	if n := e.dst.Traffic().TotalUploads() + e.dst.Traffic().ManifestPuts(); n != 0 {
 		t.Errorf("bad input wrote %d blobs and manifests", n)
+	}
+}
+
+// TestImageSetGraphFromTheEnclavesService: graph: true in mirror.platform,
+// with UPDATE_URL_OVERRIDE naming a local update service, takes the graph
+// data from beside that service's graph, no --graph-data needed.
+func TestImageSetGraphFromTheEnclavesService(t *testing.T) {
+	e, rel, _ := graphEnv(t)
+	service := testenv.StartGraph(t, testenv.GraphChannel{Name: "stable-4.16", Arch: "amd64",
+		Releases: []testenv.GraphRelease{{Version: "4.16.3", Payload: rel.PullSpec}}})
+	t.Setenv("UPDATE_URL_OVERRIDE", service.URL)
+	isc := filepath.Join(e.dir, "isc.yaml")
+	if err := os.WriteFile(isc, []byte(`apiVersion: mirror.openshift.io/v2alpha1
+kind: ImageSetConfiguration
+mirror:
+  platform:
+    graph: true
+    channels:
+    - name: stable-4.16
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	root := e.dst.Host + "/mirror"
+	stdout, stderr, code := e.run(t, "", "-c", isc, "--to", "docker://"+root, "--graph-base-image", e.src.Ref("ubi9/ubi:latest"))
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if !slices.Contains(service.Requests(), "graph-data") {
+		t.Errorf("the graph data was not read beside the enclave's graph: requests %v", service.Requests())
+	}
+	svc, _ := updateService(t, decodeStream(t, stdout))
+	if svc.Releases != root+"/"+graph.ReleaseImagesPath || !strings.HasPrefix(svc.GraphDataImage, root+"/"+graph.Repository+"@sha256:") {
+		t.Errorf("UpdateService %+v", svc)
+	}
+	if got := digestAt(t, e.sys(), root+"/"+graph.ReleaseImagesPath+":4.16.3-x86_64"); got != rel.Digest {
+		t.Errorf("release-images serves %s, want %s", got, rel.Digest)
 	}
 }
