@@ -72,8 +72,9 @@ type Registry struct {
 type RegistryOption func(*registryOptions)
 
 type registryOptions struct {
-	log   io.Writer
-	front func(listen string) (string, error)
+	log            io.Writer
+	front          func(listen string) (string, error)
+	deleteDisabled bool
 }
 
 // WithFront puts something between the registry and its clients (the
@@ -83,6 +84,13 @@ type registryOptions struct {
 // The registry's certificate is for 127.0.0.1, whatever the port.
 func WithFront(front func(listen string) (string, error)) RegistryOption {
 	return func(o *registryOptions) { o.front = front }
+}
+
+// WithDeletesDisabled makes the registry refuse manifest and blob deletes
+// (405 Unsupported), as distribution does unless storage.delete.enabled is
+// set, and as many registries do by default.
+func WithDeletesDisabled() RegistryOption {
+	return func(o *registryOptions) { o.deleteDisabled = true }
 }
 
 // WithLog sends the registry's log (requests, errors, TLS handshake
@@ -196,7 +204,7 @@ func NewRegistry(dir string, opts ...RegistryOption) (_ *Registry, retErr error)
 	cfg := &configuration.Configuration{
 		Storage: configuration.Storage{
 			"filesystem": configuration.Parameters{"rootdirectory": storage},
-			"delete":     configuration.Parameters{"enabled": true},
+			"delete":     configuration.Parameters{"enabled": !o.deleteDisabled},
 			"maintenance": configuration.Parameters{
 				"uploadpurging": map[any]any{"enabled": false},
 			},

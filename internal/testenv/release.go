@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -64,6 +65,11 @@ type ReleaseSpec struct {
 	// SigstoreSignature also pushes a cosign-style "sha256-<hex>.sig" tag
 	// for the release digest.
 	SigstoreSignature bool
+	// ComponentsFrom, when set, builds every component but those named in
+	// Changed exactly as the release of that version builds it (the same
+	// digests), as z-streams share most of their images.
+	ComponentsFrom string
+	Changed        []string
 }
 
 // Release is a synthetic release payload pushed to a registry.
@@ -195,7 +201,11 @@ func (r *Registry) pushRelease(ctx context.Context, spec ReleaseSpec) (*Release,
 	for i, name := range names {
 		var imgs []Image
 		for _, arch := range arches {
-			seed := fmt.Sprintf("%s-%s-%s", spec.Version, name, arch)
+			seedVersion := spec.Version
+			if spec.ComponentsFrom != "" && !slices.Contains(spec.Changed, name) {
+				seedVersion = spec.ComponentsFrom
+			}
+			seed := fmt.Sprintf("%s-%s-%s", seedVersion, name, arch)
 			imgs = append(imgs, Image{
 				Layers: append(base(arch, i%3), Layer{Files: []File{
 					{Name: "usr/bin/" + name, Data: PseudoRandom(seed, spec.OwnLayerSize), Mode: 0o755},
