@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/airgap-ocp/oc-plugins/pkg/cli"
 	"github.com/airgap-ocp/oc-plugins/pkg/cluster"
@@ -117,27 +116,20 @@ func (o *Options) expected(ctx context.Context) (*Expected, error) {
 // clusterObjects reads every ICSP, IDMS and ITMS, the Image named cluster and the
 // ClusterVersion.
 func (o *Options) clusterObjects(ctx context.Context) ([]manifest.Object, error) {
-	var objs []manifest.Object
-	for _, gvr := range []schema.GroupVersionResource{cluster.IDMSResource, cluster.ITMSResource, cluster.ICSPResource} {
-		list, err := o.client.List(ctx, gvr, "", "")
-		if err != nil {
-			return nil, err
-		}
-		for _, u := range list {
-			objs = append(objs, manifest.Object{Unstructured: u, Source: manifest.Source{File: "cluster " + gvr.Resource + "/" + u.GetName()}})
-		}
+	mirrors, labels, err := o.client.MirrorObjects(ctx)
+	if err != nil {
+		return nil, err
 	}
-	for _, get := range []struct {
-		gvr  schema.GroupVersionResource
-		name string
-	}{{cluster.ImageResource, mirrorset.ImageConfigName}, {cluster.ClusterVersionResource, cluster.ClusterVersionName}} {
-		u, err := o.client.Get(ctx, get.gvr, "", get.name)
-		if err != nil {
-			return nil, err
-		}
-		if u != nil {
-			objs = append(objs, manifest.Object{Unstructured: u, Source: manifest.Source{File: "cluster " + get.gvr.Resource + "/" + get.name}})
-		}
+	objs := make([]manifest.Object, 0, len(mirrors)+1)
+	for i, u := range mirrors {
+		objs = append(objs, manifest.Object{Unstructured: u, Source: manifest.Source{File: labels[i]}})
+	}
+	u, err := o.client.Get(ctx, cluster.ClusterVersionResource, "", cluster.ClusterVersionName)
+	if err != nil {
+		return nil, err
+	}
+	if u != nil {
+		objs = append(objs, manifest.Object{Unstructured: u, Source: manifest.Source{File: "cluster " + cluster.ClusterVersionResource.Resource + "/" + cluster.ClusterVersionName}})
 	}
 	return objs, nil
 }
