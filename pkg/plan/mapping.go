@@ -60,15 +60,20 @@ func ParseMapping(s string) (Mapping, error) {
 		return Mapping{}, fmt.Errorf("%q: want SRC=DST or SRC DST", s)
 	}
 	src, dst = strings.TrimPrefix(src, "docker://"), strings.TrimPrefix(dst, "docker://")
+	var srcDigest string
 	for _, side := range []struct{ what, ref string }{{"source", src}, {"destination", dst}} {
 		named, err := reference.ParseNormalizedNamed(side.ref)
 		if err != nil {
 			return Mapping{}, fmt.Errorf("%s %q: %w", side.what, side.ref, err)
 		}
-		if side.what == "destination" {
-			if _, ok := named.(reference.Digested); ok {
-				return Mapping{}, fmt.Errorf("destination %q: a destination cannot name a digest; give a repository or a tag", side.ref)
-			}
+		d, ok := named.(reference.Digested)
+		switch {
+		case side.what == "source" && ok:
+			srcDigest = d.Digest().String()
+		case ok && d.Digest().String() != srcDigest:
+			// What a copy pushed by digest, the mapping.txt of a run
+			// says so: REPO@ the source's own digest.
+			return Mapping{}, fmt.Errorf("destination %q: a destination cannot name a digest other than the source's; give a repository or a tag", side.ref)
 		}
 	}
 	return Mapping{Source: src, Dest: dst}, nil

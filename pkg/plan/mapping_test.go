@@ -11,6 +11,7 @@ quay.io/a/b:1 mirror.example.com/a/b:1
 quay.io/a/c@sha256:` + strings.Repeat("a", 64) + `=mirror.example.com/a/c   # by digest
 
 docker://quay.io/a/d:2=docker://mirror.example.com/a/d
+docker://quay.io/a/e@sha256:` + strings.Repeat("e", 64) + `=docker://mirror.example.com/a/e@sha256:` + strings.Repeat("e", 64) + `
 `
 	got, err := ReadMappings(strings.NewReader(in), "mapping.txt")
 	if err != nil {
@@ -20,6 +21,8 @@ docker://quay.io/a/d:2=docker://mirror.example.com/a/d
 		{Source: "quay.io/a/b:1", Dest: "mirror.example.com/a/b:1", File: "mapping.txt", Line: 2},
 		{Source: "quay.io/a/c@sha256:" + strings.Repeat("a", 64), Dest: "mirror.example.com/a/c", File: "mapping.txt", Line: 3},
 		{Source: "quay.io/a/d:2", Dest: "mirror.example.com/a/d", File: "mapping.txt", Line: 5},
+		// As a run's mapping.txt writes what it pushed by digest.
+		{Source: "quay.io/a/e@sha256:" + strings.Repeat("e", 64), Dest: "mirror.example.com/a/e@sha256:" + strings.Repeat("e", 64), File: "mapping.txt", Line: 6},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("got %+v, want %+v", got, want)
@@ -35,7 +38,8 @@ func TestReadMappingsNamesTheBadLine(t *testing.T) {
 	for _, tc := range []struct{ name, in, want string }{
 		{"three fields", "a b c\n", "mapping.txt: line 1"},
 		{"bad reference", "ok/x:1 ok/y:1\nUPPER/x y\n", "mapping.txt: line 2"},
-		{"digest destination", "a/b:1 c/d@sha256:" + strings.Repeat("b", 64) + "\n", "cannot name a digest"},
+		{"digest destination", "a/b:1 c/d@sha256:" + strings.Repeat("b", 64) + "\n", "cannot name a digest other than the source's"},
+		{"another digest", "a/b@sha256:" + strings.Repeat("a", 64) + " c/d@sha256:" + strings.Repeat("b", 64) + "\n", "cannot name a digest other than the source's"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := ReadMappings(strings.NewReader(tc.in), "mapping.txt"); err == nil || !strings.Contains(err.Error(), tc.want) {
