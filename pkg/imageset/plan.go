@@ -20,8 +20,10 @@ const ReleasePath = "openshift/release"
 // Resolver reads what the platform section names: the update graph, and
 // each release payload it selects.
 type Resolver struct {
-	HTTP    *http.Client
-	Retry   retry.Policy
+	HTTP  *http.Client
+	Retry retry.Policy
+	// Payload reads a release payload; nil without error leaves that
+	// release out (a delete reading the mirror, where it is gone already).
 	Payload func(ctx context.Context, pullSpec string) (*release.Payload, error)
 }
 
@@ -54,6 +56,9 @@ func (c *Config) Plan(ctx context.Context, r Resolver) (*plan.Plan, []plan.Item,
 				payload, err := r.Payload(ctx, n.Payload)
 				if err != nil {
 					return nil, nil, err
+				}
+				if payload == nil {
+					continue
 				}
 				rp, err := payload.Plan(ReleasePath, "")
 				if err != nil {

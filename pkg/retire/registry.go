@@ -210,3 +210,12 @@ func (f *fetched) parse() (children []digest.Digest, blobs []blob, err error) {
 	}
 	return nil, blobs, nil
 }
+
+// Has reports whether the registry holds ref, REPO:TAG or REPO@DIGEST.
+func (o Options) Has(ctx context.Context, ref string) (bool, error) {
+	_, err := o.getManifest(ctx, ref)
+	if errors.Is(err, ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}

@@ -148,7 +148,7 @@ copied (every failure is listed; the others were copied) or a registry failed.`,
 	root.Flags().StringVar(&o.To, "to", "", "Destination: docker://REGISTRY/REPO, or file://DIR to mirror to disk")
 	o.Options.Catalog.addFlags(root.Flags())
 	o.addGraphFlags(root, false)
-	root.AddCommand(newReleaseCmd(streams), newImagesCmd(streams), newCatalogCmd(streams))
+	root.AddCommand(newReleaseCmd(streams), newImagesCmd(streams), newCatalogCmd(streams), newDeleteCmd(streams))
 	cli.Setup(root, "oc mirror lite")
 	for _, sub := range root.Commands() {
 		sub.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return cli.BadInput(err) })

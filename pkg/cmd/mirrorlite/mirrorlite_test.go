@@ -38,9 +38,9 @@ type env struct {
 	dir      string
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T, dstOpts ...testenv.RegistryOption) *env {
 	t.Helper()
-	e := &env{src: testenv.StartRegistry(t), dst: testenv.StartRegistry(t), dir: t.TempDir()}
+	e := &env{src: testenv.StartRegistry(t), dst: testenv.StartRegistry(t, dstOpts...), dir: t.TempDir()}
 	sys := testenv.CombinedSystemContext(t, e.src, e.dst)
 	certs := filepath.Join(e.dir, "certs")
 	if err := os.MkdirAll(certs, 0o755); err != nil {
