@@ -32,7 +32,14 @@ const deleteExample = `  # What deleting what a DeleteImageSetConfiguration name
 
   # Retire exactly what an earlier run mirrored: its --resources-dir mapping, or its archive
   oc mirror lite delete images -f ./mirror-resources/mapping.txt --confirm
-  oc mirror lite delete --from /media/usb/ocp-4.16.2 --to docker://registry.example.com:5000/ocp/release --confirm`
+  oc mirror lite delete --from /media/usb/ocp-4.16.3 --to docker://registry.example.com:5000/ocp/release --confirm`
+
+const deleteReleaseExample = `  # The plan of a release's deletion, checked against two clusters (nothing is deleted)
+  oc mirror lite delete release 4.16.2 --to docker://registry.example.com:5000/ocp/release \
+    --kubeconfig ~/.kube/prod --kubeconfig ~/.kube/stage`
+
+const deleteImagesExample = `  # Retire what an earlier 'oc mirror lite images --resources-dir' run mirrored
+  oc mirror lite delete images -f ./mirror-resources/mapping.txt --kubeconfig ~/.kube/config --confirm`
 
 // DeleteOptions are `oc mirror lite delete` and its release and images
 // subcommands: a plan built as the mirror builds it, retired from the
@@ -112,7 +119,7 @@ func newDeleteReleaseCmd(streams genericiooptions.IOStreams) *cobra.Command {
 release image (tagged <version>-<arch>, or the tag or digest of a PULLSPEC) is read from
 that repository, and its image-references name the components to delete. Components a
 kept release shares stay. See 'oc mirror lite delete --help'.`,
-		Example: `  oc mirror lite delete release 4.16.2 --to docker://registry.example.com:5000/ocp/release --kubeconfig ~/.kube/config`,
+		Example: deleteReleaseExample,
 		Args:    cobra.ExactArgs(1),
 		RunE:    run(o),
 	}
@@ -130,7 +137,7 @@ func newDeleteImagesCmd(streams genericiooptions.IOStreams) *cobra.Command {
 		Long: `Retire the images that SRC=DST mappings put at DST, as 'oc mirror lite images' mirrored
 them: DST's tag, or the digest of a source by digest. The mapping.txt --resources-dir wrote
 names exactly what that run mirrored. See 'oc mirror lite delete --help'.`,
-		Example: `  oc mirror lite delete images -f ./mirror-resources/mapping.txt --kubeconfig ~/.kube/config --confirm`,
+		Example: deleteImagesExample,
 		RunE:    run(o),
 	}
 	o.addDeleteFlags(cmd, false)
@@ -445,11 +452,25 @@ func (o *DeleteOptions) summarize(rp *retire.Plan) {
 	for _, m := range rp.Keep {
 		o.info("kept: %s%s (%s): %s", m.Ref(), tagList(m.Tags), m.Reason, m.Kept)
 	}
+	if shared := sharedKept(rp); shared > 0 {
+		o.info("note: %d kept manifests keep the plan's tags too: images are deleted by digest, which takes every tag of a manifest, so a tag alone is not removed", shared)
+	}
 	for _, m := range rp.Missing {
 		o.info("missing: %s (%s): not in the registry", m.Image, m.Reason)
 	}
 	o.info("plan: %d manifests to delete (%d tags), %d kept, %d missing; garbage collection can then free up to %s",
 		len(rp.Delete), tags, len(rp.Keep), len(rp.Missing), mirror.FormatBytes(rp.ReclaimableBytes))
+}
+
+// sharedKept counts the kept manifests that another tag keeps.
+func sharedKept(rp *retire.Plan) int {
+	n := 0
+	for _, m := range rp.Keep {
+		if strings.HasPrefix(m.Kept, "the tag ") {
+			n++
+		}
+	}
+	return n
 }
 
 func tagList(tags []string) string {
