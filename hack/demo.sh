@@ -9,6 +9,9 @@
 #                               operators, verify and apply, check
 #                               registries.conf, pause MHCs, the update
 #                               target, resume MHCs
+#   hack/demo/retire.sh      retire: two z-streams mirrored, the cluster on
+#                               the newer, the older deleted from the mirror,
+#                               the newer refused
 #   hack/demo/air-gapped.sh  2. air-gapped: mirror to disk, disk to the
 #                               disconnected registry, its resources
 #   hack/demo/migration.sh   3. migration: an older cluster's ICSPs to IDMSs
@@ -121,7 +124,7 @@ cd "$work"
 # The runbook in the order an administrator runs it; the steps share the
 # helpers above, $root, $demo, $work and the sandbox's variables, and each
 # reads the files the previous ones wrote into $work.
-for step in connected update-service air-gapped migration; do
+for step in connected update-service retire air-gapped migration; do
 	# shellcheck source=/dev/null
 	source "$demo/$step.sh"
 done

@@ -40,6 +40,8 @@ func main() {
 	signDir := flag.String("sign", "", "sign the release with a new key: write DIR/release-key.asc and the store DIR/signatures")
 	operators := flag.Bool("operators", false, "also push a small operator index and its images")
 	graphDir := flag.String("graph", "", "instead of a release: push the graph-data image's base (ubi9/ubi:latest) and write DIR/graph-data.tar.gz")
+	from := flag.String("components-from", "", "build the components as the release of this version builds them (a z-stream sharing its images)")
+	changed := flag.String("changed", "", "with --components-from: comma-separated components built anew")
 	flag.Parse()
 	if *graphDir != "" {
 		if err := graphInputs(*host, *authFile, *certDir, *graphDir); err != nil {
@@ -48,19 +50,23 @@ func main() {
 		}
 		return
 	}
-	if err := run(*host, *authFile, *certDir, *version, *signDir, *operators); err != nil {
+	spec := testenv.ReleaseSpec{Version: *version, BaseLayerSize: 2 << 20, OwnLayerSize: 128 << 10, ComponentsFrom: *from}
+	if *changed != "" {
+		spec.Changed = strings.Split(*changed, ",")
+	}
+	if err := run(*host, *authFile, *certDir, spec, *signDir, *operators); err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
 		os.Exit(1)
 	}
 }
 
-func run(host, authFile, certDir, version, signDir string, operators bool) error {
+func run(host, authFile, certDir string, spec testenv.ReleaseSpec, signDir string, operators bool) error {
 	reg, err := testenv.OpenRegistry(host, authFile, certDir)
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(reg.Dir)
-	rel, err := reg.PushReleaseTo(context.Background(), testenv.ReleaseSpec{Version: version, BaseLayerSize: 2 << 20, OwnLayerSize: 128 << 10})
+	rel, err := reg.PushReleaseTo(context.Background(), spec)
 	if err != nil {
 		return err
 	}

@@ -404,7 +404,7 @@ func (o *DeleteOptions) checkClusters(ctx context.Context, rp *retire.Plan) erro
 			o.info("warning: %s", w)
 		}
 		conflicts = append(conflicts, found...)
-		o.info("checked cluster %s: %d images of the plan in use", t.name, len(found))
+		o.info("checked cluster %s: %d of the plan's images in use", t.name, distinctImages(found))
 	}
 	if len(conflicts) == 0 {
 		return nil
@@ -412,7 +412,16 @@ func (o *DeleteOptions) checkClusters(ctx context.Context, rp *retire.Plan) erro
 	for _, c := range conflicts {
 		o.info("refused: %s", c)
 	}
-	return cli.Differs(fmt.Errorf("refused: %d images of the plan are in use by a cluster (each is listed above); nothing was deleted", len(conflicts)))
+	return cli.Differs(fmt.Errorf("refused: %d of the plan's images are in use by a cluster (each use is listed above); nothing was deleted", distinctImages(conflicts)))
+}
+
+// distinctImages counts the manifests among conflicts, each once.
+func distinctImages(conflicts []retire.Conflict) int {
+	seen := map[string]bool{}
+	for _, c := range conflicts {
+		seen[c.Manifest.Ref()] = true
+	}
+	return len(seen)
 }
 
 type clusterTarget struct {
