@@ -222,3 +222,43 @@ func TestDeleteImageSetConfiguration(t *testing.T) {
 		t.Error("the additional image is still there")
 	}
 }
+
+func TestDeleteImageSetConfigurationChannelsReadTheMirror(t *testing.T) {
+	e := newEnv(t)
+	rel := e.src.PushRelease(t, testenv.ReleaseSpec{Version: "4.99.1", Components: 4})
+	graph := testenv.StartGraph(t, testenv.GraphChannel{Name: "stable-4.99", Arch: "amd64",
+		Releases: []testenv.GraphRelease{{Version: "4.99.1", Payload: rel.PullSpec}}})
+	t.Setenv("UPDATE_URL_OVERRIDE", graph.URL)
+	isc := filepath.Join(e.dir, "isc.yaml")
+	del := filepath.Join(e.dir, "delete.yaml")
+	channel := "  platform:\n    channels:\n    - name: stable-4.99\n"
+	for f, data := range map[string]string{
+		isc: "apiVersion: mirror.openshift.io/v2alpha1\nkind: ImageSetConfiguration\nmirror:\n" + channel,
+		del: "apiVersion: mirror.openshift.io/v2alpha1\nkind: DeleteImageSetConfiguration\ndelete:\n" + channel,
+	} {
+		if err := os.WriteFile(f, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	to := "docker://" + e.dst.Ref("mirror")
+	if _, stderr, code := e.run(t, "", "-c", isc, "--to", to, "--store", "file://"+filepath.Join(e.dir, "none")); code != 0 {
+		t.Fatalf("mirroring: exit %d: %s", code, stderr)
+	}
+	// The source registry is gone: the release is read where it was mirrored.
+	e.src.Close()
+	stdout, stderr, code := e.run(t, "", "delete", "-c", del, "--to", to, "--confirm")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if p := readPlan(t, stdout); len(p.Delete) != 5 {
+		t.Errorf("deleted %d manifests, want the release and its 4 components:\n%s", len(p.Delete), stderr)
+	}
+	if e.has(t, e.dst.Ref("mirror/openshift/release:4.99.1-x86_64")) || e.has(t, e.dst.Ref("mirror/openshift/release:4.99.1-x86_64-cli")) {
+		t.Error("the release is still in the mirror")
+	}
+	// Again: the graph still names it, the mirror no longer holds it.
+	_, stderr, code = e.run(t, "", "delete", "-c", del, "--to", to, "--confirm")
+	if code != 0 || !strings.Contains(stderr, "missing: "+e.dst.Ref("mirror/openshift/release@"+rel.Digest.String())+" is not in the registry") {
+		t.Errorf("a repeated delete: exit %d: %s", code, stderr)
+	}
+}
