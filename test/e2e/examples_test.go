@@ -11,7 +11,7 @@ var commands = []string{
 	"icsp migrate",
 	"release sig", "release sig verify",
 	"mhc pause", "mhc pause status", "mhc resume",
-	"mirror lite", "mirror lite release", "mirror lite images",
+	"mirror lite", "mirror lite release", "mirror lite images", "mirror lite delete", "mirror lite delete release", "mirror lite delete images",
 	"registries verify", "registries verify render", "registries verify resolve",
 	"update service", "update service apply", "update service status",
 }
