@@ -133,7 +133,8 @@ verifies the archive and pushes straight from the chunks, nothing unpacked; with
 -c reads an oc-mirror v2 ImageSetConfiguration (platform channels, operator
 catalogs, additional and blocked images, archiveSize); release versions come from
 the update graph (UPDATE_URL_OVERRIDE points at a local one). Catalogs are filtered
-and rebuilt as 'oc mirror lite catalog --help' describes.
+and rebuilt as 'oc mirror lite catalog --help' describes. 'delete' retires from
+the registry what such runs mirrored, checked against the clusters that pull from it.
 
 Exit codes: 0 done; 2 bad usage or input (nothing copied); 3 an image could not be
 copied (every failure is listed; the others were copied) or a registry failed.`,
