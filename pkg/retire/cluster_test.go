@@ -85,6 +85,16 @@ spec:
   image: `+dst.Ref("catalogs/redhat-operator-index:v4.99")+`
 `)
 
+	// OLM v1 names the same catalog by digest.
+	create(t, c, cluster.ClusterCatalogResource, `apiVersion: olm.operatorframework.io/v1
+kind: ClusterCatalog
+metadata: {name: redhat-operators}
+spec:
+  source:
+    type: Image
+    image: {ref: "`+dst.Ref("catalogs/redhat-operator-index")+"@"+rp.Delete[0].Digest.String()+`"}
+`)
+
 	flags := genericclioptions.NewConfigFlags(false)
 	flags.KubeConfig = &c.Kubeconfig
 	client, err := cluster.New(flags, "test")
@@ -105,6 +115,7 @@ spec:
 	sort.Strings(got)
 	want := []string{
 		"catalogsource openshift-config/redhat-operators -> " + dst.Ref("catalogs/redhat-operator-index") + "@" + rp.Delete[0].Digest.String(),
+		"clustercatalog redhat-operators -> " + dst.Ref("catalogs/redhat-operator-index") + "@" + rp.Delete[0].Digest.String(),
 		"clusterversion/version status.history[1].image (4.99.1) -> " + mirror + "@" + old.rel.Digest.String(),
 		"pod openshift-config/oc-cli container cli -> " + mirror + cli[strings.LastIndex(cli, "@"):],
 	}
@@ -125,7 +136,7 @@ spec:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(conflicts) != 1 || !strings.HasPrefix(conflicts[0].Where, "catalogsource") {
+	if len(conflicts) != 2 || !strings.HasPrefix(conflicts[0].Where, "catalogsource") || !strings.HasPrefix(conflicts[1].Where, "clustercatalog") {
 		t.Errorf("without the IDMS: %v", conflicts)
 	}
 }
