@@ -9,12 +9,16 @@
 #                               operators, verify and apply, check
 #                               registries.conf, pause MHCs, the update
 #                               target, resume MHCs
-#   hack/demo/retire.sh      retire: two z-streams mirrored, the cluster on
+#   hack/demo/update-service.sh
+#                            2. a local update service: the graph image, the
+#                               UpdateService, the cluster pointed at it, the
+#                               gate
+#   hack/demo/retire.sh      3. retire: two z-streams mirrored, the cluster on
 #                               the newer, the older deleted from the mirror,
-#                               the newer refused
-#   hack/demo/air-gapped.sh  2. air-gapped: mirror to disk, disk to the
+#                               the newer refused (while the source is up)
+#   hack/demo/air-gapped.sh  4. air-gapped: mirror to disk, disk to the
 #                               disconnected registry, its resources
-#   hack/demo/migration.sh   3. migration: an older cluster's ICSPs to IDMSs
+#   hack/demo/migration.sh   5. migration: an older cluster's ICSPs to IDMSs
 #
 # Every command is printed before it runs, under a line naming the runbook
 # step it replaces. Any failing step (or a failure demonstration that does
