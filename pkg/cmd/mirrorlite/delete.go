@@ -211,21 +211,11 @@ func (o *DeleteOptions) Validate() error {
 		if len(o.Mappings) == 0 && len(o.MappingFiles) == 0 {
 			return cli.BadInputf("no images: give SRC=DST arguments or -f MAPPING")
 		}
-		img := &ImagesOptions{Options: o.Options}
-		for _, a := range o.Mappings {
-			m, err := plan.ParseMapping(a)
-			if err != nil {
-				return cli.BadInputf("argument %w", err)
-			}
-			o.maps = append(o.maps, m)
+		maps, err := o.readMappings(o.Mappings, o.MappingFiles)
+		if err != nil {
+			return err
 		}
-		for _, f := range o.MappingFiles {
-			ms, err := img.readMappingFile(f)
-			if err != nil {
-				return err
-			}
-			o.maps = append(o.maps, ms...)
-		}
+		o.maps = append(o.maps, maps...)
 	default:
 		switch {
 		case (o.Config == "") == (o.From == ""):

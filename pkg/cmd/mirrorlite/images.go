@@ -84,22 +84,9 @@ func (o *ImagesOptions) Validate() error {
 	if err := o.validate(); err != nil {
 		return err
 	}
-	o.maps = nil
-	for _, a := range o.Mappings {
-		m, err := plan.ParseMapping(a)
-		if err != nil {
-			return cli.BadInputf("argument %w", err)
-		}
-		o.maps = append(o.maps, m)
-	}
-	for _, f := range o.MappingFiles {
-		ms, err := o.readMappingFile(f)
-		if err != nil {
-			return err
-		}
-		o.maps = append(o.maps, ms...)
-	}
-	return nil
+	var err error
+	o.maps, err = o.readMappings(o.Mappings, o.MappingFiles)
+	return err
 }
 
 // Run plans the mappings and mirrors them.
@@ -111,7 +98,28 @@ func (o *ImagesOptions) Run(ctx context.Context) error {
 	return o.execute(ctx, p, mirror.Registries{}, "")
 }
 
-func (o *ImagesOptions) readMappingFile(f string) ([]plan.Mapping, error) {
+// readMappings parses mapping arguments, then mapping files (- for stdin),
+// in that order.
+func (o *Options) readMappings(args, files []string) ([]plan.Mapping, error) {
+	var maps []plan.Mapping
+	for _, a := range args {
+		m, err := plan.ParseMapping(a)
+		if err != nil {
+			return nil, cli.BadInputf("argument %w", err)
+		}
+		maps = append(maps, m)
+	}
+	for _, f := range files {
+		ms, err := o.readMappingFile(f)
+		if err != nil {
+			return nil, err
+		}
+		maps = append(maps, ms...)
+	}
+	return maps, nil
+}
+
+func (o *Options) readMappingFile(f string) ([]plan.Mapping, error) {
 	var r io.Reader
 	name := f
 	if f == "-" {
