@@ -67,25 +67,11 @@ func FetchData(ctx context.Context, client *http.Client, src string, policy retr
 	var data []byte
 	u, err := url.Parse(src)
 	if err == nil && (u.Scheme == "https" || u.Scheme == "http") {
-		if client == nil {
-			client = http.DefaultClient
+		data, err = retry.Get(ctx, client, policy, src, "", maxData)
+		var tooLarge *retry.TooLargeError
+		if errors.As(err, &tooLarge) {
+			return nil, dataTooLarge(u.Redacted())
 		}
-		err = retry.Do(ctx, policy, func(ctx context.Context) error {
-			req, err := http.NewRequestWithContext(ctx, http.MethodGet, src, nil)
-			if err != nil {
-				return err
-			}
-			resp, err := client.Do(req)
-			if err != nil {
-				return err
-			}
-			defer resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				return &retry.StatusError{Code: resp.StatusCode, Status: resp.Status}
-			}
-			data, err = io.ReadAll(io.LimitReader(resp.Body, maxData+1))
-			return err
-		})
 		if err != nil {
 			return nil, fmt.Errorf("fetching the graph data from %s: %w", u.Redacted(), err)
 		}
@@ -101,12 +87,16 @@ func FetchData(ctx context.Context, client *http.Client, src string, policy retr
 		}
 	}
 	if len(data) > maxData {
-		return nil, &InputError{fmt.Errorf("graph data from %s: more than %d MiB", src, maxData>>20)}
+		return nil, dataTooLarge(src)
 	}
 	if _, err := files(data); err != nil {
 		return nil, &InputError{fmt.Errorf("graph data from %s: %w", src, err)}
 	}
 	return data, nil
+}
+
+func dataTooLarge(src string) error {
+	return &InputError{fmt.Errorf("graph data from %s: more than %d MiB", src, maxData>>20)}
 }
 
 // InputError is graph data that is not what it must be: the user's to fix.

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -78,34 +77,13 @@ func FetchGraph(ctx context.Context, client *http.Client, base, channel, arch st
 	q.Set("channel", channel)
 	q.Set("arch", arch)
 	u.RawQuery = q.Encode()
-	if client == nil {
-		client = http.DefaultClient
-	}
 	var g Graph
-	err = retry.Do(ctx, policy, func(ctx context.Context) error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
-		if err != nil {
-			return err
+	data, err := retry.Get(ctx, client, policy, u.String(), "application/json", maxGraph)
+	if err == nil {
+		if err = json.Unmarshal(data, &g); err != nil {
+			err = fmt.Errorf("not an update graph: %w", err)
 		}
-		req.Header.Set("Accept", "application/json")
-		resp, err := client.Do(req)
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return &retry.StatusError{Code: resp.StatusCode, Status: resp.Status}
-		}
-		data, err := io.ReadAll(io.LimitReader(resp.Body, maxGraph))
-		if err != nil {
-			return err
-		}
-		g = Graph{}
-		if err := json.Unmarshal(data, &g); err != nil {
-			return fmt.Errorf("not an update graph: %w", err)
-		}
-		return nil
-	})
+	}
 	if err != nil {
 		return nil, fmt.Errorf("reading the update graph of channel %s (%s) from %s: %w", channel, arch, u.Redacted(), err)
 	}
