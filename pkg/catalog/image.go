@@ -91,6 +91,12 @@ func Fetch(ctx context.Context, name string, sys *types.SystemContext, dir strin
 	if err != nil {
 		return nil, err
 	}
+	return FetchFrom(ctx, name, src, sys, dir, policy)
+}
+
+// FetchFrom is Fetch of the catalog name from src, a copy of it held
+// elsewhere (an archive).
+func FetchFrom(ctx context.Context, name string, src types.ImageReference, sys *types.SystemContext, dir string, policy retry.Policy) (*Image, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}

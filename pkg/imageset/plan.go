@@ -139,11 +139,10 @@ func (c *Config) unblocked(p *plan.Plan) (*plan.Plan, []plan.Item, error) {
 // its channels (by version range, architecture and the channel's minor
 // version; an enclave has no update graph to ask) with their components and
 // signatures, and its additional images, less what it blocks. What c asks
-// for and the archive lacks is an *Error naming the field.
+// for and the archive lacks is an *Error naming the field. Catalogs are
+// not selected here: the archived catalogs must be read and filtered again
+// to know which bundles mirror.operators keeps.
 func (c *Config) Select(archived *plan.Plan) (*plan.Plan, []plan.Item, error) {
-	if len(c.Operators) > 0 {
-		return nil, nil, &Error{File: c.file, Field: "mirror.operators", Msg: "an enclave's selection of catalogs from an archive is not supported yet; push the archive's catalogs without -c, or mirror them for the enclave separately"}
-	}
 	picked := &plan.Plan{Merged: archived.Merged}
 	keep := map[int]bool{}
 	for i, ch := range c.Channels {

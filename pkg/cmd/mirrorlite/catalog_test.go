@@ -213,6 +213,58 @@ func TestCatalogThroughDiskAndBack(t *testing.T) {
 	}
 }
 
+// TestEnclaveSelectsOperatorsFromAnArchive: an archive made for several
+// sites carries two packages; an enclave's -c names one, and gets a
+// catalog that serves only it, with only its images pushed. What the
+// archive lacks is bad input naming the field.
+func TestEnclaveSelectsOperatorsFromAnArchive(t *testing.T) {
+	e := newEnv(t)
+	cat := pushOperators(t, e)
+	dir := filepath.Join(e.dir, "archive")
+	if _, errOut, code := e.run(t, "", "catalog", cat, "--package", "cincinnati-operator", "--package", "local-storage-operator", "--to", "file://"+dir); code != 0 {
+		t.Fatalf("to disk: exit %d\n%s", code, errOut)
+	}
+	isc := filepath.Join(e.dir, "enclave.yaml")
+	write := func(catalog, pkg string) {
+		t.Helper()
+		doc := "apiVersion: mirror.openshift.io/v2alpha1\nkind: ImageSetConfiguration\nmirror:\n  operators:\n  - catalog: " + catalog + "\n    packages:\n    - name: " + pkg + "\n"
+		if err := os.WriteFile(isc, []byte(doc), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("docker://"+cat, "local-storage-operator")
+	to := e.dst.Ref("enclave")
+	out, errOut, code := e.run(t, "", "--from", "file://"+dir, "-c", isc, "--to", "docker://"+to)
+	if code != 0 {
+		t.Fatalf("from disk with -c: exit %d\n%s", code, errOut)
+	}
+	_, image := catalogSourceImage(t, out)
+	if !strings.HasPrefix(image, to+"/redhat/redhat-operator-index@") {
+		t.Errorf("catalog at %s, want where the archive placed it below %s", image, to)
+	}
+	want := []string{"local-storage-operator/stable/local-storage-operator.v4.17.0"}
+	if got := servedCatalog(t, e, image); !reflect.DeepEqual(got, want) {
+		t.Errorf("the enclave's catalog serves %v, want %v", got, want)
+	}
+	d := digestAt(t, e.src.SystemContext(), e.src.Ref("operators/lso-bundle-417:x"))
+	digestAt(t, e.sys(), to+"/operators/lso-bundle-417@"+d.String())
+	d = digestAt(t, e.src.SystemContext(), e.src.Ref("operators/osus-bundle-110:x"))
+	if _, err := digestAtErr(e, to+"/operators/osus-bundle-110@"+d.String()); err == nil {
+		t.Error("the bundle of a package the enclave did not name was pushed")
+	}
+
+	for _, tt := range []struct{ catalog, pkg, says string }{
+		{cat, "unwanted-operator", isc + ": mirror.operators[0].packages[0].name: "},
+		{e.src.Ref("other/index:v1"), "local-storage-operator", isc + ": mirror.operators[0].catalog: the archive holds no catalog "},
+	} {
+		write(tt.catalog, tt.pkg)
+		_, errOut, code := e.run(t, "", "--from", "file://"+dir, "-c", isc, "--to", "docker://"+e.dst.Ref("refused"))
+		if code != 2 || !strings.Contains(errOut, tt.says) {
+			t.Errorf("-c naming %s %s: exit %d, want 2 saying %q:\n%s", tt.catalog, tt.pkg, code, tt.says, errOut)
+		}
+	}
+}
+
 func TestCatalogDryRunListsKeptBundles(t *testing.T) {
 	e := newEnv(t)
 	cat := pushOperators(t, e)

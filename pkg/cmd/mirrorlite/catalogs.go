@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/containers/image/v5/docker/reference"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/airgap-ocp/oc-plugins/pkg/catalog"
 	"github.com/airgap-ocp/oc-plugins/pkg/cli"
+	"github.com/airgap-ocp/oc-plugins/pkg/imageset"
 	"github.com/airgap-ocp/oc-plugins/pkg/mirror"
 	"github.com/airgap-ocp/oc-plugins/pkg/plan"
 )
@@ -39,6 +41,11 @@ type catalogJob struct {
 
 	// blocks, when set, says which images mirror.blockedImages leaves out.
 	blocks func(plan.Item) bool
+	// from, when set, is the catalog's copy in an archive, and archived
+	// holds the archive's images by digest: an enclave filters the
+	// archived catalog again, and every image it keeps must be there.
+	from     types.ImageReference
+	archived map[digest.Digest]plan.Item
 
 	img     *catalog.Image
 	index   *catalog.Index
@@ -96,7 +103,13 @@ func (o *Options) planCatalogs(ctx context.Context, p *plan.Plan) (cleanup func(
 	cleanup = func() { os.RemoveAll(work) }
 	for i, j := range o.catalogs {
 		j.work = filepath.Join(work, fmt.Sprint(i))
-		if j.img, err = catalog.Fetch(ctx, j.Name, o.srcCtx, filepath.Join(j.work, "layout"), o.retry); err != nil {
+		layoutDir := filepath.Join(j.work, "layout")
+		if j.from != nil {
+			j.img, err = catalog.FetchFrom(ctx, j.Name, j.from, nil, layoutDir, o.retry)
+		} else {
+			j.img, err = catalog.Fetch(ctx, j.Name, o.srcCtx, layoutDir, o.retry)
+		}
+		if err != nil {
 			if errors.Is(err, catalog.ErrNotCatalog) {
 				return cleanup, j.bad(err)
 			}
@@ -148,6 +161,13 @@ func (o *Options) planCatalogs(ctx context.Context, p *plan.Plan) (cleanup func(
 				blocked = append(blocked, it)
 				continue
 			}
+			if j.archived != nil {
+				a, ok := j.archived[it.Digest]
+				if !ok {
+					return cleanup, j.bad(fmt.Errorf("catalog %s lists %s, which the archive does not hold", j.Name, it.Source))
+				}
+				it = a
+			}
 			if err := p.Add(it); err != nil {
 				return cleanup, cli.BadInput(err)
 			}
@@ -155,6 +175,41 @@ func (o *Options) planCatalogs(ctx context.Context, p *plan.Plan) (cleanup func(
 		o.reportBlocked(blocked)
 	}
 	return cleanup, nil
+}
+
+// archivedCatalogs are the catalogs -c names, read from the archive that
+// holds archived: each must be there, and lands where the archive says
+// unless -c places it.
+func archivedCatalogs(c *imageset.Config, archived *plan.Plan, dr *mirror.DiskReader) ([]*catalogJob, error) {
+	jobs := configCatalogs(c)
+	images := map[digest.Digest]plan.Item{}
+	for _, it := range archived.Items {
+		if it.Digest != "" && it.Kind != plan.Catalog {
+			images[it.Digest] = it
+		}
+	}
+	for _, j := range jobs {
+		want := normalized(strings.TrimPrefix(j.Name, "docker://"))
+		i := slices.IndexFunc(archived.Items, func(it plan.Item) bool {
+			return it.Kind == plan.Catalog && (it.Source == want || it.Source == j.Name)
+		})
+		if i < 0 {
+			return nil, cli.BadInputf("%s.catalog: the archive holds no catalog %s", j.Field, j.Name)
+		}
+		at := archived.Items[i]
+		var err error
+		if j.from, err = dr.SourceRef(at); err != nil {
+			return nil, cli.BadInputf("%s.catalog: %w", j.Field, err)
+		}
+		j.archived = images
+		if j.Path == "" {
+			j.Path = at.Path
+		}
+		if j.Tag == "" {
+			j.Tag = at.Tag
+		}
+	}
+	return jobs, nil
 }
 
 // item is where j's catalog goes: below its source's path and tag, or

@@ -453,7 +453,11 @@ func (o *RootOptions) fromDisk(ctx context.Context, dir, root string) error {
 	if err != nil {
 		return cli.BadInputf("--from %s: %w", dir, err)
 	}
+	dr := mirror.NewDiskReader(ar)
 	if o.config != nil {
+		if o.catalogs, err = archivedCatalogs(o.config, p, dr); err != nil {
+			return err
+		}
 		var blocked []plan.Item
 		if p, blocked, err = o.config.Select(p); err != nil {
 			return configError(fmt.Errorf("--from %s: %w", dir, err))
@@ -464,7 +468,7 @@ func (o *RootOptions) fromDisk(ctx context.Context, dir, root string) error {
 	for _, e := range ar.Verify(2) {
 		fmt.Fprintf(o.ErrOut, "refused: %v; images that need it will not be pushed\n", e)
 	}
-	return o.execute(ctx, p, mirror.NewDiskReader(ar), root)
+	return o.execute(ctx, p, dr, root)
 }
 
 // configError gives err of an ImageSetConfiguration its exit code: what
