@@ -158,7 +158,7 @@ func (g *Graph) Select(s Selection) ([]Node, error) {
 		if from < 0 || to < 0 {
 			return nil, fmt.Errorf("the channel does not hold both %s and %s", lo, hi)
 		}
-		path := g.shortestPath(from, to)
+		path := g.ShortestPath(from, to)
 		if path == nil {
 			return nil, fmt.Errorf("the channel has no upgrade path from %s to %s", lo, hi)
 		}
@@ -178,8 +178,21 @@ func (g *Graph) Select(s Selection) ([]Node, error) {
 	return out, nil
 }
 
-// shortestPath is a breadth-first search over the upgrade edges.
-func (g *Graph) shortestPath(from, to int) []int {
+// Index is the node of version, or -1.
+func (g *Graph) Index(version string) int {
+	for i, n := range g.Nodes {
+		if n.Version == version {
+			return i
+		}
+	}
+	return -1
+}
+
+// Reachable walks the upgrade edges breadth first from node start: each
+// node reached maps to the node it was first reached from (start to -1),
+// so following the map back from a node gives a shortest path to it.
+// Edges are taken in node order, so the path is the same on every run.
+func (g *Graph) Reachable(start int) map[int]int {
 	next := map[int][]int{}
 	for _, e := range g.Edges {
 		next[e[0]] = append(next[e[0]], e[1])
@@ -187,24 +200,28 @@ func (g *Graph) shortestPath(from, to int) []int {
 	for k := range next {
 		sort.Ints(next[k])
 	}
-	prev := map[int]int{from: -1}
-	queue := []int{from}
-	for len(queue) > 0 {
-		n := queue[0]
-		queue = queue[1:]
-		if n == to {
-			var path []int
-			for ; n != -1; n = prev[n] {
-				path = append([]int{n}, path...)
-			}
-			return path
-		}
-		for _, m := range next[n] {
+	prev := map[int]int{start: -1}
+	for queue := []int{start}; len(queue) > 0; queue = queue[1:] {
+		for _, m := range next[queue[0]] {
 			if _, seen := prev[m]; !seen {
-				prev[m] = n
+				prev[m] = queue[0]
 				queue = append(queue, m)
 			}
 		}
 	}
-	return nil
+	return prev
+}
+
+// ShortestPath is the shortest chain of updates from node from to node to,
+// both included, or nil when there is none.
+func (g *Graph) ShortestPath(from, to int) []int {
+	prev := g.Reachable(from)
+	if _, ok := prev[to]; !ok {
+		return nil
+	}
+	var path []int
+	for n := to; n != -1; n = prev[n] {
+		path = append([]int{n}, path...)
+	}
+	return path
 }

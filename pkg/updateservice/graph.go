@@ -1,8 +1,6 @@
 package updateservice
 
 import (
-	"sort"
-
 	"github.com/blang/semver/v4"
 
 	"github.com/airgap-ocp/oc-plugins/pkg/release"
@@ -26,40 +24,16 @@ func (o Offer) Direct() bool { return len(o.Path) == 2 }
 // Offers reads what g offers from version from to version to.
 func Offers(g *release.Graph, from, to string) Offer {
 	var o Offer
-	at := map[string]int{}
-	for i, n := range g.Nodes {
-		at[n.Version] = i
-	}
-	fi, okFrom := at[from]
-	ti, okTo := at[to]
-	o.FromFound, o.ToFound = okFrom, okTo
-	if okTo {
+	fi, ti := g.Index(from), g.Index(to)
+	o.FromFound, o.ToFound = fi >= 0, ti >= 0
+	if ti >= 0 {
 		o.Payload = g.Nodes[ti].Payload
 	}
-	if !okFrom || !okTo {
+	if fi < 0 || ti < 0 {
 		return o
 	}
-	next := map[int][]int{}
-	for _, e := range g.Edges {
-		next[e[0]] = append(next[e[0]], e[1])
-	}
-	prev := map[int]int{fi: -1}
-	queue := []int{fi}
-	for len(queue) > 0 {
-		n := queue[0]
-		queue = queue[1:]
-		if n == ti {
-			for ; n != -1; n = prev[n] {
-				o.Path = append([]string{g.Nodes[n].Version}, o.Path...)
-			}
-			return o
-		}
-		for _, m := range next[n] {
-			if _, seen := prev[m]; !seen {
-				prev[m] = n
-				queue = append(queue, m)
-			}
-		}
+	for _, n := range g.ShortestPath(fi, ti) {
+		o.Path = append(o.Path, g.Nodes[n].Version)
 	}
 	return o
 }
@@ -67,20 +41,22 @@ func Offers(g *release.Graph, from, to string) Offer {
 // Newest returns the highest version reachable from from in g, or "" when
 // none is.
 func Newest(g *release.Graph, from string) string {
-	var versions []semver.Version
-	for _, n := range g.Nodes {
-		if n.Version == from {
-			continue
-		}
-		if o := Offers(g, from, n.Version); o.Path != nil {
-			if v, err := semver.Parse(n.Version); err == nil {
-				versions = append(versions, v)
-			}
-		}
-	}
-	if len(versions) == 0 {
+	fi := g.Index(from)
+	if fi < 0 {
 		return ""
 	}
-	sort.Slice(versions, func(i, j int) bool { return versions[i].LT(versions[j]) })
-	return versions[len(versions)-1].String()
+	var newest *semver.Version
+	for n := range g.Reachable(fi) {
+		v, err := semver.Parse(g.Nodes[n].Version)
+		if n == fi || err != nil {
+			continue
+		}
+		if newest == nil || v.GT(*newest) {
+			newest = &v
+		}
+	}
+	if newest == nil {
+		return ""
+	}
+	return newest.String()
 }

@@ -103,6 +103,9 @@ func TestOffers(t *testing.T) {
 	if n := Newest(g, "4.16.1"); n != "4.16.3" {
 		t.Errorf("Newest = %q, want 4.16.3", n)
 	}
+	if n := Newest(g, "4.16.3"); n != "" {
+		t.Errorf("Newest from the top = %q, want none", n)
+	}
 }
 
 func TestSpecOf(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	jsonpatch "github.com/evanphx/json-patch/v5"
@@ -552,7 +553,7 @@ func namePatch(path []string, name string) cluster.MergePatchFunc {
 			return nil, nil
 		case "":
 		default:
-			return nil, cli.Failed(fmt.Errorf("%s/%s: %s became %q meanwhile; run again", live.GetKind(), live.GetName(), joinPath(path), now))
+			return nil, cli.Failed(fmt.Errorf("%s/%s: %s became %q meanwhile; run again", live.GetKind(), live.GetName(), strings.Join(path, "."), now))
 		}
 		p := map[string]interface{}{}
 		if err := unstructured.SetNestedField(p, name, path...); err != nil {
@@ -560,17 +561,6 @@ func namePatch(path []string, name string) cluster.MergePatchFunc {
 		}
 		return p, nil
 	}
-}
-
-func joinPath(path []string) string {
-	s := ""
-	for i, p := range path {
-		if i > 0 {
-			s += "."
-		}
-		s += p
-	}
-	return s
 }
 
 func updateServiceStep(svc *unstructured.Unstructured, index int) step {

@@ -547,11 +547,7 @@ func (o *StatusOptions) checkSignature(ctx context.Context, r *Report, digest, v
 // keyring is --keyring's keys, or the keys the Cluster Version Operator trusts.
 func (o *StatusOptions) keyring(ctx context.Context) (signature.Keyring, error) {
 	if len(o.Keyrings) > 0 {
-		kr, err := signature.ReadKeyringFiles(o.Keyrings)
-		if err != nil {
-			return kr, err
-		}
-		return kr, nil
+		return signature.ReadKeyringFiles(o.Keyrings)
 	}
 	list, err := o.client.List(ctx, cluster.ConfigMapResource, signature.ConfigMapNamespace, "")
 	if err != nil {
