@@ -1,24 +1,19 @@
 package catalog
 
 import (
-	"archive/tar"
-	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 
+	"github.com/airgap-ocp/oc-plugins/pkg/imagebuild"
 	"github.com/containers/image/v5/manifest"
 	"github.com/containers/image/v5/oci/layout"
-	"github.com/containers/image/v5/pkg/blobinfocache/none"
 	"github.com/containers/image/v5/types"
 	digest "github.com/opencontainers/go-digest"
 	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
@@ -91,74 +86,30 @@ func (img *Image) Rebuild(ctx context.Context, configs string) (digest.Digest, t
 
 // rebuildInstance writes one platform's new layer, config and manifest.
 func (img *Image) rebuildInstance(ctx context.Context, dest types.ImageDestination, in instance, configs string) ([]byte, digest.Digest, error) {
-	var cfg map[string]json.RawMessage
-	if err := json.Unmarshal(in.config, &cfg); err != nil {
-		return nil, "", err
-	}
 	var c imgspecv1.Image
 	if err := json.Unmarshal(in.config, &c); err != nil {
 		return nil, "", err
 	}
 	cacheDir := cacheDirOf(append(append([]string{}, c.Config.Entrypoint...), c.Config.Cmd...))
-	layerPath := filepath.Join(img.dir, "rebuilt-layer.tar.gz")
-	diffID, layerDigest, layerSize, err := writeLayer(layerPath, configs, img.ConfigsDir, cacheDir)
+	blob, err := writeLayer(filepath.Join(img.dir, "rebuilt-layer.tar.gz"), configs, img.ConfigsDir, cacheDir)
 	if err != nil {
 		return nil, "", err
 	}
-	defer os.Remove(layerPath)
-	layer, err := os.Open(layerPath)
+	defer os.Remove(blob.Path)
+	history := imgspecv1.History{Created: c.Created, CreatedBy: "oc mirror lite: filtered catalog in " + img.ConfigsDir + ", cache removed", Comment: "filtered from " + img.Source}
+	raw, err := imagebuild.Append(ctx, dest, imagebuild.Base{Manifest: in.raw, MIMEType: in.mimeType, Config: in.config}, blob, history,
+		func(run imagebuild.RunConfig) error {
+			for _, key := range []string{"Entrypoint", "Cmd"} {
+				args, err := run.Strings(key)
+				if err != nil {
+					return err
+				}
+				run.SetStrings(key, dropCacheFlags(args))
+			}
+			return nil
+		})
 	if err != nil {
 		return nil, "", err
-	}
-	defer layer.Close()
-	if _, err := dest.PutBlob(ctx, layer, types.BlobInfo{Digest: layerDigest, Size: layerSize}, none.NoCache, false); err != nil {
-		return nil, "", err
-	}
-
-	c.RootFS.DiffIDs = append(c.RootFS.DiffIDs, diffID)
-	c.History = append(c.History, imgspecv1.History{Created: c.Created, CreatedBy: "oc mirror lite: filtered catalog in " + img.ConfigsDir + ", cache removed", Comment: "filtered from " + img.Source})
-	c.Config.Entrypoint = dropCacheFlags(c.Config.Entrypoint)
-	c.Config.Cmd = dropCacheFlags(c.Config.Cmd)
-	for key, v := range map[string]any{"rootfs": c.RootFS, "history": c.History, "config": c.Config} {
-		if cfg[key], err = json.Marshal(v); err != nil {
-			return nil, "", err
-		}
-	}
-	config, err := json.Marshal(cfg)
-	if err != nil {
-		return nil, "", err
-	}
-	configDigest := digest.FromBytes(config)
-	if _, err := dest.PutBlob(ctx, bytes.NewReader(config), types.BlobInfo{Digest: configDigest, Size: int64(len(config))}, none.NoCache, true); err != nil {
-		return nil, "", err
-	}
-
-	var raw []byte
-	switch in.mimeType {
-	case manifest.DockerV2Schema2MediaType:
-		m, err := manifest.Schema2FromManifest(in.raw)
-		if err != nil {
-			return nil, "", err
-		}
-		m.ConfigDescriptor.Digest, m.ConfigDescriptor.Size = configDigest, int64(len(config))
-		m.LayersDescriptors = append(m.LayersDescriptors, manifest.Schema2Descriptor{MediaType: manifest.DockerV2Schema2LayerMediaType, Digest: layerDigest, Size: layerSize})
-		raw, err = m.Serialize()
-		if err != nil {
-			return nil, "", err
-		}
-	case imgspecv1.MediaTypeImageManifest:
-		m, err := manifest.OCI1FromManifest(in.raw)
-		if err != nil {
-			return nil, "", err
-		}
-		m.Config.Digest, m.Config.Size = configDigest, int64(len(config))
-		m.Layers = append(m.Layers, imgspecv1.Descriptor{MediaType: imgspecv1.MediaTypeImageLayerGzip, Digest: layerDigest, Size: layerSize})
-		raw, err = m.Serialize()
-		if err != nil {
-			return nil, "", err
-		}
-	default:
-		return nil, "", fmt.Errorf("manifest type %s is not rebuilt; want a Docker schema 2 or OCI image manifest", in.mimeType)
 	}
 	return raw, digest.FromBytes(raw), nil
 }
@@ -205,47 +156,30 @@ func dropCacheFlags(args []string) []string {
 // catalog always gives the same layer.
 var epoch = time.Unix(0, 0).UTC()
 
-// writeLayer writes the new layer, gzip-compressed, to path, streaming:
-// it returns the digests of the tar (the diff ID) and of the file, and the
-// file's size.
-func writeLayer(path, src, configsDir, cacheDir string) (diffID, blob digest.Digest, size int64, err error) {
-	f, err := os.Create(path)
-	if err != nil {
-		return "", "", 0, err
-	}
-	defer f.Close()
-	blobHash, diffHash := digest.Canonical.Digester(), digest.Canonical.Digester()
-	counted := &countingWriter{w: io.MultiWriter(f, blobHash.Hash())}
-	zw := gzip.NewWriter(counted)
-	if err := layerTar(io.MultiWriter(zw, diffHash.Hash()), src, configsDir, cacheDir); err != nil {
-		return "", "", 0, err
-	}
-	if err := zw.Close(); err != nil {
-		return "", "", 0, err
-	}
-	if err := f.Close(); err != nil {
-		return "", "", 0, err
-	}
-	return diffHash.Digest(), blobHash.Digest(), counted.n, nil
-}
-
-type countingWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countingWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
-}
-
-// layerTar writes the new layer's tar to w: an opaque configs directory
+// writeLayer writes the new layer to file: an opaque configs directory
 // holding the files below src, and a whiteout for the cache directory, if
 // any.
-func layerTar(w io.Writer, src, configsDir, cacheDir string) error {
-	var files []string
-	dirs := map[string]bool{}
+func writeLayer(file, src, configsDir, cacheDir string) (imagebuild.Blob, error) {
+	l, err := imagebuild.NewLayer(file, epoch)
+	if err != nil {
+		return imagebuild.Blob{}, err
+	}
+	root := strings.TrimPrefix(path.Clean(configsDir), "/")
+	if err := writeConfigs(l, src, root, cacheDir); err != nil {
+		l.Discard()
+		return imagebuild.Blob{}, err
+	}
+	return l.Close()
+}
+
+func writeConfigs(l *imagebuild.Layer, src, root, cacheDir string) error {
+	// The opaque marker hides what lower layers put in the directory.
+	if err := l.Dir(root); err != nil {
+		return err
+	}
+	if err := l.Marker(root + "/.wh..wh..opq"); err != nil {
+		return err
+	}
 	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -254,85 +188,32 @@ func layerTar(w io.Writer, src, configsDir, cacheDir string) error {
 		if err != nil || rel == "." {
 			return err
 		}
-		if d.IsDir() {
-			dirs[filepath.ToSlash(rel)] = true
-			return nil
-		}
-		if !d.Type().IsRegular() {
+		name := root + "/" + filepath.ToSlash(rel)
+		switch {
+		case d.IsDir():
+			return l.Dir(name)
+		case !d.Type().IsRegular():
 			return fmt.Errorf("%s: not a regular file", p)
 		}
-		files = append(files, filepath.ToSlash(rel))
-		return nil
+		f, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		fi, err := f.Stat()
+		if err != nil {
+			return err
+		}
+		return l.File(name, 0o644, fi.Size(), f)
 	})
 	if err != nil {
 		return err
 	}
-	root := strings.TrimPrefix(path.Clean(configsDir), "/")
-	tw := tar.NewWriter(w)
-	hdr := func(name string, typ byte, mode int64, size int64) *tar.Header {
-		return &tar.Header{Name: name, Typeflag: typ, Mode: mode, Size: size, ModTime: epoch, Format: tar.FormatPAX}
-	}
-	// Parents of the configs directory, the directory, and its opaque
-	// marker, which hides what lower layers put there.
-	var parents []string
-	for p := path.Dir(root); p != "." && p != "/"; p = path.Dir(p) {
-		parents = append([]string{p}, parents...)
-	}
-	for _, p := range parents {
-		if err := tw.WriteHeader(hdr(p+"/", tar.TypeDir, 0o755, 0)); err != nil {
-			return err
-		}
-	}
-	if err := tw.WriteHeader(hdr(root+"/", tar.TypeDir, 0o755, 0)); err != nil {
-		return err
-	}
-	if err := tw.WriteHeader(hdr(root+"/.wh..wh..opq", tar.TypeReg, 0o644, 0)); err != nil {
-		return err
-	}
-	var all []string
-	for d := range dirs {
-		all = append(all, d+"/")
-	}
-	all = append(all, files...)
-	sort.Strings(all)
-	for _, rel := range all {
-		name := root + "/" + rel
-		if strings.HasSuffix(rel, "/") {
-			if err := tw.WriteHeader(hdr(name, tar.TypeDir, 0o755, 0)); err != nil {
-				return err
-			}
-			continue
-		}
-		if err := copyFile(tw, hdr(name, tar.TypeReg, 0o644, 0), filepath.Join(src, filepath.FromSlash(rel))); err != nil {
-			return err
-		}
-	}
 	if cacheDir != "" {
 		c := strings.TrimPrefix(path.Clean(cacheDir), "/")
 		if c != "" && c != "." && c != root {
-			if err := tw.WriteHeader(hdr(path.Join(path.Dir(c), ".wh."+path.Base(c)), tar.TypeReg, 0o644, 0)); err != nil {
-				return err
-			}
+			return l.Marker(path.Join(path.Dir(c), ".wh."+path.Base(c)))
 		}
 	}
-	return tw.Close()
-}
-
-// copyFile writes the file at p into tw under h, its size filled in.
-func copyFile(tw *tar.Writer, h *tar.Header, p string) error {
-	f, err := os.Open(p)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return err
-	}
-	h.Size = fi.Size()
-	if err := tw.WriteHeader(h); err != nil {
-		return err
-	}
-	_, err = io.Copy(tw, f)
-	return err
+	return nil
 }

@@ -3,16 +3,17 @@ package graph
 import (
 	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"path"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/airgap-ocp/oc-plugins/pkg/imagebuild"
 	"github.com/containers/image/v5/copy"
 	"github.com/containers/image/v5/manifest"
 	"github.com/containers/image/v5/oci/layout"
@@ -94,14 +95,11 @@ func Build(ctx context.Context, o BuildOptions) (*Built, error) {
 		return nil, err
 	}
 
-	layerBlob, diffID, err := dataLayer(o.Data)
+	blob, err := dataLayer(filepath.Join(o.Dir, "graph-data-layer.tar.gz"), o.Data)
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := withData(cfgRaw, diffID)
-	if err != nil {
-		return nil, fmt.Errorf("the graph image's base %s: config: %w", transportsString(o.Base), err)
-	}
+	defer os.Remove(blob.Path)
 
 	ref, err := layout.NewReference(o.Dir, "graph-image")
 	if err != nil {
@@ -112,21 +110,15 @@ func Build(ctx context.Context, o BuildOptions) (*Built, error) {
 		return nil, err
 	}
 	defer dest.Close()
-	layerInfo, err := dest.PutBlob(ctx, bytes.NewReader(layerBlob), types.BlobInfo{Digest: digest.FromBytes(layerBlob), Size: int64(len(layerBlob))}, none.NoCache, false)
+	history := imgspecv1.History{Created: &created, CreatedBy: "oc-mirror-lite: graph data in " + DataDir, Comment: "OpenShift Update Service graph data"}
+	mraw, err := imagebuild.Append(ctx, dest, imagebuild.Base{Manifest: raw, MIMEType: mime, Config: cfgRaw}, blob, history,
+		func(run imagebuild.RunConfig) error {
+			run.SetStrings("Entrypoint", nil)
+			run.SetStrings("Cmd", Command)
+			return nil
+		})
 	if err != nil {
-		return nil, err
-	}
-	cfgInfo, err := dest.PutBlob(ctx, bytes.NewReader(cfg), types.BlobInfo{Digest: digest.FromBytes(cfg), Size: int64(len(cfg))}, none.NoCache, true)
-	if err != nil {
-		return nil, err
-	}
-	layers := append([]imgspecv1.Descriptor{}, base.Layers...)
-	layers = append(layers, imgspecv1.Descriptor{MediaType: imgspecv1.MediaTypeImageLayerGzip, Digest: layerInfo.Digest, Size: layerInfo.Size})
-	m := manifest.OCI1FromComponents(imgspecv1.Descriptor{MediaType: imgspecv1.MediaTypeImageConfig, Digest: cfgInfo.Digest, Size: cfgInfo.Size}, layers)
-	m.Annotations = map[string]string{imgspecv1.AnnotationTitle: "OpenShift Update Service graph data"}
-	mraw, err := m.Serialize()
-	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("the graph image's base %s: %w", transportsString(o.Base), err)
 	}
 	if err := dest.PutManifest(ctx, mraw, nil); err != nil {
 		return nil, err
@@ -144,126 +136,37 @@ func transportsString(ref types.ImageReference) string {
 	return ref.Transport().Name() + ":" + ref.StringWithinTransport()
 }
 
-// dataLayer is the layer holding the graph data under DataDir, gzipped, and
-// the digest of its uncompressed tar.
-func dataLayer(tgz []byte) (blob []byte, diffID digest.Digest, err error) {
+// dataLayer writes to file the layer holding the graph data under DataDir.
+func dataLayer(file string, tgz []byte) (imagebuild.Blob, error) {
 	fs, err := files(tgz)
 	if err != nil {
-		return nil, "", err
+		return imagebuild.Blob{}, err
 	}
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	dirs := map[string]bool{}
-	mkdir := func(name string) error {
-		if dirs[name] {
-			return nil
-		}
-		dirs[name] = true
-		return tw.WriteHeader(&tar.Header{Name: name + "/", Typeflag: tar.TypeDir, Mode: 0o755, ModTime: created, Format: tar.FormatPAX})
+	l, err := imagebuild.NewLayer(file, created)
+	if err != nil {
+		return imagebuild.Blob{}, err
 	}
 	root := strings.TrimPrefix(DataDir, "/")
-	for _, d := range parents(root) {
-		if err := mkdir(d); err != nil {
-			return nil, "", err
-		}
-	}
+	err = l.Dir(root)
 	sort.SliceStable(fs, func(i, j int) bool { return fs[i].hdr.Name < fs[j].hdr.Name })
 	for _, f := range fs {
-		name := path.Join(root, strings.TrimSuffix(f.hdr.Name, "/"))
-		for _, d := range parents(path.Dir(name)) {
-			if err := mkdir(d); err != nil {
-				return nil, "", err
-			}
+		if err != nil {
+			break
 		}
+		name := path.Join(root, strings.TrimSuffix(f.hdr.Name, "/"))
 		if f.hdr.Typeflag == tar.TypeDir {
-			if err := mkdir(name); err != nil {
-				return nil, "", err
-			}
+			err = l.Dir(name)
 			continue
 		}
 		mode := f.hdr.Mode
 		if mode == 0 {
 			mode = 0o644
 		}
-		if err := tw.WriteHeader(&tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: mode, Size: int64(len(f.data)), ModTime: created, Format: tar.FormatPAX}); err != nil {
-			return nil, "", err
-		}
-		if _, err := tw.Write(f.data); err != nil {
-			return nil, "", err
-		}
+		err = l.File(name, mode, int64(len(f.data)), bytes.NewReader(f.data))
 	}
-	if err := tw.Close(); err != nil {
-		return nil, "", err
+	if err != nil {
+		l.Discard()
+		return imagebuild.Blob{}, err
 	}
-	diffID = digest.FromBytes(buf.Bytes())
-	var gz bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&gz, gzip.BestCompression)
-	if _, err := zw.Write(buf.Bytes()); err != nil {
-		return nil, "", err
-	}
-	if err := zw.Close(); err != nil {
-		return nil, "", err
-	}
-	return gz.Bytes(), diffID, nil
-}
-
-// parents lists a/b/c as a, a/b, a/b/c.
-func parents(p string) []string {
-	if p == "." || p == "" {
-		return nil
-	}
-	parts := strings.Split(p, "/")
-	out := make([]string, len(parts))
-	for i := range parts {
-		out[i] = strings.Join(parts[:i+1], "/")
-	}
-	return out
-}
-
-// withData is the base's config with the data layer added and Command as
-// the command, every other field kept as it is.
-func withData(raw []byte, diffID digest.Digest) ([]byte, error) {
-	var cfg map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &cfg); err != nil {
-		return nil, err
-	}
-	var rootfs struct {
-		Type    string          `json:"type"`
-		DiffIDs []digest.Digest `json:"diff_ids"`
-	}
-	if r, ok := cfg["rootfs"]; ok {
-		if err := json.Unmarshal(r, &rootfs); err != nil {
-			return nil, fmt.Errorf("rootfs: %w", err)
-		}
-	}
-	rootfs.Type = "layers"
-	rootfs.DiffIDs = append(rootfs.DiffIDs, diffID)
-	var run map[string]json.RawMessage
-	if c, ok := cfg["config"]; ok && string(c) != "null" {
-		if err := json.Unmarshal(c, &run); err != nil {
-			return nil, fmt.Errorf("config: %w", err)
-		}
-	}
-	if run == nil {
-		run = map[string]json.RawMessage{}
-	}
-	cmd, _ := json.Marshal(Command)
-	run["Cmd"] = cmd
-	delete(run, "Entrypoint")
-	var history []json.RawMessage
-	if h, ok := cfg["history"]; ok {
-		if err := json.Unmarshal(h, &history); err != nil {
-			return nil, fmt.Errorf("history: %w", err)
-		}
-	}
-	entry, _ := json.Marshal(imgspecv1.History{Created: &created, CreatedBy: "oc-mirror-lite: graph data in " + DataDir, Comment: "OpenShift Update Service graph data"})
-	history = append(history, entry)
-	for k, v := range map[string]any{"rootfs": rootfs, "config": run, "history": history, "created": created} {
-		b, err := json.Marshal(v)
-		if err != nil {
-			return nil, err
-		}
-		cfg[k] = b
-	}
-	return json.Marshal(cfg)
+	return l.Close()
 }
