@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"regexp"
 	"sync"
+	"time"
 
 	digest "github.com/opencontainers/go-digest"
 )
@@ -20,6 +21,9 @@ type Traffic struct {
 	requests  int
 	pings     int
 	conns     int
+	// inFlight are the requests being served now; last when one ended.
+	inFlight int
+	last     time.Time
 }
 
 func newTraffic() *Traffic {
@@ -56,6 +60,22 @@ func (t *Traffic) Connections() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.conns
+}
+
+// WaitIdle waits until no request has been served for quiet: a client
+// killed mid-run leaves requests the registry goes on serving (a manifest
+// whose tag is half written), and requests it had sent that the registry
+// has not read yet.
+func (t *Traffic) WaitIdle(quiet time.Duration) {
+	for {
+		t.mu.Lock()
+		idle := t.inFlight == 0 && time.Since(t.last) >= quiet
+		t.mu.Unlock()
+		if idle {
+			return
+		}
+		time.Sleep(quiet / 10)
+	}
 }
 
 // connState counts new connections (http.Server.ConnState).
@@ -116,9 +136,14 @@ var (
 func (t *Traffic) wrap(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		t.mu.Lock()
+		t.inFlight++
+		t.mu.Unlock()
 		h.ServeHTTP(rec, req)
 		t.mu.Lock()
 		defer t.mu.Unlock()
+		t.inFlight--
+		t.last = time.Now()
 		t.requests++
 		if req.URL.Path == "/v2/" || req.URL.Path == "/v2" {
 			t.pings++

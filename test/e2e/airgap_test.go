@@ -396,6 +396,7 @@ func TestKill9(t *testing.T) {
 			fresh:    fresh,
 			progress: func() int64 { return dirBytes(storage(dst)) },
 			killed: func(t *testing.T, r run) {
+				dst.Traffic().WaitIdle(500 * time.Millisecond)
 				t.Logf("it left %d of %d tags pushed", len(listTags(t, dst, repo)), len(wantTags))
 				if missing := danglingManifests(t, dst, repo); len(missing) > 0 {
 					t.Errorf("killed mid-push, the registry serves manifests with missing content:\n%s", strings.Join(missing, "\n"))
