@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/containers/image/v5/docker/reference"
-	"sigs.k8s.io/yaml"
 )
 
 // DeleteKind is the kind of oc-mirror v2's delete document, of the same
@@ -45,6 +44,27 @@ type DeleteOperator struct {
 	Packages      json.RawMessage `json:"packages,omitempty"`
 }
 
+// deleteDocument is the DeleteImageSetConfiguration as decoded; platform
+// and additionalImages stay generic, read by Parse as the mirror section
+// of an ImageSetConfiguration.
+type deleteDocument struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	Delete     *struct {
+		Platform         map[string]any   `json:"platform,omitempty"`
+		AdditionalImages any              `json:"additionalImages,omitempty"`
+		Operators        []DeleteOperator `json:"operators,omitempty"`
+	} `json:"delete"`
+}
+
+// deleteSchema is the DeleteImageSetConfiguration as decode checks it.
+var deleteSchema = schema{
+	kind:    DeleteKind,
+	covered: deleteCovered,
+	unknown: "not a field of " + DeleteKind + " (it has delete.platform, delete.operators and delete.additionalImages)",
+	strict:  "a " + DeleteKind + " has delete.platform, delete.operators and delete.additionalImages",
+}
+
 // ParseDelete reads a DeleteImageSetConfiguration (oc-mirror v2's
 // mirror.openshift.io/v2alpha1); name is the file name for errors, which
 // are *Error naming the field.
@@ -52,53 +72,30 @@ func ParseDelete(data []byte, name string) (*DeleteConfig, error) {
 	bad := func(field, format string, args ...any) error {
 		return &Error{File: name, Field: field, Msg: fmt.Sprintf(format, args...)}
 	}
-	js, err := yaml.YAMLToJSONStrict(data)
-	if err != nil {
-		return nil, bad("", "not YAML: %v", err)
+	var doc deleteDocument
+	if _, err := decode(data, name, deleteSchema, &doc); err != nil {
+		return nil, err
 	}
-	var generic map[string]any
-	if err := json.Unmarshal(js, &generic); err != nil {
-		return nil, bad("", "not a %s: %v", DeleteKind, err)
-	}
-	switch v, _ := generic["apiVersion"].(string); {
-	case v == V1APIVersion:
-		return nil, bad("apiVersion", "%s is oc-mirror v1's format; mirror-lite reads %s (oc-mirror v2's)", v, APIVersion)
-	case v != APIVersion:
-		return nil, bad("apiVersion", "%q, want %s", v, APIVersion)
-	}
-	if k, _ := generic["kind"].(string); k != DeleteKind {
-		return nil, bad("kind", "%q, want %s", k, DeleteKind)
-	}
-	if field := unknownField(generic, "", deleteCovered); field != "" {
-		return nil, bad(field, "not a field of %s (it has delete.platform, delete.operators and delete.additionalImages)", DeleteKind)
-	}
-	section, _ := generic["delete"].(map[string]any)
+	section := doc.Delete
 	if section == nil {
 		return nil, bad("delete", "required: what to delete (platform, operators, additionalImages)")
 	}
-	out := &DeleteConfig{}
-	if ops, ok := section["operators"]; ok && ops != nil {
-		raw, _ := json.Marshal(ops)
-		if err := json.Unmarshal(raw, &out.Operators); err != nil {
-			return nil, bad("delete.operators", "want a list of catalogs: %v", err)
-		}
-		for i, op := range out.Operators {
-			if _, err := reference.ParseNormalizedNamed(strings.TrimPrefix(op.Catalog, "docker://")); err != nil || op.Catalog == "" {
-				return nil, bad(fmt.Sprintf("delete.operators[%d].catalog", i), "%q is not an image reference: %v", op.Catalog, err)
-			}
+	out := &DeleteConfig{Operators: section.Operators}
+	for i, op := range out.Operators {
+		if _, err := reference.ParseNormalizedNamed(strings.TrimPrefix(op.Catalog, "docker://")); err != nil || op.Catalog == "" {
+			return nil, bad(fmt.Sprintf("delete.operators[%d].catalog", i), "%q is not an image reference: %v", op.Catalog, err)
 		}
 	}
 	// The releases and images, read by the ImageSetConfiguration's own
 	// parser, so both documents mean the same by the same fields; the graph
 	// image is not mirrored by mirror-lite, so there is none to delete.
 	mirror := map[string]any{}
-	for _, k := range []string{"platform", "additionalImages"} {
-		if v, ok := section[k]; ok {
-			mirror[k] = v
-		}
+	if section.Platform != nil {
+		delete(section.Platform, "graph")
+		mirror["platform"] = section.Platform
 	}
-	if p, ok := mirror["platform"].(map[string]any); ok {
-		delete(p, "graph")
+	if section.AdditionalImages != nil {
+		mirror["additionalImages"] = section.AdditionalImages
 	}
 	if len(mirror) == 0 {
 		if len(out.Operators) == 0 {
@@ -106,11 +103,11 @@ func ParseDelete(data []byte, name string) (*DeleteConfig, error) {
 		}
 		return out, nil
 	}
-	doc, err := json.Marshal(map[string]any{"apiVersion": APIVersion, "kind": Kind, "mirror": mirror})
+	isc, err := json.Marshal(map[string]any{"apiVersion": APIVersion, "kind": Kind, "mirror": mirror})
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := Parse(doc, name)
+	cfg, err := Parse(isc, name)
 	if err != nil {
 		if e, ok := err.(*Error); ok {
 			e.Field = deleteField(e.Field)

@@ -64,6 +64,8 @@ func TestParseDeleteNamesTheFieldAtFault(t *testing.T) {
 		{"a bad version", head + "delete:\n  platform:\n    channels: [{name: stable-4.99, minVersion: four}]\n", `delete.yaml: delete.platform.channels[0].minVersion: "four"`},
 		{"a catalog that is no image", head + "delete:\n  operators: [{catalog: ''}]\n", "delete.yaml: delete.operators[0].catalog"},
 		{"not YAML", "delete: [", "delete.yaml: not YAML"},
+		{"two documents", goodDelete + "---\n" + goodDelete, "delete.yaml: holds 2 YAML documents; give one DeleteImageSetConfiguration per file"},
+		{"a list", "- delete: {}\n", "delete.yaml: not a DeleteImageSetConfiguration"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := imageset.ParseDelete([]byte(tc.doc), "delete.yaml")

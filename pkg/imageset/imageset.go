@@ -18,7 +18,6 @@ import (
 
 	"github.com/blang/semver/v4"
 	"github.com/containers/image/v5/docker/reference"
-	"sigs.k8s.io/yaml"
 
 	"github.com/airgap-ocp/oc-plugins/pkg/catalog"
 )
@@ -44,6 +43,34 @@ var covered = map[string][]string{
 	"mirror.platform.channels[]": {"name", "type", "minVersion", "maxVersion", "shortestPath", "full"},
 	"mirror.additionalImages[]":  {"name", "targetRepo", "targetTag"},
 	"mirror.blockedImages[]":     {"name"},
+}
+
+const coveredHint = "mirror-lite covers mirror.platform.channels and architectures, mirror.operators, mirror.additionalImages, mirror.blockedImages and archiveSize"
+
+// imageSetSchema is the ImageSetConfiguration as decode checks it.
+var imageSetSchema = schema{
+	kind:    Kind,
+	covered: covered,
+	unknown: "not covered by mirror-lite (it reads mirror.platform.channels and architectures, mirror.operators, mirror.additionalImages, mirror.blockedImages and archiveSize)",
+	strict:  coveredHint,
+	// The sections mirror-lite does not cover, named before anything else.
+	precheck: func(js []byte, bad badFunc) error {
+		var loose document
+		if err := json.Unmarshal(js, &loose); err != nil {
+			return bad("", "not an ImageSetConfiguration: %v", err)
+		}
+		notCovered := func(raw json.RawMessage) bool {
+			t := bytes.TrimSpace(raw)
+			return len(t) > 0 && !bytes.Equal(t, []byte("null")) && !bytes.Equal(t, []byte("[]"))
+		}
+		if notCovered(loose.Mirror.Helm) {
+			return bad("mirror.helm", "helm charts are not mirrored by mirror-lite; use oc-mirror for them")
+		}
+		if loose.Mirror.Platform != nil && loose.Mirror.Platform.KubeVirtContainer {
+			return bad("mirror.platform.kubeVirtContainer", "the KubeVirt container disk image is not mirrored by mirror-lite yet; set kubeVirtContainer: false or use oc-mirror")
+		}
+		return nil
+	},
 }
 
 // unknownField is the path of the first field of v (at path) that the
@@ -194,46 +221,9 @@ func Parse(data []byte, name string) (*Config, error) {
 	bad := func(field, format string, args ...any) error {
 		return &Error{File: name, Field: field, Msg: fmt.Sprintf(format, args...)}
 	}
-	js, err := yaml.YAMLToJSONStrict(data)
-	if err != nil {
-		return nil, bad("", "not YAML: %v", err)
-	}
-	var generic map[string]any
-	if err := json.Unmarshal(js, &generic); err != nil {
-		return nil, bad("", "not an ImageSetConfiguration: %v", err)
-	}
-	if v, _ := generic["apiVersion"].(string); v == V1APIVersion {
-		return nil, bad("apiVersion", "%s is oc-mirror v1's format; mirror-lite reads %s (oc-mirror v2's)", v, APIVersion)
-	}
-	// The sections mirror-lite does not cover, named before anything else.
-	var loose document
-	if err := json.Unmarshal(js, &loose); err != nil {
-		return nil, bad("", "not an ImageSetConfiguration: %v", err)
-	}
-	notCovered := func(raw json.RawMessage) bool {
-		t := bytes.TrimSpace(raw)
-		return len(t) > 0 && !bytes.Equal(t, []byte("null")) && !bytes.Equal(t, []byte("[]"))
-	}
-	if notCovered(loose.Mirror.Helm) {
-		return nil, bad("mirror.helm", "helm charts are not mirrored by mirror-lite; use oc-mirror for them")
-	}
-	if loose.Mirror.Platform != nil && loose.Mirror.Platform.KubeVirtContainer {
-		return nil, bad("mirror.platform.kubeVirtContainer", "the KubeVirt container disk image is not mirrored by mirror-lite yet; set kubeVirtContainer: false or use oc-mirror")
-	}
-	if field := unknownField(generic, "", covered); field != "" {
-		return nil, bad(field, "not covered by mirror-lite (it reads mirror.platform.channels and architectures, mirror.operators, mirror.additionalImages, mirror.blockedImages and archiveSize)")
-	}
 	var doc document
-	dec := json.NewDecoder(bytes.NewReader(js))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&doc); err != nil {
-		return nil, bad("", "%v (mirror-lite covers mirror.platform.channels and architectures, mirror.operators, mirror.additionalImages, mirror.blockedImages and archiveSize)", err)
-	}
-	if doc.APIVersion != APIVersion {
-		return nil, bad("apiVersion", "%q, want %s", doc.APIVersion, APIVersion)
-	}
-	if doc.Kind != Kind {
-		return nil, bad("kind", "%q, want %s", doc.Kind, Kind)
+	if _, err := decode(data, name, imageSetSchema, &doc); err != nil {
+		return nil, err
 	}
 	c := &Config{ArchiveSize: doc.ArchiveSize, file: name}
 	if doc.ArchiveSize < 0 {

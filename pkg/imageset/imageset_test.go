@@ -130,3 +130,16 @@ func TestParseRefusesAKeyGivenTwice(t *testing.T) {
 		t.Errorf("err = %v; want isc.yaml naming the key given twice", err)
 	}
 }
+
+func TestParseRefusesSeveralDocuments(t *testing.T) {
+	// A second document was read as nothing at all: the file meant more
+	// than mirror-lite would do.
+	_, err := imageset.Parse([]byte(good+"---\n"+good), "isc.yaml")
+	var ie *imageset.Error
+	if !errors.As(err, &ie) || err.Error() != "isc.yaml: holds 2 YAML documents; give one ImageSetConfiguration per file" {
+		t.Errorf("err = %v", err)
+	}
+	if _, err := imageset.Parse([]byte("---\n"+good+"---\n"), "isc.yaml"); err != nil {
+		t.Errorf("one document between separators: %v", err)
+	}
+}
