@@ -78,26 +78,9 @@ type FilterOptions struct {
 // said in Kept.Notes. A selection naming what the catalog lacks is a
 // *FieldError.
 func (x *Index) Filter(sel Selection, opts FilterOptions) (*Kept, error) {
-	if err := sel.Validate(); err != nil {
+	w, defaults, err := x.want(sel)
+	if err != nil {
 		return nil, err
-	}
-	w := wanted{}
-	defaults := map[string]string{}
-	if len(sel.Packages) == 0 {
-		for _, p := range x.Packages {
-			if sel.Full {
-				w.addAll(p, "")
-				continue
-			}
-			if err := w.addHead(p, p.DefaultChannel); err != nil {
-				return nil, err
-			}
-		}
-	}
-	for i, ps := range sel.Packages {
-		if err := x.select1(w, defaults, fmt.Sprintf("packages[%d].", i), ps, sel.Full); err != nil {
-			return nil, err
-		}
 	}
 	var depNotes []string
 	for {
@@ -136,6 +119,66 @@ func (x *Index) Filter(sel Selection, opts FilterOptions) (*Kept, error) {
 			return k, nil
 		}
 	}
+}
+
+// want is what sel names, before any repair, and the default channels it sets.
+func (x *Index) want(sel Selection) (wanted, map[string]string, error) {
+	if err := sel.Validate(); err != nil {
+		return nil, nil, err
+	}
+	w := wanted{}
+	defaults := map[string]string{}
+	if len(sel.Packages) == 0 {
+		for _, p := range x.Packages {
+			if sel.Full {
+				w.addAll(p, "")
+				continue
+			}
+			if err := w.addHead(p, p.DefaultChannel); err != nil {
+				return nil, nil, err
+			}
+		}
+	}
+	for i, ps := range sel.Packages {
+		if err := x.select1(w, defaults, fmt.Sprintf("packages[%d].", i), ps, sel.Full); err != nil {
+			return nil, nil, err
+		}
+	}
+	return w, defaults, nil
+}
+
+// Selected is exactly what sel names of the catalog, read as Filter reads
+// it, without what Filter adds to keep channels and packages whole for OLM
+// (a channel's joining bundles, a default channel's head): what a delete
+// retires, never a catalog to write. Entries without a bundle are left out.
+func (x *Index) Selected(sel Selection) (*Kept, error) {
+	w, defaults, err := x.want(sel)
+	if err != nil {
+		return nil, err
+	}
+	k := &Kept{Packages: map[string]*KeptPackage{}}
+	for pn, chans := range w {
+		p := x.Packages[pn]
+		kp := &KeptPackage{Name: pn, DefaultChannel: p.DefaultChannel, Channels: map[string]map[string]bool{}}
+		if d := defaults[pn]; d != "" {
+			kp.DefaultChannel = d
+		}
+		for ch, entries := range chans {
+			named := map[string]bool{}
+			for e := range entries {
+				if p.Bundles[e] != nil {
+					named[e] = true
+				}
+			}
+			if len(named) > 0 {
+				kp.Channels[ch] = named
+			}
+		}
+		if len(kp.Channels) > 0 {
+			k.Packages[pn] = kp
+		}
+	}
+	return k, nil
 }
 
 // wanted is the selection before repair: package → channel → entries.

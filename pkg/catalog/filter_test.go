@@ -216,6 +216,40 @@ func TestFilterKeepsTheDefaultChannel(t *testing.T) {
 	}
 }
 
+func TestSelectedIsTheSelectionWithoutRepairs(t *testing.T) {
+	x := sampleIndex(t)
+	for _, tc := range []struct {
+		name string
+		sel  Selection
+		want map[string][]string
+	}{
+		// Filter adds 1.2.0 and 2.0.0 to join the channel.
+		{"a range Filter joins", Selection{Packages: []Package{{Name: "branchy-operator", MinVersion: "1.1.0", MaxVersion: "1.1.5"}}},
+			map[string][]string{"branchy-operator/stable": {"1.1.0", "1.1.5"}}},
+		// Filter adds the default channel's head.
+		{"a channel other than the default", Selection{Packages: []Package{{Name: "compliance-operator", Channels: []Channel{{Name: "stable-5.5"}}}}},
+			map[string][]string{"compliance-operator/stable-5.5": {"5.5.1"}}},
+		{"named bundles", Selection{Packages: []Package{{Name: "aws-load-balancer-operator", Bundles: []BundleRef{{Name: "aws-load-balancer-operator.v1.0.0"}}}}},
+			map[string][]string{"aws-load-balancer-operator/stable-v1": {"1.0.0"}}},
+		{"a whole package", Selection{Full: true, Packages: []Package{{Name: "elasticsearch-operator"}}},
+			map[string][]string{"elasticsearch-operator/stable-v0": {"0.1.0", "0.2.0"}, "elasticsearch-operator/stable-v5": {"5.1.0", "5.2.0"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			k, err := x.Selected(tc.sel)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := kept(x, k); !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("selected %v, want %v", got, tc.want)
+			}
+		})
+	}
+	var fe *FieldError
+	if _, err := x.Selected(Selection{Packages: []Package{{Name: "no-such-operator"}}}); !errors.As(err, &fe) || fe.Field != "packages[0].name" {
+		t.Errorf("an unknown package: %v, want a FieldError naming packages[0].name", err)
+	}
+}
+
 func TestFilterJoinsARangeThatWouldLeaveTwoHeads(t *testing.T) {
 	x := sampleIndex(t)
 	sel := Selection{Packages: []Package{{Name: "branchy-operator", MinVersion: "1.1.0", MaxVersion: "1.1.5"}}}

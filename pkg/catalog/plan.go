@@ -3,12 +3,36 @@ package catalog
 import (
 	"fmt"
 	"maps"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
 
 	"github.com/airgap-ocp/oc-plugins/pkg/plan"
 )
+
+// Placement is where the mirror puts the catalog named name below its
+// destination: targetCatalog and targetTag when given, else the source's
+// repository path (an oci:// layout's directory name) and its tag, or
+// "latest" for a catalog named by digest or without a tag.
+func Placement(name, targetCatalog, targetTag string) (path, tag string) {
+	if it, err := plan.ImageItem(name, plan.Catalog, ""); err == nil {
+		path, tag = it.Path, it.Tag
+	} else {
+		dir, t, _ := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(name, "oci://"), "oci:"), ":")
+		path, tag = filepath.Base(dir), t
+	}
+	if tag == "" {
+		tag = "latest"
+	}
+	if targetCatalog != "" {
+		path = targetCatalog
+	}
+	if targetTag != "" {
+		tag = targetTag
+	}
+	return path, tag
+}
 
 // Items are the plan items of what k keeps: each kept bundle's image and
 // the images its relatedImages name, each image once however many bundles

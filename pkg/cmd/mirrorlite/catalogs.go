@@ -217,19 +217,10 @@ func archivedCatalogs(c *imageset.Config, archived *plan.Plan, dr *mirror.DiskRe
 func (j *catalogJob) item() (plan.Item, error) {
 	it, err := plan.ImageItem(strings.TrimPrefix(j.img.Source, "docker://"), plan.Catalog, j.origin())
 	if err != nil {
-		dir, tag, _ := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(j.Name, "oci://"), "oci:"), ":")
-		it = plan.Item{Source: j.Name, Path: filepath.Base(dir), Tag: tag, Kind: plan.Catalog, Origin: j.origin()}
-	}
-	if it.Tag == "" {
-		it.Tag = "latest"
+		it = plan.Item{Source: j.Name, Kind: plan.Catalog, Origin: j.origin()}
 	}
 	it.ByTag, it.Digest = false, ""
-	if j.Path != "" {
-		it.Path = j.Path
-	}
-	if j.Tag != "" {
-		it.Tag = j.Tag
-	}
+	it.Path, it.Tag = catalog.Placement(j.Name, j.Path, j.Tag)
 	return it, nil
 }
 
