@@ -3,14 +3,9 @@ package retire_test
 import (
 	"context"
 	"errors"
-	"io"
 	"strings"
 	"testing"
 
-	"github.com/containers/image/v5/docker"
-	"github.com/containers/image/v5/docker/reference"
-	"github.com/containers/image/v5/manifest"
-	"github.com/containers/image/v5/pkg/blobinfocache/none"
 	"github.com/containers/image/v5/types"
 	digest "github.com/opencontainers/go-digest"
 
@@ -63,67 +58,9 @@ func options(r *testenv.Registry) retire.Options {
 	return retire.Options{Sys: r.SystemContext(), Retry: retry.Policy{Attempts: 2}}
 }
 
-// pullsByDigest reads ref (REPO@DIGEST) back with containers/image: the
-// manifest, and every blob of it (and of its images, for a list), whole.
 func pullsByDigest(t *testing.T, sys *types.SystemContext, ref string) error {
 	t.Helper()
-	ctx := context.Background()
-	named, err := reference.ParseNormalizedNamed(ref)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := docker.NewReference(named)
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, err := r.NewImageSource(ctx, sys)
-	if err != nil {
-		return err
-	}
-	defer src.Close()
-	var read func(d *digest.Digest) error
-	read = func(d *digest.Digest) error {
-		raw, mt, err := src.GetManifest(ctx, d)
-		if err != nil {
-			return err
-		}
-		if manifest.MIMETypeIsMultiImage(mt) {
-			list, err := manifest.ListFromBlob(raw, mt)
-			if err != nil {
-				return err
-			}
-			for _, c := range list.Instances() {
-				if err := read(&c); err != nil {
-					return err
-				}
-			}
-			return nil
-		}
-		m, err := manifest.FromBlob(raw, mt)
-		if err != nil {
-			return err
-		}
-		blobs := []types.BlobInfo{m.ConfigInfo()}
-		for _, l := range m.LayerInfos() {
-			blobs = append(blobs, l.BlobInfo)
-		}
-		for _, b := range blobs {
-			rc, _, err := src.GetBlob(ctx, b, none.NoCache)
-			if err != nil {
-				return err
-			}
-			n, err := io.Copy(io.Discard, rc)
-			rc.Close()
-			if err != nil {
-				return err
-			}
-			if n != b.Size {
-				return errors.New("short blob " + b.Digest.String())
-			}
-		}
-		return nil
-	}
-	return read(nil)
+	return testenv.PullsByDigest(context.Background(), sys, ref)
 }
 
 func digestOf(pullSpec string) digest.Digest {
