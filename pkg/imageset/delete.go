@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-
-	"github.com/containers/image/v5/docker/reference"
 )
 
 // DeleteKind is the kind of oc-mirror v2's delete document, of the same
@@ -14,12 +12,15 @@ const DeleteKind = "DeleteImageSetConfiguration"
 
 // deleteCovered are the fields of a DeleteImageSetConfiguration, by path.
 var deleteCovered = map[string][]string{
-	"":                           {"apiVersion", "kind", "delete"},
-	"delete":                     {"platform", "operators", "additionalImages"},
-	"delete.platform":            {"channels", "architectures", "graph", "kubeVirtContainer"},
-	"delete.platform.channels[]": {"name", "type", "minVersion", "maxVersion", "shortestPath", "full"},
-	"delete.additionalImages[]":  {"name", "targetRepo", "targetTag"},
-	"delete.operators[]":         {"catalog", "targetCatalog", "targetTag", "full", "packages"},
+	"":                              {"apiVersion", "kind", "delete"},
+	"delete":                        {"platform", "operators", "additionalImages"},
+	"delete.platform":               {"channels", "architectures", "graph", "kubeVirtContainer"},
+	"delete.platform.channels[]":    {"name", "type", "minVersion", "maxVersion", "shortestPath", "full"},
+	"delete.additionalImages[]":     {"name", "targetRepo", "targetTag"},
+	"delete.operators[]":            {"catalog", "targetCatalog", "targetTag", "full", "packages"},
+	"delete.operators[].packages[]": {"name", "channels", "minVersion", "maxVersion", "bundles", "defaultChannel"},
+	"delete.operators[].packages[].channels[]": {"name", "minVersion", "maxVersion"},
+	"delete.operators[].packages[].bundles[]":  {"name"},
 }
 
 // DeleteConfig is what a DeleteImageSetConfiguration asks to retire: the
@@ -34,15 +35,10 @@ type DeleteConfig struct {
 	Operators []DeleteOperator
 }
 
-// DeleteOperator is one entry of delete.operators: a catalog and,
-// optionally, the packages of it to retire (all of them when none).
-type DeleteOperator struct {
-	Catalog       string          `json:"catalog"`
-	TargetCatalog string          `json:"targetCatalog,omitempty"`
-	TargetTag     string          `json:"targetTag,omitempty"`
-	Full          bool            `json:"full,omitempty"`
-	Packages      json.RawMessage `json:"packages,omitempty"`
-}
+// DeleteOperator is one entry of delete.operators: a catalog, where the
+// mirror put it, and what of it to retire, selected as mirror.operators
+// selects; no package names the whole catalog, the catalog image with it.
+type DeleteOperator = Operator
 
 // deleteDocument is the DeleteImageSetConfiguration as decoded; platform
 // and additionalImages stay generic, read by Parse as the mirror section
@@ -82,8 +78,9 @@ func ParseDelete(data []byte, name string) (*DeleteConfig, error) {
 	}
 	out := &DeleteConfig{Operators: section.Operators}
 	for i, op := range out.Operators {
-		if _, err := reference.ParseNormalizedNamed(strings.TrimPrefix(op.Catalog, "docker://")); err != nil || op.Catalog == "" {
-			return nil, bad(fmt.Sprintf("delete.operators[%d].catalog", i), "%q is not an image reference: %v", op.Catalog, err)
+		if err := op.validate(); err != nil {
+			err.File, err.Field = name, strings.TrimSuffix(fmt.Sprintf("delete.operators[%d].%s", i, err.Field), ".")
+			return nil, err
 		}
 	}
 	// The releases and images, read by the ImageSetConfiguration's own

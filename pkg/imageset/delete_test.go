@@ -36,7 +36,7 @@ func TestParseDeleteReadsWhatTheImageSetConfigurationMeans(t *testing.T) {
 		len(c.AdditionalImages) != 1 || c.AdditionalImages[0].Name != "registry.redhat.io/ubi9/ubi:latest" {
 		t.Errorf("parsed %+v", c)
 	}
-	if len(d.Operators) != 1 || d.Operators[0].Catalog != "registry.redhat.io/redhat/redhat-operator-index:v4.99" || !strings.Contains(string(d.Operators[0].Packages), "aws-load-balancer-operator") {
+	if len(d.Operators) != 1 || d.Operators[0].Catalog != "registry.redhat.io/redhat/redhat-operator-index:v4.99" || len(d.Operators[0].Packages) != 1 || d.Operators[0].Packages[0].Name != "aws-load-balancer-operator" {
 		t.Errorf("operators %+v", d.Operators)
 	}
 	// Operators alone are a delete document too.
@@ -63,6 +63,8 @@ func TestParseDeleteNamesTheFieldAtFault(t *testing.T) {
 		{"a bad image", head + "delete:\n  additionalImages: [{name: 'UPPER/case'}]\n", `delete.yaml: delete.additionalImages[0].name: "UPPER/case"`},
 		{"a bad version", head + "delete:\n  platform:\n    channels: [{name: stable-4.99, minVersion: four}]\n", `delete.yaml: delete.platform.channels[0].minVersion: "four"`},
 		{"a catalog that is no image", head + "delete:\n  operators: [{catalog: ''}]\n", "delete.yaml: delete.operators[0].catalog"},
+		{"a package field mirror.operators lacks too", head + "delete:\n  operators: [{catalog: x/y:1, packages: [{name: p, version: 1}]}]\n", "delete.yaml: delete.operators[0].packages[0].version: not a field of DeleteImageSetConfiguration"},
+		{"bundles and channels", head + "delete:\n  operators: [{catalog: x/y:1, packages: [{name: p, channels: [{name: c}], bundles: [{name: b}]}]}]\n", "delete.yaml: delete.operators[0].packages[0].bundles: name either bundles or channels"},
 		{"not YAML", "delete: [", "delete.yaml: not YAML"},
 		{"two documents", goodDelete + "---\n" + goodDelete, "delete.yaml: holds 2 YAML documents; give one DeleteImageSetConfiguration per file"},
 		{"a list", "- delete: {}\n", "delete.yaml: not a DeleteImageSetConfiguration"},

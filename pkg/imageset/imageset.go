@@ -160,6 +160,25 @@ type Operator struct {
 	catalog.Selection
 }
 
+// validate checks the entry; the error's Field is below the entry, its
+// File unset.
+func (op Operator) validate() *Error {
+	if op.Catalog == "" {
+		return &Error{Field: "catalog", Msg: "required"}
+	}
+	if _, err := catalog.SourceReference(op.Catalog); err != nil {
+		return &Error{Field: "catalog", Msg: err.Error()}
+	}
+	if err := op.Selection.Validate(); err != nil {
+		var fe *catalog.FieldError
+		if errors.As(err, &fe) {
+			return &Error{Field: fe.Field, Msg: fe.Msg}
+		}
+		return &Error{Msg: err.Error()}
+	}
+	return nil
+}
+
 // Field is the path of operators[i] in the file, for errors.
 func (c *Config) Field(i int) string {
 	return fmt.Sprintf("%s: mirror.operators[%d]", c.file, i)
@@ -284,19 +303,9 @@ func Parse(data []byte, name string) (*Config, error) {
 		c.Blocked = append(c.Blocked, re)
 	}
 	for i, op := range doc.Mirror.Operators {
-		f := fmt.Sprintf("mirror.operators[%d]", i)
-		if op.Catalog == "" {
-			return nil, bad(f+".catalog", "required")
-		}
-		if _, err := catalog.SourceReference(op.Catalog); err != nil {
-			return nil, bad(f+".catalog", "%v", err)
-		}
-		if err := op.Selection.Validate(); err != nil {
-			var fe *catalog.FieldError
-			if errors.As(err, &fe) {
-				return nil, bad(f+"."+fe.Field, "%s", fe.Msg)
-			}
-			return nil, bad(f, "%v", err)
+		if err := op.validate(); err != nil {
+			err.File, err.Field = name, strings.TrimSuffix(fmt.Sprintf("mirror.operators[%d].%s", i, err.Field), ".")
+			return nil, err
 		}
 		c.Operators = append(c.Operators, op)
 	}
