@@ -173,6 +173,20 @@ func (r *reader) readRepos(ctx context.Context, repos []string) error {
 // manifest lists go with them. What a tag the plan does not name, or a
 // manifest list that stays, still references is kept.
 func Build(ctx context.Context, p *plan.Plan, root string, o Options) (*Plan, error) {
+	return BuildKeeping(ctx, p, root, nil, o)
+}
+
+// Listed is an image that something staying in the registry still lists,
+// such as a bundle or related image of a catalog that stays: it is kept,
+// with what it references, as a kept tag is. Item places it below the
+// root as the plan's items are placed; Why says what lists it.
+type Listed struct {
+	Item plan.Item
+	Why  string
+}
+
+// BuildKeeping is Build that also keeps the images listed names.
+func BuildKeeping(ctx context.Context, p *plan.Plan, root string, listed []Listed, o Options) (*Plan, error) {
 	type want struct {
 		it   plan.Item
 		repo string
@@ -299,6 +313,27 @@ func Build(ctx context.Context, p *plan.Plan, root string, o Options) (*Plan, er
 				keptWhy[k] = fmt.Sprintf("the tag %s stays and names it", tag)
 				queue = append(queue, k)
 			}
+		}
+	}
+	// What a kept catalog lists, in the repositories the plan touches (in
+	// others nothing is planned).
+	for _, l := range listed {
+		repo, err := plan.NestPaths(l.Item.Repo(root), o.MaxNestedPaths)
+		if err != nil {
+			return nil, fmt.Errorf("%s (%s): repository %q: %w", l.Item.Source, l.Why, l.Item.Repo(root), err)
+		}
+		st := r.state(repo)
+		if st == nil {
+			continue
+		}
+		d := l.Item.Digest
+		if d == "" {
+			d = st.tags[l.Item.Tag]
+		}
+		k := key{repo, d}
+		if _, ok := keptWhy[k]; !ok && d != "" {
+			keptWhy[k] = l.Why
+			queue = append(queue, k)
 		}
 	}
 	keptBlobs := map[digest.Digest]bool{}

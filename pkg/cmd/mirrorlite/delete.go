@@ -3,6 +3,7 @@ package mirrorlite
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/airgap-ocp/oc-plugins/pkg/archive"
+	"github.com/airgap-ocp/oc-plugins/pkg/catalog"
 	"github.com/airgap-ocp/oc-plugins/pkg/cli"
 	"github.com/airgap-ocp/oc-plugins/pkg/cluster"
 	"github.com/airgap-ocp/oc-plugins/pkg/imageset"
@@ -62,6 +64,8 @@ type DeleteOptions struct {
 	dconfig *imageset.DeleteConfig
 	maps    []plan.Mapping
 	target  string
+	// listed are the images the catalogs that stay list.
+	listed []retire.Listed
 }
 
 // NewDeleteOptions returns DeleteOptions with the defaults.
@@ -228,9 +232,6 @@ func (o *DeleteOptions) Validate() error {
 			if o.dconfig, err = imageset.ParseDelete(data, o.Config); err != nil {
 				return cli.BadInput(err)
 			}
-			if len(o.dconfig.Operators) > 0 {
-				return cli.BadInputf("%s: delete.operators: retiring operator catalogs is not supported yet; remove delete.operators to delete the releases and images (nothing was deleted)", o.Config)
-			}
 		}
 	}
 	return nil
@@ -243,7 +244,7 @@ func (o *DeleteOptions) Run(ctx context.Context) error {
 		return err
 	}
 	ropts := retire.Options{Sys: o.destCtx, Retry: o.retry, IdleTimeout: o.IdleTimeout, Parallel: o.Parallel, MaxNestedPaths: o.MaxNestedPaths}
-	rp, err := retire.Build(ctx, p, root, ropts)
+	rp, err := retire.BuildKeeping(ctx, p, root, o.listed, ropts)
 	if err != nil {
 		return cli.Failed(err)
 	}
@@ -335,10 +336,60 @@ func (o *DeleteOptions) plan(ctx context.Context) (*plan.Plan, string, error) {
 		}
 		return p, root, nil
 	}
-	cfg := o.dconfig.Config
+	p := &plan.Plan{}
+	if cfg := o.dconfig.Config; cfg != nil {
+		var err error
+		if p, err = o.configPlan(ctx, cfg, root); err != nil {
+			return nil, "", err
+		}
+	}
+	if len(o.dconfig.Operators) > 0 {
+		cats, err := o.catalogsPlan(ctx, root)
+		if err != nil {
+			return nil, "", err
+		}
+		if err := p.Merge(cats.Plan); err != nil {
+			return nil, "", cli.BadInput(err)
+		}
+		o.listed = cats.Listed
+	}
+	return p, root, nil
+}
+
+// catalogsPlan reads the catalogs of delete.operators, and those that stay
+// in the mirror beside them.
+func (o *DeleteOptions) catalogsPlan(ctx context.Context, root string) (*retire.Catalogs, error) {
+	work, err := os.MkdirTemp("", "oc-mirror-lite-delete-")
+	if err != nil {
+		return nil, cli.Failed(err)
+	}
+	defer os.RemoveAll(work)
+	var entries []retire.CatalogEntry
+	for i, op := range o.dconfig.Operators {
+		entries = append(entries, retire.CatalogEntry{Name: op.Catalog, TargetCatalog: op.TargetCatalog, TargetTag: op.TargetTag,
+			Selection: op.Selection, Field: fmt.Sprintf("%s: delete.operators[%d]", o.Config, i)})
+	}
+	ropts := retire.Options{Sys: o.destCtx, Retry: o.retry, IdleTimeout: o.IdleTimeout, Parallel: o.Parallel, MaxNestedPaths: o.MaxNestedPaths}
+	cats, err := ropts.PlanCatalogs(ctx, entries, root, work)
+	var fe *catalog.FieldError
+	switch {
+	case errors.As(err, &fe), errors.Is(err, catalog.ErrNotCatalog):
+		return nil, cli.BadInput(err)
+	case err != nil:
+		return nil, cli.Failed(err)
+	}
+	for _, n := range cats.Notes {
+		o.info("%s", n)
+	}
+	return cats, nil
+}
+
+// configPlan is the plan of delete.platform and delete.additionalImages,
+// each release read where the mirror put it.
+func (o *DeleteOptions) configPlan(ctx context.Context, cfg *imageset.Config, root string) (*plan.Plan, error) {
 	client, err := o.Registry.HTTPClient()
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	// Each release the channels select is read where the mirror put it.
 	payload := func(ctx context.Context, pullSpec string) (*release.Payload, error) {
@@ -354,9 +405,9 @@ func (o *DeleteOptions) plan(ctx context.Context) (*plan.Plan, string, error) {
 	}
 	p, _, err := cfg.Plan(ctx, imageset.Resolver{HTTP: client, Retry: o.retry, Payload: payload})
 	if err != nil {
-		return nil, "", configError(err)
+		return nil, configError(err)
 	}
-	return p, root, nil
+	return p, nil
 }
 
 // mirroredPayload reads the release payload at ref in the mirror; nil,

@@ -199,7 +199,7 @@ func TestDeleteImageSetConfiguration(t *testing.T) {
 	files := map[string]string{
 		isc: "apiVersion: mirror.openshift.io/v2alpha1\nkind: ImageSetConfiguration\nmirror:\n  additionalImages:\n  - name: " + e.src.Ref("tools/a:1") + "\n",
 		del: "apiVersion: mirror.openshift.io/v2alpha1\nkind: DeleteImageSetConfiguration\ndelete:\n  additionalImages:\n  - name: " + e.src.Ref("tools/a:1") + "\n",
-		withOps: "apiVersion: mirror.openshift.io/v2alpha1\nkind: DeleteImageSetConfiguration\ndelete:\n  operators:\n  - catalog: registry.redhat.io/redhat/redhat-operator-index:v4.99\n" +
+		withOps: "apiVersion: mirror.openshift.io/v2alpha1\nkind: DeleteImageSetConfiguration\ndelete:\n  operators:\n  - catalog: 127.0.0.1:1/redhat/redhat-operator-index:v4.99\n" +
 			"  additionalImages:\n  - name: " + e.src.Ref("tools/a:1") + "\n",
 	}
 	for f, data := range files {
@@ -211,9 +211,13 @@ func TestDeleteImageSetConfiguration(t *testing.T) {
 	if _, stderr, code := e.run(t, "", "-c", isc, "--to", to); code != 0 {
 		t.Fatalf("mirroring: exit %d: %s", code, stderr)
 	}
-	stdout, stderr, code := e.run(t, "", "delete", "-c", withOps, "--to", to, "--confirm")
-	if code != 2 || stdout != "" || !strings.Contains(stderr, "error: "+withOps+": delete.operators: retiring operator catalogs is not supported yet") {
+	// A catalog that cannot be read stops the whole document: nothing is deleted.
+	stdout, stderr, code := e.run(t, "", "delete", "-c", withOps, "--to", to, "--confirm", "--retry-times", "0")
+	if code != 3 || stdout != "" || !strings.Contains(stderr, "error: "+withOps+": delete.operators[0]: reading catalog 127.0.0.1:1/redhat/redhat-operator-index:v4.99") {
 		t.Errorf("delete.operators: exit %d, stdout %q, stderr %s", code, stdout, stderr)
+	}
+	if !e.has(t, e.dst.Ref("mirror/tools/a:1")) {
+		t.Fatal("the additional image went though the catalog could not be read")
 	}
 	if _, stderr, code := e.run(t, "", "delete", "-c", del, "--to", to, "--confirm"); code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)

@@ -1,0 +1,242 @@
+package retire
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/containers/image/v5/docker/reference"
+	digest "github.com/opencontainers/go-digest"
+
+	"github.com/airgap-ocp/oc-plugins/pkg/catalog"
+	"github.com/airgap-ocp/oc-plugins/pkg/plan"
+)
+
+// CatalogEntry is one catalog to retire operators from: an entry of a
+// DeleteImageSetConfiguration's delete.operators.
+type CatalogEntry struct {
+	// Name is the catalog the selection is read from, where it points: its
+	// source, an oci:// layout, or an earlier catalog in the mirror itself
+	// by digest (the image the earlier CatalogSource names).
+	Name string
+	// TargetCatalog and TargetTag are where the mirror put it, as the
+	// ImageSetConfiguration said (default: catalog.Placement; for a
+	// catalog named below the mirror's root, its own path there).
+	TargetCatalog, TargetTag string
+	// Selection names the bundles to retire; no package names the whole
+	// catalog, and then the catalog image in the mirror goes too.
+	Selection catalog.Selection
+	// Field names the entry in errors and origins ("delete.yaml:
+	// delete.operators[0]").
+	Field string
+}
+
+// Catalogs is what delete.operators retires and what stays listed.
+type Catalogs struct {
+	// Plan holds the images the entries name: bundles, their related
+	// images, and the catalog images of entries that name a whole catalog.
+	Plan *plan.Plan
+	// Listed are the images a catalog that stays in the mirror lists:
+	// BuildKeeping keeps them.
+	Listed []Listed
+	// Notes say, one line each, which catalogs were read and what stays.
+	Notes []string
+}
+
+// PlanCatalogs reads each entry's catalog and the catalogs that stay in
+// the repository the mirror put it in (every tag of it but the one a whole
+// catalog's entry retires), and plans the retirement of what the entries
+// name; whatever a staying catalog lists is Listed, so BuildKeeping keeps
+// it. root is the mirror's REGISTRY/PATH; work a directory for the
+// catalogs' layouts. A selection the catalog cannot serve is a
+// *catalog.FieldError whose Field starts with the entry's; a catalog
+// image that is none wraps catalog.ErrNotCatalog.
+func (o Options) PlanCatalogs(ctx context.Context, entries []CatalogEntry, root, work string) (*Catalogs, error) {
+	out := &Catalogs{Plan: &plan.Plan{}}
+	n := 0
+	scan := func(name string) (*catalog.Image, *catalog.Index, error) {
+		n++
+		dir := filepath.Join(work, fmt.Sprint(n))
+		img, err := catalog.Fetch(ctx, name, o.Sys, filepath.Join(dir, "layout"), o.Retry)
+		if err != nil {
+			return nil, nil, err
+		}
+		configs := filepath.Join(dir, "configs")
+		if err := img.ExtractConfigs(ctx, configs); err != nil {
+			return nil, nil, fmt.Errorf("catalog %s: %w", name, err)
+		}
+		x, err := catalog.Scan(ctx, os.DirFS(configs))
+		if err != nil {
+			return nil, nil, fmt.Errorf("catalog %s: %w: %w", name, catalog.ErrNotCatalog, err)
+		}
+		// The layouts are large; what is needed of them is in x.
+		return img, x, os.RemoveAll(dir)
+	}
+	retire := func(x *catalog.Index, sel catalog.Selection, field, origin string) (int, error) {
+		k, err := x.Selected(sel)
+		var fe *catalog.FieldError
+		if errors.As(err, &fe) {
+			return 0, &catalog.FieldError{Field: field + "." + fe.Field, Msg: fe.Msg}
+		}
+		if err != nil {
+			return 0, fmt.Errorf("%s: %w", field, err)
+		}
+		items, err := x.Items(k, origin)
+		if err != nil {
+			return 0, err
+		}
+		return len(items), out.Plan.Add(items...)
+	}
+	// The catalogs that stay, each read once, by a tag naming it.
+	type stay struct {
+		repo, tag string
+		digest    digest.Digest
+	}
+	seen := map[string]bool{}
+	var staying []stay
+	retiredTags := map[string]bool{} // repo:tag
+	for _, e := range entries {
+		img, x, err := scan(e.Name)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", e.Field, err)
+		}
+		whole := len(e.Selection.Packages) == 0
+		sel := e.Selection
+		if whole {
+			sel.Full = true
+		}
+		origin := fmt.Sprintf("%s (catalog %s)", e.Field, e.Name)
+		count, err := retire(x, sel, e.Field, origin)
+		if err != nil {
+			return nil, err
+		}
+		path, tag, named := o.catalogPlace(e, root)
+		repo, err := plan.NestPaths(plan.Item{Path: path}.Repo(root), o.MaxNestedPaths)
+		if err != nil {
+			return nil, fmt.Errorf("%s: repository %q: %w", e.Field, path, err)
+		}
+		tags, err := o.tags(ctx, repo)
+		if err != nil {
+			return nil, err
+		}
+		at := map[string]digest.Digest{}
+		for _, t := range tags {
+			f, err := o.getManifest(ctx, repo+":"+t)
+			if errors.Is(err, ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+			at[t] = f.digest
+		}
+		what := fmt.Sprintf("%d images of %d bundles", count, countBundles(x, sel))
+		if whole {
+			// The catalog image in the mirror goes too: the one named, when
+			// named there by digest, else the one at its place's tag.
+			it := plan.Item{Source: strings.TrimPrefix(e.Name, "docker://"), Path: path, Kind: plan.Catalog, Origin: origin}
+			var retired digest.Digest
+			switch {
+			case named != "":
+				it.Digest, retired = named, named
+			case at[tag] != "":
+				it.Tag, it.Digest, retired = tag, at[tag], at[tag]
+				retiredTags[repo+":"+tag] = true
+			default:
+				out.Notes = append(out.Notes, fmt.Sprintf("%s: no catalog at %s:%s in the mirror; only the images %s lists are planned", e.Field, repo, tag, e.Name))
+			}
+			if err := out.Plan.Add(it); err != nil {
+				return nil, err
+			}
+			// What the catalog going from the mirror lists goes with it,
+			// when it is another than the one read.
+			if retired != "" && retired != img.Digest {
+				_, mx, err := scan(repo + "@" + retired.String())
+				if err != nil {
+					return nil, err
+				}
+				more, err := retire(mx, catalog.Selection{Full: true}, e.Field, fmt.Sprintf("%s (catalog %s@%s)", e.Field, repo, retired))
+				if err != nil {
+					return nil, err
+				}
+				what += fmt.Sprintf(", and %d images of the catalog %s@%s", more, repo, retired)
+			}
+			what += ", and the catalog image"
+		}
+		out.Notes = append(out.Notes, fmt.Sprintf("%s: catalog %s (%s): planned %s", e.Field, e.Name, img.Digest, what))
+		for _, t := range slices.Sorted(maps.Keys(at)) {
+			if ref := repo + "@" + at[t].String(); !seen[ref] && !retiredTags[repo+":"+t] {
+				seen[ref] = true
+				staying = append(staying, stay{repo, t, at[t]})
+			}
+		}
+	}
+	// Every catalog of those repositories stays but the tags retired; what
+	// it lists stays with it.
+	for _, c := range staying {
+		name := c.repo + ":" + c.tag
+		if retiredTags[name] {
+			continue
+		}
+		_, x, err := scan(c.repo + "@" + c.digest.String())
+		if err != nil {
+			return nil, err
+		}
+		listed := 0
+		for _, pn := range x.SortedNames() {
+			p := x.Packages[pn]
+			for _, bn := range slices.Sorted(maps.Keys(p.Bundles)) {
+				b := p.Bundles[bn]
+				for _, image := range append([]string{b.Image}, b.Related...) {
+					it, err := plan.ImageItem(image, plan.OperatorImage, "")
+					if err != nil {
+						continue // not an image anything could have mirrored
+					}
+					out.Listed = append(out.Listed, Listed{Item: it, Why: fmt.Sprintf("the catalog %s stays and lists it (bundle %s)", name, bn)})
+					listed++
+				}
+			}
+		}
+		out.Notes = append(out.Notes, fmt.Sprintf("the catalog %s (%s) stays: the %d images its bundles list stay", name, c.digest, listed))
+	}
+	return out, nil
+}
+
+// catalogPlace is where the mirror put e's catalog below root, and the
+// digest it is named by when it is named in the mirror itself.
+func (o Options) catalogPlace(e CatalogEntry, root string) (path, tag string, named digest.Digest) {
+	path, tag = catalog.Placement(e.Name, e.TargetCatalog, e.TargetTag)
+	ref, err := reference.ParseNormalizedNamed(strings.TrimPrefix(e.Name, "docker://"))
+	if err != nil {
+		return path, tag, ""
+	}
+	below, in := strings.CutPrefix(ref.Name(), root+"/")
+	if !in || root == "" {
+		return path, tag, ""
+	}
+	if e.TargetCatalog == "" {
+		path = below
+	}
+	if d, ok := ref.(reference.Digested); ok {
+		named = d.Digest()
+	}
+	return path, tag, named
+}
+
+// countBundles is how many bundles sel names of x.
+func countBundles(x *catalog.Index, sel catalog.Selection) int {
+	k, err := x.Selected(sel)
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, kp := range k.Packages {
+		n += len(kp.Bundles())
+	}
+	return n
+}
