@@ -44,6 +44,10 @@ type Catalogs struct {
 	// Listed are the images a catalog that stays in the mirror lists:
 	// BuildKeeping keeps them.
 	Listed []Listed
+	// Listing are the catalogs in the mirror that entries retire bundles of
+	// and that stay (entries naming packages of a catalog named there by
+	// digest).
+	Listing []Manifest
 	// Notes say, one line each, which catalogs were read and what stays.
 	Notes []string
 }
@@ -167,6 +171,9 @@ func (o Options) PlanCatalogs(ctx context.Context, entries []CatalogEntry, root,
 				what += fmt.Sprintf(", and %d images of the catalog %s@%s", more, repo, retired)
 			}
 			what += ", and the catalog image"
+		} else if named != "" && !slices.Contains(slices.Collect(maps.Values(at)), named) {
+			out.Listing = append(out.Listing, Manifest{Repository: repo, Digest: named, Kind: plan.Catalog, Source: e.Name,
+				Reason: fmt.Sprintf("%s: a catalog that stays, listing bundles the plan retires", e.Field)})
 		}
 		out.Notes = append(out.Notes, fmt.Sprintf("%s: catalog %s (%s): planned %s", e.Field, e.Name, img.Digest, what))
 		for _, t := range slices.Sorted(maps.Keys(at)) {

@@ -3,6 +3,7 @@ package retire
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/containers/image/v5/docker/reference"
@@ -57,7 +58,8 @@ func (p *Plan) ClusterConflicts(ctx context.Context, name string, c *cluster.Cli
 	return p.Conflicts(name, uses, conf), warnings, nil
 }
 
-// Conflicts returns the manifests of the plan that uses name, pulled
+// Conflicts returns the manifests of the plan (and the catalogs of its
+// Listing) that uses name, pulled
 // through registriesConf (nil: matched by digest alone): a reference by
 // digest matches that manifest in the repository of each place a node
 // would pull it from (the image as named, then its mirrors); a reference by
@@ -65,7 +67,8 @@ func (p *Plan) ClusterConflicts(ctx context.Context, name string, c *cluster.Cli
 func (p *Plan) Conflicts(name string, uses []cluster.ImageUse, registriesConf []byte) []Conflict {
 	byRef := map[string]int{}
 	byDigest := map[string][]int{}
-	for i, m := range p.Delete {
+	used := append(slices.Clip(p.Delete), p.Listing...)
+	for i, m := range used {
 		byRef[m.Ref()] = i
 		byDigest[m.Digest.String()] = append(byDigest[m.Digest.String()], i)
 		for _, t := range m.Tags {
@@ -102,9 +105,9 @@ func (p *Plan) Conflicts(name string, uses []cluster.ImageUse, registriesConf []
 				hits[i] = true
 			}
 		}
-		for i := range p.Delete {
+		for i := range used {
 			if hits[i] {
-				out = append(out, Conflict{Cluster: name, Image: u.Image, Where: u.Where, Manifest: p.Delete[i]})
+				out = append(out, Conflict{Cluster: name, Image: u.Image, Where: u.Where, Manifest: used[i]})
 			}
 		}
 	}

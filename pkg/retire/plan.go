@@ -78,6 +78,10 @@ type Plan struct {
 	Missing []Missing `json:"missing,omitempty"`
 	// ReclaimableBytes is the sum over Delete.
 	ReclaimableBytes int64 `json:"reclaimableBytes"`
+	// Listing are catalogs that stay in the registry though the plan
+	// retires bundles they list: a cluster using one is refused as if it
+	// used an image of the plan.
+	Listing []Manifest `json:"listing,omitempty"`
 }
 
 // repoState is what Build read of one repository.
@@ -185,8 +189,13 @@ type Listed struct {
 	Why  string
 }
 
-// BuildKeeping is Build that also keeps the images listed names.
-func BuildKeeping(ctx context.Context, p *plan.Plan, root string, listed []Listed, o Options) (*Plan, error) {
+// BuildKeeping is Build that also keeps what the catalogs that stay list,
+// and names the catalogs whose bundles go though they stay (nil: none).
+func BuildKeeping(ctx context.Context, p *plan.Plan, root string, cats *Catalogs, o Options) (*Plan, error) {
+	var listed []Listed
+	if cats != nil {
+		listed = cats.Listed
+	}
 	type want struct {
 		it   plan.Item
 		repo string
@@ -395,6 +404,9 @@ func BuildKeeping(ctx context.Context, p *plan.Plan, root string, listed []Liste
 		}
 		out.ReclaimableBytes += m.ReclaimableBytes
 		out.Delete = append(out.Delete, m)
+	}
+	if cats != nil {
+		out.Listing = cats.Listing
 	}
 	return out, nil
 }

@@ -64,8 +64,8 @@ type DeleteOptions struct {
 	dconfig *imageset.DeleteConfig
 	maps    []plan.Mapping
 	target  string
-	// listed are the images the catalogs that stay list.
-	listed []retire.Listed
+	// catalogs is what delete.operators retires and what stays listed.
+	catalogs *retire.Catalogs
 }
 
 // NewDeleteOptions returns DeleteOptions with the defaults.
@@ -244,7 +244,7 @@ func (o *DeleteOptions) Run(ctx context.Context) error {
 		return err
 	}
 	ropts := retire.Options{Sys: o.destCtx, Retry: o.retry, IdleTimeout: o.IdleTimeout, Parallel: o.Parallel, MaxNestedPaths: o.MaxNestedPaths}
-	rp, err := retire.BuildKeeping(ctx, p, root, o.listed, ropts)
+	rp, err := retire.BuildKeeping(ctx, p, root, o.catalogs, ropts)
 	if err != nil {
 		return cli.Failed(err)
 	}
@@ -351,7 +351,7 @@ func (o *DeleteOptions) plan(ctx context.Context) (*plan.Plan, string, error) {
 		if err := p.Merge(cats.Plan); err != nil {
 			return nil, "", cli.BadInput(err)
 		}
-		o.listed = cats.Listed
+		o.catalogs = cats
 	}
 	return p, root, nil
 }

@@ -7,8 +7,13 @@ import (
 	"strings"
 	"testing"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/dynamic"
+
 	"github.com/airgap-ocp/oc-plugins/internal/testenv"
 	"github.com/airgap-ocp/oc-plugins/pkg/catalog"
+	"github.com/airgap-ocp/oc-plugins/pkg/cluster"
 	"github.com/airgap-ocp/oc-plugins/pkg/retire"
 	"github.com/airgap-ocp/oc-plugins/pkg/retry"
 )
@@ -125,7 +130,34 @@ func TestDeleteOperatorsRetiresWhatARefreshedCatalogNoLongerLists(t *testing.T) 
 	if m, ok := find(p.Keep, shared); !ok || !strings.HasPrefix(m.Kept, stays) || !strings.Contains(m.Kept, "local-storage-operator.v4.17.0") {
 		t.Errorf("the shared operand: kept %v (%q), want it kept as lso 4.17.0 of %s lists it", ok, m.Kept, tag)
 	}
-	if _, stderr, code = e.run(t, "", "delete", "-c", pkgOnly, "--to", to, "--confirm"); code != 0 {
+	// A cluster whose ClusterCatalog still names week 1's catalog could
+	// still install the update service from it: refused, nothing deleted.
+	c := testenv.SharedCluster(t)
+	dyn, err := dynamic.NewForConfig(c.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ccName := testenv.UniqueName("week1")
+	cc := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "olm.operatorframework.io/v1", "kind": "ClusterCatalog", "metadata": map[string]any{"name": ccName},
+		"spec": map[string]any{"source": map[string]any{"type": "Image", "image": map[string]any{"ref": old}}},
+	}}
+	res := dyn.Resource(cluster.ClusterCatalogResource)
+	if _, err := res.Create(ctx, cc, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = res.Delete(context.Background(), ccName, metav1.DeleteOptions{}) })
+	stdout, stderr, code = e.run(t, "", "delete", "-c", pkgOnly, "--to", to, "--kubeconfig", c.Kubeconfig, "--confirm")
+	if code != 1 || stdout != "" || !strings.Contains(stderr, "refused: cluster "+c.Kubeconfig+" uses "+old) || !strings.Contains(stderr, "in clustercatalog "+ccName) {
+		t.Errorf("a ClusterCatalog on week 1's catalog: exit %d, stdout %q, stderr:\n%s", code, stdout, stderr)
+	}
+	if !e.has(t, osusBundle) {
+		t.Fatal("the refused delete deleted the bundle")
+	}
+	if err := res.Delete(ctx, ccName, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, stderr, code = e.run(t, "", "delete", "-c", pkgOnly, "--to", to, "--kubeconfig", c.Kubeconfig, "--confirm"); code != 0 {
 		t.Fatalf("--confirm: exit %d\n%s", code, stderr)
 	}
 	if e.has(t, osusBundle) || e.has(t, osusOperand) || !e.has(t, shared) || !e.has(t, old) {
