@@ -85,3 +85,65 @@ func TestRetireChain(t *testing.T) {
 	}
 	skopeoPulls(t, m.dst, to+"@"+cur.Digest.String(), cur.Digest)
 }
+
+// TestRetireCatalogAClusterCatalogUsesIsRefused: a catalog mirrored with
+// the binary, which a cluster's ClusterCatalog names by the digest the
+// mirror printed, is not retired: exit 1 naming the ClusterCatalog, and
+// the catalog and its bundles still pull whole.
+func TestRetireCatalogAClusterCatalogUsesIsRefused(t *testing.T) {
+	e, _ := clusterEnv(t)
+	m := newMirrorEnv(t, e, testenv.ReleaseSpec{Version: "4.99.1", Components: 1})
+	cat, err := m.src.PushOperatorIndex(context.Background(), testenv.OPM(t), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	to := m.dst.Ref("olm")
+	r := e.must(t, fmt.Sprintf("oc-mirror-lite catalog %s --package local-storage-operator --to docker://%s %s", cat, to, m.regFlags()))
+	image := ""
+	for _, line := range strings.Split(r.stdout, "\n") {
+		if ref, ok := strings.CutPrefix(strings.TrimSpace(line), "ref: "); ok {
+			image = strings.Trim(ref, `"`)
+		}
+	}
+	if !strings.HasPrefix(image, to+"/redhat/redhat-operator-index@sha256:") {
+		t.Fatalf("no ClusterCatalog image by digest below %s in:\n%s", to, r.stdout)
+	}
+	name := testenv.UniqueName("operators")
+	e.write(t, "clustercatalog.yaml", []byte(`apiVersion: olm.operatorframework.io/v1
+kind: ClusterCatalog
+metadata: {name: `+name+`}
+spec:
+  source:
+    type: Image
+    image: {ref: "`+image+`"}
+`))
+	e.must(t, "kubectl apply -f clustercatalog.yaml >/dev/null")
+	t.Cleanup(func() { e.sh(t, "", "kubectl delete -f clustercatalog.yaml --ignore-not-found >/dev/null") })
+
+	e.write(t, "delete.yaml", []byte(`apiVersion: mirror.openshift.io/v2alpha1
+kind: DeleteImageSetConfiguration
+delete:
+  operators:
+  - catalog: `+cat+`
+`))
+	refused := e.sh(t, "", fmt.Sprintf("oc-mirror-lite delete -c delete.yaml --to docker://%s %s --kubeconfig $KUBECONFIG --confirm", to, m.regFlags()))
+	if refused.code != 1 || refused.stdout != "" || !strings.Contains(refused.stderr, "as "+image+" in clustercatalog "+name) ||
+		!strings.Contains(refused.stderr, "nothing was deleted") {
+		t.Errorf("retiring the catalog a ClusterCatalog uses: exit %d, stdout %q, stderr:\n%s", refused.code, refused.stdout, refused.stderr)
+	}
+	d := digest.Digest(image[strings.LastIndex(image, "@")+1:])
+	skopeoPulls(t, m.dst, image, d)
+	bundle := e.must(t, fmt.Sprintf("oc-mirror-lite delete -c delete.yaml --to docker://%s %s -o mapping", to, m.regFlags()))
+	// The catalog kept the head of lso's default channel: its bundle, the
+	// operand it lists, and the catalog image are the plan.
+	if n := strings.Count(bundle.stdout, "\n"); n != 3 || !strings.Contains(bundle.stdout, "=docker://"+m.dst.Ref("olm/operators/lso-bundle-417@")) ||
+		!strings.Contains(bundle.stdout, "=docker://"+m.dst.Ref("olm/operators/shared-operand@")) {
+		t.Errorf("the plan, as a mapping:\n%s", bundle.stdout)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(bundle.stdout), "\n") {
+		_, dst, _ := strings.Cut(line, "=docker://")
+		if at := strings.LastIndex(dst, "@"); at > 0 {
+			skopeoPulls(t, m.dst, dst, digest.Digest(dst[at+1:]))
+		}
+	}
+}
