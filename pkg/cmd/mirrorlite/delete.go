@@ -78,15 +78,16 @@ func newDeleteCmd(streams genericiooptions.IOStreams) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "delete (-c DELETE.yaml | --from DIR) --to docker://REGISTRY/PATH",
 		Short: "Retire mirrored releases and images from a registry, without breaking what stays or what a cluster uses",
-		Long: `Retire from a registry what a mirror run put there: the releases and additional images of a
-DeleteImageSetConfiguration (-c, oc-mirror v2's format), the images of an archive's index
-(--from), a release (delete release), or the images of a mapping file such as the
-mapping.txt --resources-dir wrote (delete images).
+		Long: `Retire from a registry what a mirror run put there: the releases, operator catalogs and
+additional images of a DeleteImageSetConfiguration (-c, oc-mirror v2's format), the images
+of an archive's index (--from), a release (delete release), or the images of a mapping file
+such as the mapping.txt --resources-dir wrote (delete images).
 
 The plan is built by the same code that built the mirror's, then read against the
 registry: each manifest by digest, with its tags, why it goes and the bytes the
 registry's garbage collector can reclaim afterwards. A manifest that a tag the plan does
-not name, or a manifest list that stays, still references is kept. With --kubeconfig or
+not name, or a manifest list that stays, still references is kept, and so is every bundle
+and related image that a catalog staying in the mirror lists. With --kubeconfig or
 --context (repeatable, one per cluster that pulls from this mirror) each cluster is read
 first, and the delete is refused (exit 1, nothing deleted) if it uses an image of the
 plan: its ClusterVersion's desired release and history, its pods' images, its
@@ -104,7 +105,7 @@ input; 3 the registry or a cluster failed, or refuses deletes (405).`,
 		RunE:    run(o),
 	}
 	o.addDeleteFlags(cmd, true)
-	cmd.Flags().StringVarP(&o.Config, "config", "c", "", "DeleteImageSetConfiguration (oc-mirror v2 format) naming the releases and images to delete")
+	cmd.Flags().StringVarP(&o.Config, "config", "c", "", "DeleteImageSetConfiguration (oc-mirror v2 format) naming the releases, operators and images to delete")
 	cmd.Flags().StringVar(&o.From, "from", "", "Delete the images of this archive (DIR written by --to file://DIR, or its index.json)")
 	cmd.AddCommand(newDeleteReleaseCmd(streams), newDeleteImagesCmd(streams))
 	for _, sub := range cmd.Commands() {

@@ -21,6 +21,21 @@ func TestDeleteExamplesRun(t *testing.T) {
 	ubi := testenv.Image{Layers: []testenv.Layer{{Files: []testenv.File{{Name: "etc/os-release", Data: []byte("ID=rhel\n")}}}}}
 	e.src.MustPushImage(t, "ubi9/ubi:latest", ubi)
 	e.src.MustPushImage(t, "tools/jq:1", testenv.Image{Layers: []testenv.Layer{{Files: []testenv.File{{Name: "jq", Data: []byte("jq")}}}}})
+	pkgs := operatorPackages(t, e)
+	pushCatalog(t, e, pkgs)
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, deleteYAML, ok := strings.Cut(string(readme), "<!-- mirror-lite-delete-config -->\n```yaml\n")
+	if !ok {
+		t.Fatal("README.md has no mirror-lite-delete-config block")
+	}
+	deleteYAML, _, _ = strings.Cut(deleteYAML, "```")
 
 	dir := t.TempDir()
 	wd, _ := os.Getwd()
@@ -37,29 +52,44 @@ func TestDeleteExamplesRun(t *testing.T) {
 	)
 	noSigs := []string{"--release-repo", e.src.Ref("openshift-release-dev/ocp-release"), "--store", "file://" + filepath.Join(dir, "no-signatures")}
 	// What the examples retire: two releases, one also carried on disk, an
-	// image set's additional image and the images of one run.
+	// image set's additional image and catalog (mirrored, then refreshed
+	// with one package less), and the images of one run.
+	isc := "apiVersion: mirror.openshift.io/v2alpha1\nkind: ImageSetConfiguration\nmirror:\n  additionalImages:\n  - name: registry.redhat.io/ubi9/ubi:latest\n" +
+		"  operators:\n  - catalog: registry.redhat.io/redhat/redhat-operator-index:v4.17\n    packages:\n    - name: local-storage-operator\n"
+	earlier := ""
 	for _, args := range [][]string{
 		append([]string{"release", "4.16.2", "--to", "docker://registry.example.com:5000/ocp/release"}, noSigs...),
 		append([]string{"release", "4.16.3", "--to", "docker://registry.example.com:5000/ocp/release"}, noSigs...),
 		append([]string{"release", "4.16.3", "--to", "file:///media/usb/ocp-4.16.3"}, noSigs...),
 		{"-c", "imageset.yaml", "--to", "docker://registry.example.com:5000/mirror"},
+		{"-c", "imageset.yaml", "--to", "docker://registry.example.com:5000/mirror"},
 		{"images", "quay.io/tools/jq:1=registry.example.com:5000/tools/jq:1", "--resources-dir", "./mirror-resources"},
 	} {
 		if args[0] == "-c" {
-			isc := "apiVersion: mirror.openshift.io/v2alpha1\nkind: ImageSetConfiguration\nmirror:\n  additionalImages:\n  - name: registry.redhat.io/ubi9/ubi:latest\n"
-			del := strings.Replace(strings.Replace(isc, "kind: ImageSetConfiguration", "kind: DeleteImageSetConfiguration", 1), "mirror:", "delete:", 1)
-			for f, data := range map[string]string{"imageset.yaml": isc, "delete.yaml": del} {
-				if err := os.WriteFile(f, []byte(replacer.Replace(data)), 0o644); err != nil {
-					t.Fatal(err)
-				}
+			doc := isc
+			if earlier == "" {
+				doc += "    - name: cincinnati-operator\n"
+			}
+			if err := os.WriteFile("imageset.yaml", []byte(replacer.Replace(doc)), 0o644); err != nil {
+				t.Fatal(err)
 			}
 		}
 		for i := range args {
 			args[i] = replacer.Replace(args[i])
 		}
-		if _, stderr, code := e.run(t, "", args...); code != 0 {
+		stdout, stderr, code := e.run(t, "", args...)
+		if code != 0 {
 			t.Fatalf("%v: exit %d: %s", args, code, stderr)
 		}
+		if args[0] == "-c" && earlier == "" {
+			_, earlier = catalogSourceImage(t, stdout)
+		}
+	}
+	// The README's delete.yaml, naming the earlier catalog by the digest
+	// its CatalogSource named.
+	del := strings.Replace(replacer.Replace(deleteYAML), "sha256:<digest>", earlier[strings.LastIndex(earlier, "@")+1:], 1)
+	if err := os.WriteFile("delete.yaml", []byte(del), 0o644); err != nil {
+		t.Fatal(err)
 	}
 
 	ran := 0
@@ -78,6 +108,24 @@ func TestDeleteExamplesRun(t *testing.T) {
 	}
 	if ran != 6 {
 		t.Errorf("%d examples ran, want 6", ran)
+	}
+	// The README's delete.yaml plans the earlier catalog and what only it
+	// lists, and the update service package; what the refreshed catalog
+	// lists stays.
+	stdout, stderr, code := e.run(t, "", "delete", "-c", "delete.yaml", "--to", "docker://"+e.dst.Ref("mirror"))
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	p := readPlan(t, stdout)
+	mirrored := func(pullSpec string) string {
+		return e.dst.Ref("mirror") + pullSpec[strings.Index(pullSpec, "/operators/"):]
+	}
+	osus := pkgs[0].Bundles[1]
+	if got := refs(p.Delete); !sameSet(got, earlier, mirrored(osus.Image), mirrored(osus.Related[0]), e.dst.Ref("mirror/ubi9/ubi")+"@"+digestAt(t, e.sys(), e.dst.Ref("mirror/ubi9/ubi:latest")).String()) {
+		t.Errorf("the README's delete.yaml plans %v\n%s", got, stderr)
+	}
+	if m, ok := find(p.Keep, mirrored(osus.Related[1])); !ok || !strings.Contains(m.Kept, "stays and lists it (bundle local-storage-operator.v4.17.0)") {
+		t.Errorf("the operand lso 4.17.0 shares: kept %v %q", ok, m.Kept)
 	}
 	// Both releases and the run's image went; the image set's additional
 	// image was only planned.
