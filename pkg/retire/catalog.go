@@ -62,25 +62,7 @@ type Catalogs struct {
 // image that is none wraps catalog.ErrNotCatalog.
 func (o Options) PlanCatalogs(ctx context.Context, entries []CatalogEntry, root, work string) (*Catalogs, error) {
 	out := &Catalogs{Plan: &plan.Plan{}}
-	n := 0
-	scan := func(name string) (*catalog.Image, *catalog.Index, error) {
-		n++
-		dir := filepath.Join(work, fmt.Sprint(n))
-		img, err := catalog.Fetch(ctx, name, o.Sys, filepath.Join(dir, "layout"), o.Retry)
-		if err != nil {
-			return nil, nil, err
-		}
-		configs := filepath.Join(dir, "configs")
-		if err := img.ExtractConfigs(ctx, configs); err != nil {
-			return nil, nil, fmt.Errorf("catalog %s: %w", name, err)
-		}
-		x, err := catalog.Scan(ctx, os.DirFS(configs))
-		if err != nil {
-			return nil, nil, fmt.Errorf("catalog %s: %w: %w", name, catalog.ErrNotCatalog, err)
-		}
-		// The layouts are large; what is needed of them is in x.
-		return img, x, os.RemoveAll(dir)
-	}
+	scan := o.scanner(ctx, work)
 	retire := func(x *catalog.Index, sel catalog.Selection, field, origin string) (int, error) {
 		k, err := x.Selected(sel)
 		var fe *catalog.FieldError
@@ -95,11 +77,6 @@ func (o Options) PlanCatalogs(ctx context.Context, entries []CatalogEntry, root,
 			return 0, err
 		}
 		return len(items), out.Plan.Add(items...)
-	}
-	// The catalogs that stay, each read once, by a tag naming it.
-	type stay struct {
-		repo, tag string
-		digest    digest.Digest
 	}
 	seen := map[string]bool{}
 	var staying []stay
@@ -177,22 +154,77 @@ func (o Options) PlanCatalogs(ctx context.Context, entries []CatalogEntry, root,
 		}
 		out.Notes = append(out.Notes, fmt.Sprintf("%s: catalog %s (%s): planned %s", e.Field, e.Name, img.Digest, what))
 		for _, t := range slices.Sorted(maps.Keys(at)) {
-			if ref := repo + "@" + at[t].String(); !seen[ref] && !retiredTags[repo+":"+t] {
-				seen[ref] = true
-				staying = append(staying, stay{repo, t, at[t]})
-			}
+			staying = append(staying, stay{repo, t, at[t]})
 		}
 	}
-	// Every catalog of those repositories stays but the tags retired; what
-	// it lists stays with it.
+	// Every catalog of those repositories stays but the tags retired (a
+	// manifest another tag names stays too); what it lists stays with it,
+	// each manifest read once.
+	staying = slices.DeleteFunc(staying, func(c stay) bool {
+		ref := c.repo + "@" + c.digest.String()
+		if retiredTags[c.repo+":"+c.tag] || seen[ref] {
+			return true
+		}
+		seen[ref] = true
+		return false
+	})
+	listed, notes, err := listStaying(staying, scan)
+	if err != nil {
+		return nil, err
+	}
+	out.Listed, out.Notes = listed, append(out.Notes, notes...)
+	return out, nil
+}
+
+// stay is a catalog that stays in the mirror, by a tag naming it.
+type stay struct {
+	repo, tag string
+	digest    digest.Digest
+}
+
+type scanFunc func(name string) (*catalog.Image, *catalog.Index, error)
+
+// scanner reads catalogs into indexes, each in its own directory below
+// work, removed once read.
+func (o Options) scanner(ctx context.Context, work string) scanFunc {
+	n := 0
+	return func(name string) (*catalog.Image, *catalog.Index, error) {
+		n++
+		dir := filepath.Join(work, fmt.Sprint(n))
+		img, err := catalog.Fetch(ctx, name, o.Sys, filepath.Join(dir, "layout"), o.Retry)
+		if err != nil {
+			return nil, nil, err
+		}
+		configs := filepath.Join(dir, "configs")
+		if err := img.ExtractConfigs(ctx, configs); err != nil {
+			return nil, nil, fmt.Errorf("catalog %s: %w", name, err)
+		}
+		x, err := catalog.Scan(ctx, os.DirFS(configs))
+		if err != nil {
+			return nil, nil, fmt.Errorf("catalog %s: %w: %w", name, catalog.ErrNotCatalog, err)
+		}
+		// The layouts are large; what is needed of them is in x.
+		return img, x, os.RemoveAll(dir)
+	}
+}
+
+// listStaying reads each catalog that stays and lists every bundle and
+// related image of it, with a note per catalog.
+func listStaying(staying []stay, scan scanFunc) ([]Listed, []string, error) {
+	var out []Listed
+	var notes []string
 	for _, c := range staying {
 		name := c.repo + ":" + c.tag
-		if retiredTags[name] {
-			continue
+		if strings.HasSuffix(c.tag, ".sig") {
+			continue // a sigstore signature, which lists nothing
 		}
 		_, x, err := scan(c.repo + "@" + c.digest.String())
+		if errors.Is(err, catalog.ErrNotCatalog) {
+			notes = append(notes, fmt.Sprintf("%s (%s) is not a catalog: it lists nothing", name, c.digest))
+			continue
+		}
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		listed := 0
 		for _, pn := range x.SortedNames() {
@@ -204,14 +236,74 @@ func (o Options) PlanCatalogs(ctx context.Context, entries []CatalogEntry, root,
 					if err != nil {
 						continue // not an image anything could have mirrored
 					}
-					out.Listed = append(out.Listed, Listed{Item: it, Why: fmt.Sprintf("the catalog %s stays and lists it (bundle %s)", name, bn)})
+					out = append(out, Listed{Item: it, Why: fmt.Sprintf("the catalog %s stays and lists it (bundle %s)", name, bn)})
 					listed++
 				}
 			}
 		}
-		out.Notes = append(out.Notes, fmt.Sprintf("the catalog %s (%s) stays: the %d images its bundles list stay", name, c.digest, listed))
+		notes = append(notes, fmt.Sprintf("the catalog %s (%s) stays: the %d images its bundles list stay", name, c.digest, listed))
 	}
-	return out, nil
+	return out, notes, nil
+}
+
+// StayingCatalogs keeps what the catalogs that stay list, for a plan that
+// retires catalogs (an archive's, which records each catalog's digest):
+// every tag of a planned catalog's repository that names another manifest
+// than a planned one is a catalog that stays, read and listed. work is a
+// directory for the catalogs' layouts.
+func (o Options) StayingCatalogs(ctx context.Context, p *plan.Plan, root, work string) (*Catalogs, error) {
+	retired := map[string][]digest.Digest{}
+	var repos []string
+	for _, it := range p.Items {
+		if it.Kind != plan.Catalog {
+			continue
+		}
+		repo, err := plan.NestPaths(it.Repo(root), o.MaxNestedPaths)
+		if err != nil {
+			return nil, fmt.Errorf("%s (%s): repository %q: %w", it.Source, it.Origin, it.Repo(root), err)
+		}
+		if _, ok := retired[repo]; !ok {
+			repos = append(repos, repo)
+		}
+		retired[repo] = append(retired[repo], it.Digest)
+		if it.Digest == "" && it.Tag != "" {
+			f, err := o.getManifest(ctx, repo+":"+it.Tag)
+			if err != nil && !errors.Is(err, ErrNotFound) {
+				return nil, err
+			}
+			if f != nil {
+				retired[repo] = append(retired[repo], f.digest)
+			}
+		}
+	}
+	var staying []stay
+	seen := map[digest.Digest]bool{}
+	for _, repo := range repos {
+		tags, err := o.tags(ctx, repo)
+		if err != nil {
+			return nil, err
+		}
+		slices.Sort(tags)
+		for _, t := range tags {
+			f, err := o.getManifest(ctx, repo+":"+t)
+			if errors.Is(err, ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+			if slices.Contains(retired[repo], f.digest) || seen[f.digest] {
+				continue
+			}
+			seen[f.digest] = true
+			staying = append(staying, stay{repo, t, f.digest})
+		}
+	}
+	listed, notes, err := listStaying(staying, o.scanner(ctx, work))
+	if err != nil {
+		return nil, err
+	}
+	return &Catalogs{Plan: p, Listed: listed, Notes: notes}, nil
 }
 
 // catalogPlace is where the mirror put e's catalog below root, and the

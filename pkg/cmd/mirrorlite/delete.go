@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/containers/image/v5/docker/reference"
@@ -335,6 +336,11 @@ func (o *DeleteOptions) plan(ctx context.Context) (*plan.Plan, string, error) {
 		if err != nil {
 			return nil, "", cli.BadInputf("--from %s: %w", o.From, err)
 		}
+		if slices.ContainsFunc(p.Items, func(it plan.Item) bool { return it.Kind == plan.Catalog }) {
+			if o.catalogs, err = o.stayingCatalogs(ctx, p, root); err != nil {
+				return nil, "", err
+			}
+		}
 		return p, root, nil
 	}
 	p := &plan.Plan{}
@@ -377,6 +383,24 @@ func (o *DeleteOptions) catalogsPlan(ctx context.Context, root string) (*retire.
 	case errors.As(err, &fe), errors.Is(err, catalog.ErrNotCatalog):
 		return nil, cli.BadInput(err)
 	case err != nil:
+		return nil, cli.Failed(err)
+	}
+	for _, n := range cats.Notes {
+		o.info("%s", n)
+	}
+	return cats, nil
+}
+
+// stayingCatalogs reads the catalogs that stay beside those p retires.
+func (o *DeleteOptions) stayingCatalogs(ctx context.Context, p *plan.Plan, root string) (*retire.Catalogs, error) {
+	work, err := os.MkdirTemp("", "oc-mirror-lite-delete-")
+	if err != nil {
+		return nil, cli.Failed(err)
+	}
+	defer os.RemoveAll(work)
+	ropts := retire.Options{Sys: o.destCtx, Retry: o.retry, IdleTimeout: o.IdleTimeout, Parallel: o.Parallel, MaxNestedPaths: o.MaxNestedPaths}
+	cats, err := ropts.StayingCatalogs(ctx, p, root, work)
+	if err != nil {
 		return nil, cli.Failed(err)
 	}
 	for _, n := range cats.Notes {

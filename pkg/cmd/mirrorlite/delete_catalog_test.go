@@ -264,3 +264,45 @@ func sameSet(got []string, want ...string) bool {
 	}
 	return true
 }
+
+// TestDeleteFromAnArchiveKeepsWhatTheRefreshedCatalogLists: week 1's
+// archive carried lso 4.17.0 and the update service; week 2's catalog,
+// pushed over the same tag, keeps lso 4.17.0 only. Retiring week 1's
+// archive takes the update service's images, not lso 4.17.0's nor the
+// operand both list.
+func TestDeleteFromAnArchiveKeepsWhatTheRefreshedCatalogLists(t *testing.T) {
+	e := newEnv(t)
+	pkgs := operatorPackages(t, e)
+	cat := pushCatalog(t, e, pkgs)
+	root := e.dst.Ref("mirror")
+	to := "docker://" + root
+	week1, week2 := filepath.Join(e.dir, "week1"), filepath.Join(e.dir, "week2")
+	for _, run := range [][]string{
+		{"catalog", cat, "--package", "local-storage-operator", "--package", "cincinnati-operator", "--to", "file://" + week1},
+		{"--from", "file://" + week1, "--to", to},
+		{"catalog", cat, "--package", "local-storage-operator", "--to", "file://" + week2},
+		{"--from", "file://" + week2, "--to", to},
+	} {
+		if _, stderr, code := e.run(t, "", run...); code != 0 {
+			t.Fatalf("%v: exit %d\n%s", run, code, stderr)
+		}
+	}
+	mirrored := func(pullSpec string) string { return root + pullSpec[strings.Index(pullSpec, "/operators/"):] }
+	osus, lso417 := pkgs[0].Bundles[1], pkgs[1].Bundles[1]
+	stdout, stderr, code := e.run(t, "", "delete", "--from", week1, "--to", to, "--confirm")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	p := readPlan(t, stdout)
+	if got := refs(p.Delete); !sameSet(got, mirrored(osus.Image), mirrored(osus.Related[0])) {
+		t.Errorf("deleted %v, want the update service's bundle and own operand\n%s", got, stderr)
+	}
+	for _, ref := range []string{mirrored(lso417.Image), mirrored(osus.Related[1])} {
+		if m, ok := find(p.Keep, ref); !ok || !strings.Contains(m.Kept, "the catalog "+root+"/redhat/redhat-operator-index:v4.17 stays and lists it") {
+			t.Errorf("%s: kept %v (%q), want it kept as week 2's catalog lists it", ref, ok, m.Kept)
+		}
+		if !e.has(t, ref) {
+			t.Errorf("%s is gone", ref)
+		}
+	}
+}
