@@ -238,3 +238,56 @@ func TestATagPushedAgainSincePlanningIsLeftAlone(t *testing.T) {
 		t.Errorf("the image pushed again does not pull: %v", err)
 	}
 }
+
+// TestWhatAStayingCatalogListsIsKeptWithItsImages: a related image that
+// is a manifest list is planned; a catalog that stays lists it, so it, the
+// images it lists and their blobs stay, and only the bundle no catalog
+// lists goes, its bytes alone reclaimable.
+func TestWhatAStayingCatalogListsIsKeptWithItsImages(t *testing.T) {
+	ctx := context.Background()
+	dst := testenv.StartRegistry(t)
+	var arches []testenv.Image
+	for _, a := range []string{"amd64", "arm64"} {
+		arches = append(arches, testenv.Image{Architecture: a, Layers: []testenv.Layer{{Files: []testenv.File{{Name: "operand", Data: []byte(a)}}}}})
+	}
+	operand, err := dst.PushImageList(ctx, "operators/operand:x", arches)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bundle, err := dst.PushImage(ctx, "operators/bundle:x", testenv.OperatorImage("bundle"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The plan names the tags too, so no tag left keeps them.
+	item := func(repo string, d digest.Digest) plan.Item {
+		return plan.Item{Source: "quay.io/" + repo + "@" + d.String(), Path: dst.Ref(repo), Tag: "x", Digest: d, Kind: plan.OperatorImage, Origin: "catalog A"}
+	}
+	p := &plan.Plan{}
+	if err := p.Add(item("operators/operand", operand), item("operators/bundle", bundle)); err != nil {
+		t.Fatal(err)
+	}
+	without, err := retire.Build(ctx, p, "", options(dst))
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed := plan.Item{Source: "quay.io/operators/operand@" + operand.String(), Path: dst.Ref("operators/operand"), Digest: operand}
+	cats := &retire.Catalogs{Listed: []retire.Listed{{Item: listed, Why: "catalog B stays and lists it"}}}
+	with, err := retire.BuildKeeping(ctx, p, "", cats, options(dst))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(without.Delete) != 4 { // the list, its two images, the bundle
+		t.Fatalf("without a staying catalog: %d to delete, want 4", len(without.Delete))
+	}
+	if len(with.Delete) != 1 || with.Delete[0].Digest != bundle || len(with.Keep) != 3 {
+		t.Fatalf("with catalog B staying: delete %v, keep %v; want the bundle gone, the operand and its images kept", with.Delete, with.Keep)
+	}
+	for _, m := range with.Keep {
+		if !strings.Contains(m.Kept, "catalog B stays and lists it") {
+			t.Errorf("%s kept for %q, want catalog B named", m.Ref(), m.Kept)
+		}
+	}
+	if with.ReclaimableBytes <= 0 || with.ReclaimableBytes >= without.ReclaimableBytes {
+		t.Errorf("reclaimable: %d with the operand kept, %d without", with.ReclaimableBytes, without.ReclaimableBytes)
+	}
+}
