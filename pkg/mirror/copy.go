@@ -229,10 +229,17 @@ func (r *run) forEach(ctx context.Context, ims []*imageState, fn func(context.Co
 // checksPerRequest is how many existence checks (a HEAD each, through
 // exists.go's kept client) count as one of opts.Parallel's requests: a
 // check moves no data, so on a long link it is all round trip, and one
-// connection carries many at once.
-const checksPerRequest = 4
+// connection carries many at once. maxChecks bounds them (a registry
+// that speaks only HTTP/1.1 gets a connection per check in flight), but
+// never below opts.Parallel.
+const (
+	checksPerRequest = 4
+	maxChecks        = 64
+)
 
-func (r *run) checkParallel() int { return checksPerRequest * r.opts.Parallel }
+func (r *run) checkParallel() int {
+	return max(r.opts.Parallel, min(checksPerRequest*r.opts.Parallel, maxChecks))
+}
 
 // forEachN runs fn for each image, n at a time.
 func (r *run) forEachN(ctx context.Context, ims []*imageState, n int, fn func(context.Context, *imageState)) {
