@@ -20,6 +20,8 @@ import (
 
 // blobGroup is one blob and every destination repository that needs it.
 type blobGroup struct {
+	// seq is the blob's place in the order of the images that need it.
+	seq      int
 	info     types.BlobInfo
 	isConfig bool
 	src      *imageState // an image whose source holds the blob
@@ -86,7 +88,7 @@ func (r *run) checkBlobs(ctx context.Context) []*blobGroup {
 		for _, b := range im.blobs {
 			g := groups[b.info.Digest]
 			if g == nil {
-				g = &blobGroup{info: b.info, isConfig: b.isConfig, src: im, waiters: map[string][]*imageState{}}
+				g = &blobGroup{seq: len(order), info: b.info, isConfig: b.isConfig, src: im, waiters: map[string][]*imageState{}}
 				groups[b.info.Digest] = g
 				order = append(order, b.info.Digest)
 			}

@@ -3,6 +3,8 @@ package mirror
 import (
 	"context"
 	"fmt"
+	"slices"
+	"sort"
 	"sync"
 
 	"github.com/containers/image/v5/image"
@@ -63,88 +65,91 @@ func (r *run) blobDone(g *blobGroup, repo string, err error) []*imageState {
 	return ready
 }
 
-// transfer copies the missing blobs and pushes manifests, opts.Parallel at
-// a time: manifests whose blobs are all in go before more blobs; blobs
-// largest first, but a quarter of the workers take the smallest first. A
-// small blob costs four or five requests for little data, a large one is
-// bytes: run only by size, a release ends on hundreds of small blobs one
-// after another, after the bytes are done (docs/benchmarks.md, session 3);
-// mixed, the small ones go while the large ones stream, and the images
-// they complete are pushed early.
+// transfer copies the missing blobs, opts.Parallel at a time, and pushes
+// each manifest as soon as its blobs are in. Half the workers take the
+// largest blob left, so the run does not end waiting on one huge layer;
+// the other half take the blobs in the order of the images that need them, so images
+// complete one after another, not all at the end with the blobs of
+// middling size (which is where taking blobs by size from both ends left
+// them). A push moves little data and is all round trips (a client, its
+// ping, the manifest, its check), so pushes run beside the transfers, as
+// many at once as existence checks, without taking a transfer's place: a
+// link is not left idle while an image is pushed, and the pushes of images
+// completed at the end are not a tail of round trips a few at a time
+// (docs/benchmarks.md, issue 20).
 func (r *run) transfer(ctx context.Context, groups []*blobGroup) {
-	q := &queue{blobs: groups}
-	q.cond = sync.NewCond(&q.mu)
-	for _, im := range r.images {
-		if im.Status == "" && im.pending == 0 {
-			q.manifests = append(q.manifests, im)
+	q := newQueue(groups)
+	var pushes sync.WaitGroup
+	slots := make(chan struct{}, r.checkParallel())
+	push := func(ims []*imageState) {
+		for _, im := range ims {
+			pushes.Go(func() {
+				slots <- struct{}{}
+				defer func() { <-slots }()
+				r.pushImage(ctx, im)
+			})
 		}
 	}
+	var ready []*imageState
+	for _, im := range r.images {
+		if im.Status == "" && im.pending == 0 {
+			ready = append(ready, im)
+		}
+	}
+	push(ready)
 	var wg sync.WaitGroup
 	for i := range r.opts.Parallel {
-		smallFirst := r.opts.Parallel > 1 && i%4 == 3
+		inOrder := r.opts.Parallel > 1 && i%2 == 1
 		wg.Go(func() {
 			for {
-				im, g, ok := q.next(smallFirst)
+				g, ok := q.next(inOrder)
 				if !ok {
 					return
 				}
-				var ready []*imageState
-				if im != nil {
-					r.pushImage(ctx, im)
-				} else {
-					ready = r.copyBlob(ctx, g)
-				}
-				q.done(ready)
+				push(r.copyBlob(ctx, g))
 			}
 		})
 	}
 	wg.Wait()
+	pushes.Wait()
 }
 
 type queue struct {
-	mu        sync.Mutex
-	cond      *sync.Cond
-	manifests []*imageState
-	blobs     []*blobGroup
-	busy      int
+	mu sync.Mutex
+	// bySize holds the blobs largest first, inOrder the same blobs in the
+	// order of the images that need them; taken marks those handed out.
+	bySize, inOrder []*blobGroup
+	taken           map[*blobGroup]bool
 }
 
-// next returns a manifest to push, else a blob to copy: the largest
-// left, or with smallFirst the smallest.
-func (q *queue) next(smallFirst bool) (*imageState, *blobGroup, bool) {
+// newQueue queues groups, which come largest first; each group's order
+// among the images is its seq.
+func newQueue(groups []*blobGroup) *queue {
+	q := &queue{bySize: groups, taken: make(map[*blobGroup]bool, len(groups))}
+	q.inOrder = slices.Clone(groups)
+	sort.SliceStable(q.inOrder, func(i, j int) bool { return q.inOrder[i].seq < q.inOrder[j].seq })
+	return q
+}
+
+// next returns a blob to copy: the largest left, or with inOrder the
+// first left in image order; false when none is left.
+func (q *queue) next(inOrder bool) (*blobGroup, bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	for {
-		if len(q.manifests) > 0 {
-			im := q.manifests[0]
-			q.manifests = q.manifests[1:]
-			q.busy++
-			return im, nil, true
-		}
-		if n := len(q.blobs); n > 0 {
-			var g *blobGroup
-			if smallFirst {
-				g, q.blobs = q.blobs[n-1], q.blobs[:n-1]
-			} else {
-				g, q.blobs = q.blobs[0], q.blobs[1:]
-			}
-			q.busy++
-			return nil, g, true
-		}
-		if q.busy == 0 {
-			q.cond.Broadcast()
-			return nil, nil, false
-		}
-		q.cond.Wait()
+	list := &q.bySize
+	if inOrder {
+		list = &q.inOrder
 	}
-}
-
-func (q *queue) done(ready []*imageState) {
-	q.mu.Lock()
-	q.busy--
-	q.manifests = append(q.manifests, ready...)
-	q.mu.Unlock()
-	q.cond.Broadcast()
+	for len(*list) > 0 && q.taken[(*list)[0]] {
+		*list = (*list)[1:]
+	}
+	if len(*list) == 0 {
+		return nil, false
+	}
+	g := (*list)[0]
+	*list = (*list)[1:]
+	q.taken[g] = true
+	return g, true
 }
 
 // copyBlob brings g's blob into every repository that lacks it: mounted
