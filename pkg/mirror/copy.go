@@ -35,11 +35,26 @@ func Copy(ctx context.Context, images []Image, opts Options) *Result {
 	r.counters.phase.Store("reading manifests")
 	inputs, todo := r.add(images, nil)
 	for len(todo) > 0 {
+		// The signatures of images asked for by digest are looked up at
+		// the source while the destination is checked: a re-run's two
+		// bursts of round trips at once, not one after the other.
+		var early []attachment
+		var looking sync.WaitGroup
+		if opts.SigstoreAttachments {
+			looking.Go(func() { early = r.findAttachments(ctx, todo, digestByReference) })
+		}
 		r.forEachN(ctx, todo, r.checkParallel(), r.checkPresent)
 		r.forEach(ctx, todo, r.resolve)
+		looking.Wait()
 		var next []*imageState
 		if opts.SigstoreAttachments {
-			next = r.attachments(ctx, todo)
+			late := r.findAttachments(ctx, todo, func(im *imageState) digest.Digest {
+				if digestByReference(im) != "" || im.Status == StatusFailed {
+					return "" // looked up above, or nothing to sign
+				}
+				return im.Digest
+			})
+			next = r.addAttachments(append(early, late...))
 		}
 		todo = next
 	}

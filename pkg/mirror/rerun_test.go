@@ -5,6 +5,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/containers/image/v5/docker"
+	digest "github.com/opencontainers/go-digest"
+
 	"github.com/airgap-ocp/oc-plugins/internal/testenv"
 	"github.com/airgap-ocp/oc-plugins/pkg/mirror"
 )
@@ -117,5 +120,46 @@ func TestRerunCopiesANewSignature(t *testing.T) {
 	destRepo := signed.Dest[:strings.LastIndexAny(signed.Dest, ":@")]
 	if got := destDigest(t, dst.SystemContext(), destRepo+":"+sigTag); got != want {
 		t.Errorf("the new signature in the mirror is %s, want %s", got, want)
+	}
+}
+
+// TestMirrorCopiesNoSignatureOfAnImageItCannotRead: the signatures of
+// images asked for by digest are looked up while the manifests are read;
+// one found for an image whose manifest cannot be read is not copied, as
+// none was when the look-up came after the read.
+func TestMirrorCopiesNoSignatureOfAnImageItCannotRead(t *testing.T) {
+	ctx := context.Background()
+	src := testenv.StartRegistry(t)
+	dst := testenv.StartRegistry(t)
+	sys := testenv.CombinedSystemContext(t, src, dst)
+	layer := func(data string) testenv.Image {
+		return testenv.Image{Layers: []testenv.Layer{{Files: []testenv.File{{Name: "f", Data: []byte(data)}}}}}
+	}
+	there := src.MustPushImage(t, "app:there", layer("an image"))
+	gone := digest.FromString("an image the source no longer holds")
+	for _, d := range []digest.Digest{there, gone} {
+		src.MustPushImage(t, "app:"+strings.Replace(d.String(), ":", "-", 1)+".sig", layer("signature of "+d.String()))
+	}
+	images := []mirror.Image{
+		{Source: ref(t, src.Ref("app@"+there.String())), Dest: ref(t, dst.Ref("mirror/app:there"))},
+		{Source: ref(t, src.Ref("app@"+gone.String())), Dest: ref(t, dst.Ref("mirror/app:gone"))},
+	}
+	res := mirror.Copy(ctx, images, mirror.Options{SourceCtx: sys, DestCtx: sys, SigstoreAttachments: true, Parallel: 2})
+	if res.Images[0].Status != mirror.StatusCopied || res.Images[1].Status != mirror.StatusFailed {
+		t.Fatalf("statuses %s, %s; want the image there copied, the one gone failed", res.Images[0].Status, res.Images[1].Status)
+	}
+	var attached []string
+	for _, im := range res.Images[2:] {
+		attached = append(attached, im.Source.StringWithinTransport())
+		if im.Parent != 0 || im.Status != mirror.StatusCopied {
+			t.Errorf("attachment %s of image %d: %s", im.Source.StringWithinTransport(), im.Parent, im.Status)
+		}
+	}
+	if len(attached) != 1 {
+		t.Errorf("attachments %v, want the signature of the image there only", attached)
+	}
+	sigOfGone := dst.Ref("mirror/app:" + strings.Replace(gone.String(), ":", "-", 1) + ".sig")
+	if _, err := docker.GetDigest(ctx, dst.SystemContext(), ref(t, sigOfGone)); err == nil {
+		t.Errorf("the mirror holds %s, the signature of an image it could not copy", sigOfGone)
 	}
 }

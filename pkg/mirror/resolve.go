@@ -269,22 +269,41 @@ func (r *run) destHas(ctx context.Context, im *imageState) bool {
 	return err == nil && got == im.Digest
 }
 
-// attachments finds the sigstore signature tags (sha256-<hex>.sig) the
-// sources hold for the digests of ims, and adds them as images.
-func (r *run) attachments(ctx context.Context, ims []*imageState) []*imageState {
-	type attachment struct {
-		Image
-		parent *imageState
+// attachment is a sigstore signature tag found for parent.
+type attachment struct {
+	Image
+	parent *imageState
+}
+
+// digestByReference is the digest of im's manifest when its source
+// reference names it (by digest, no platform to choose): known before the
+// manifest is read. "" otherwise.
+func digestByReference(im *imageState) digest.Digest {
+	if im.Platform != nil || im.Source.DockerReference() == nil {
+		return ""
 	}
+	if d, ok := im.Source.DockerReference().(reference.Digested); ok {
+		return d.Digest()
+	}
+	return ""
+}
+
+// findAttachments looks for the sigstore signature tags (sha256-<hex>.sig)
+// the sources hold for the digests of ims (digestOf; "" skips an image).
+func (r *run) findAttachments(ctx context.Context, ims []*imageState, digestOf func(*imageState) digest.Digest) []attachment {
 	var mu sync.Mutex
 	var found []attachment
 	r.forEachN(ctx, ims, r.checkParallel(), func(ctx context.Context, im *imageState) {
 		_, taggable := im.Dest.(tagger)
-		if im.Status == StatusFailed || im.Attachment || im.Source.Transport().Name() != docker.Transport.Name() ||
+		if im.Attachment || im.Source.Transport().Name() != docker.Transport.Name() ||
 			im.Dest.Transport().Name() != docker.Transport.Name() && !taggable {
 			return
 		}
-		tag := strings.Replace(im.Digest.String(), ":", "-", 1) + ".sig"
+		d := digestOf(im)
+		if d == "" {
+			return
+		}
+		tag := strings.Replace(d.String(), ":", "-", 1) + ".sig"
 		src, err1 := withTag(im.Source, tag)
 		var dst types.ImageReference
 		var err2 error
@@ -319,9 +338,21 @@ func (r *run) attachments(ctx context.Context, ims []*imageState) []*imageState 
 		found = append(found, attachment{Image{Source: src, Dest: dst}, im})
 		mu.Unlock()
 	})
+	return found
+}
+
+// addAttachments adds the attachments found as images, but none of an
+// image that failed (its manifest could not be read, or did not match).
+func (r *run) addAttachments(found []attachment) []*imageState {
 	sort.Slice(found, func(i, j int) bool { return transports(found[i].Source) < transports(found[j].Source) })
 	var added []*imageState
 	for _, a := range found {
+		r.mu.Lock()
+		failed := a.parent.Status == StatusFailed
+		r.mu.Unlock()
+		if failed {
+			continue
+		}
 		_, fresh := r.add([]Image{a.Image}, a.parent)
 		added = append(added, fresh...)
 	}
