@@ -68,7 +68,10 @@ func (r *run) mayHold(ctx context.Context, im *imageState) bool {
 	d.listOnce.Do(func() {
 		var tags []string
 		err := r.retry(ctx, r.atDest(d.ref), 0, func(ctx context.Context) (err error) {
-			tags, err = docker.GetRepositoryTags(ctx, r.opts.DestCtx, d.ref)
+			tags, err = r.check.tags(ctx, r.opts.DestCtx, d.ref)
+			if errors.Is(err, errNoFastCheck) {
+				tags, err = docker.GetRepositoryTags(ctx, r.opts.DestCtx, d.ref)
+			}
 			return err
 		})
 		if err == nil || isNameUnknown(err) {

@@ -74,17 +74,57 @@ var errNoFastCheck = errors.New("resolved by containers/image only")
 // the registry's kept client; errNoFastCheck when containers/image must
 // answer. A tag that does not exist is an error, as for docker.GetDigest.
 func (c *checker) digestOf(ctx context.Context, sys *types.SystemContext, ref types.ImageReference) (digest.Digest, error) {
+	cl, named, gref, err := c.reference(sys, ref)
+	if err != nil {
+		return "", err
+	}
+	desc, err := cl.puller.Head(ctx, gref)
+	if err != nil {
+		return "", statusOf(named, err)
+	}
+	return digest.Parse(desc.Digest.String())
+}
+
+// tags lists the tags of ref's repository through the registry's kept
+// client, as docker.GetRepositoryTags would (errNoFastCheck when it must):
+// one round trip on a connection the checks then reuse, where
+// containers/image would open a client, ping and handshake twice. A
+// repository the registry does not know has no tags.
+func (c *checker) tags(ctx context.Context, sys *types.SystemContext, ref types.ImageReference) ([]string, error) {
+	cl, named, gref, err := c.reference(sys, ref)
+	if err != nil {
+		return nil, err
+	}
+	tags, err := cl.puller.List(ctx, gref.Context())
+	var terr *transport.Error
+	if errors.As(err, &terr) {
+		for _, d := range terr.Errors {
+			if d.Code == transport.NameUnknownErrorCode {
+				return nil, nil
+			}
+		}
+	}
+	if err != nil {
+		return nil, statusOf(named, err)
+	}
+	return tags, nil
+}
+
+// reference is the kept client for ref's registry and ref as
+// go-containerregistry names it; errNoFastCheck when containers/image
+// must answer for ref.
+func (c *checker) reference(sys *types.SystemContext, ref types.ImageReference) (*checkClient, reference.Named, name.Reference, error) {
 	if ref.Transport().Name() != docker.Transport.Name() || ref.DockerReference() == nil {
-		return "", errNoFastCheck
+		return nil, nil, nil, errNoFastCheck
 	}
 	named := ref.DockerReference()
 	reg, err := sysregistriesv2.FindRegistry(sys, named.String())
 	if err != nil {
-		return "", err
+		return nil, nil, nil, err
 	}
 	if reg != nil && (reg.Blocked || len(reg.Mirrors) > 0 || reg.Location != reg.Prefix) ||
 		sys != nil && sys.DockerBearerRegistryToken != "" {
-		return "", errNoFastCheck
+		return nil, nil, nil, errNoFastCheck
 	}
 	insecure := reg != nil && reg.Insecure
 	if sys != nil && sys.DockerInsecureSkipTLSVerify != types.OptionalBoolUndefined {
@@ -92,22 +132,23 @@ func (c *checker) digestOf(ctx context.Context, sys *types.SystemContext, ref ty
 	}
 	cl, err := c.client(sys, named, insecure)
 	if err != nil {
-		return "", err
+		return nil, nil, nil, err
 	}
 	gref, err := name.ParseReference(named.String(), cl.opts...)
 	if err != nil {
-		return "", errNoFastCheck
+		return nil, nil, nil, errNoFastCheck
 	}
-	desc, err := cl.puller.Head(ctx, gref)
+	return cl, named, gref, nil
+}
+
+// statusOf is err with the HTTP status of the registry's answer, as the
+// retry policy reads it.
+func statusOf(named reference.Named, err error) error {
 	var terr *transport.Error
 	if errors.As(err, &terr) {
-		// The status, as the retry policy reads it.
-		return "", fmt.Errorf("reading %s: %w", named, &retry.StatusError{Code: terr.StatusCode, Status: fmt.Sprintf("%d %s", terr.StatusCode, http.StatusText(terr.StatusCode))})
+		return fmt.Errorf("reading %s: %w", named, &retry.StatusError{Code: terr.StatusCode, Status: fmt.Sprintf("%d %s", terr.StatusCode, http.StatusText(terr.StatusCode))})
 	}
-	if err != nil {
-		return "", err
-	}
-	return digest.Parse(desc.Digest.String())
+	return err
 }
 
 // hasTag reports whether ref (a tag) exists: true, or false with a nil
