@@ -52,7 +52,10 @@ type Options struct {
 	// SourceCtx and DestCtx configure credentials, TLS and registries.conf
 	// for reading sources and writing destinations.
 	SourceCtx, DestCtx *types.SystemContext
-	// Parallel is the number of requests in flight; DefaultParallel if zero.
+	// Parallel is the number of blob transfers and manifest reads in
+	// flight; existence checks and manifest pushes, round trips that move
+	// little, get up to four times as many (copy.go, checkParallel).
+	// DefaultParallel if zero.
 	Parallel int
 	// Retry is the policy for every request; retry.Default if zero.
 	Retry retry.Policy
