@@ -246,13 +246,17 @@ func (r *run) forEach(ctx context.Context, ims []*imageState, fn func(context.Co
 // check moves no data, so on a long link it is all round trip, and one
 // connection carries many at once. maxChecks bounds them (a registry
 // that speaks only HTTP/1.1 gets a connection per check in flight), but
-// never below opts.Parallel.
+// never below opts.Parallel; and --parallel 1, asked for a registry that
+// takes one request at a time, is one check at a time.
 const (
 	checksPerRequest = 4
 	maxChecks        = 64
 )
 
 func (r *run) checkParallel() int {
+	if r.opts.Parallel == 1 {
+		return 1
+	}
 	return max(r.opts.Parallel, min(checksPerRequest*r.opts.Parallel, maxChecks))
 }
 

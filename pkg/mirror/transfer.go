@@ -83,6 +83,10 @@ func (r *run) transfer(ctx context.Context, groups []*blobGroup) {
 	slots := make(chan struct{}, r.checkParallel())
 	push := func(ims []*imageState) {
 		for _, im := range ims {
+			if r.opts.Parallel == 1 {
+				r.pushImage(ctx, im) // one request at a time, as asked
+				continue
+			}
 			pushes.Go(func() {
 				slots <- struct{}{}
 				defer func() { <-slots }()
