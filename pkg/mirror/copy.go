@@ -37,10 +37,15 @@ func Copy(ctx context.Context, images []Image, opts Options) *Result {
 	for len(todo) > 0 {
 		// The signatures of images asked for by digest are looked up at
 		// the source while the destination is checked: a re-run's two
-		// bursts of round trips at once, not one after the other.
+		// bursts of round trips at once, not one after the other (but
+		// --parallel 1 is one request at a time).
 		var early []attachment
 		var looking sync.WaitGroup
-		if opts.SigstoreAttachments {
+		switch {
+		case !opts.SigstoreAttachments:
+		case opts.Parallel == 1:
+			early = r.findAttachments(ctx, todo, digestByReference)
+		default:
 			looking.Go(func() { early = r.findAttachments(ctx, todo, digestByReference) })
 		}
 		r.forEachN(ctx, todo, r.checkParallel(), r.checkPresent)

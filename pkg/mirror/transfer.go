@@ -68,10 +68,10 @@ func (r *run) blobDone(g *blobGroup, repo string, err error) []*imageState {
 // transfer copies the missing blobs, opts.Parallel at a time, and pushes
 // each manifest as soon as its blobs are in. Half the workers take the
 // largest blob left, so the run does not end waiting on one huge layer;
-// the other half take the blobs in the order of the images that need them, so images
-// complete one after another, not all at the end with the blobs of
-// middling size (which is where taking blobs by size from both ends left
-// them). A push moves little data and is all round trips (a client, its
+// the other half take the blobs in the order of the images that need
+// them, so images complete one after another, not all at the end with
+// the blobs of middling size (which is where taking blobs by size from
+// both ends left them). A push moves little data and is all round trips (a client, its
 // ping, the manifest, its check), so pushes run beside the transfers, as
 // many at once as existence checks, without taking a transfer's place: a
 // link is not left idle while an image is pushed, and the pushes of images
