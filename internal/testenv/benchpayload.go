@@ -134,8 +134,7 @@ func (r *Registry) PushBenchRelease(ctx context.Context, spec BenchSpec, workDir
 	for k := range spec.Large {
 		large[(k*spec.Components)/max(spec.Large, 1)+spec.Components/(2*max(spec.Large, 1))] = true
 	}
-	type push struct{ ref, tag string }
-	var pushes []push
+	var pushes []layoutPush
 	for i, name := range p.Names {
 		layers := append([]imgspecv1.Descriptor(nil), bases[i%3]...)
 		diffs := append([]digest.Digest(nil), baseDiffs[i%3]...)
@@ -162,7 +161,7 @@ func (r *Registry) PushBenchRelease(ctx context.Context, spec BenchSpec, workDir
 		if err := l.ref(ref, md); err != nil {
 			return nil, err
 		}
-		pushes = append(pushes, push{ref, componentRepo + ":" + name + "-" + spec.Version})
+		pushes = append(pushes, layoutPush{ref, componentRepo + ":" + name + "-" + spec.Version})
 		p.Components[name] = p.ComponentRepo + "@" + md.Digest.String()
 	}
 
@@ -207,55 +206,67 @@ func (r *Registry) PushBenchRelease(ctx context.Context, spec BenchSpec, workDir
 		p.UniqueBytes += s
 	}
 
-	pushOne := func(ref, name string) error {
-		src, err := layout.NewReference(dir, ref)
-		if err != nil {
-			return err
-		}
-		dest, err := docker.ParseReference("//" + r.Ref(name))
-		if err != nil {
-			return err
-		}
-		if _, err := CopyImage(ctx, dest, src, &copy.Options{DestinationCtx: r.SystemContext(), PreserveDigests: true}); err != nil {
-			return fmt.Errorf("pushing %s: %w", r.Ref(name), err)
-		}
-		return nil
-	}
-	// The first image of each base alone, so every base layer is uploaded
-	// once; then the rest, four at a time.
-	for _, ps := range pushes[:min(3, len(pushes))] {
-		if err := pushOne(ps.ref, ps.tag); err != nil {
-			return nil, err
-		}
-	}
-	var mu sync.Mutex
-	var firstErr error
-	sem := make(chan struct{}, 4)
-	var wg sync.WaitGroup
-	for _, ps := range pushes[min(3, len(pushes)):] {
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			if err := pushOne(ps.ref, ps.tag); err != nil {
-				mu.Lock()
-				firstErr = err
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	if firstErr != nil {
-		return nil, firstErr
+	if err := r.pushLayout(ctx, dir, pushes, 3); err != nil {
+		return nil, err
 	}
 	tag := spec.Version + "-" + ArchExt("amd64")
-	if err := pushOne("release", releaseRepo+":"+tag); err != nil {
+	if err := r.pushLayout(ctx, dir, []layoutPush{{"release", releaseRepo + ":" + tag}}, 1); err != nil {
 		return nil, err
 	}
 	p.Tag = p.Repo + ":" + tag
 	p.Digest = relDesc.Digest
 	p.PullSpec = p.Repo + "@" + relDesc.Digest.String()
 	return p, nil
+}
+
+// layoutPush is one image of a layout (its ref name there) and where it
+// goes in the registry (path:tag).
+type layoutPush struct{ ref, name string }
+
+// pushLayout pushes images of the layout in dir to the registry, digests
+// preserved: the first alone of them one by one, so that the base layers
+// they carry are uploaded once, then the rest four at a time.
+func (r *Registry) pushLayout(ctx context.Context, dir string, pushes []layoutPush, alone int) error {
+	pushOne := func(p layoutPush) error {
+		src, err := layout.NewReference(dir, p.ref)
+		if err != nil {
+			return err
+		}
+		dest, err := docker.ParseReference("//" + r.Ref(p.name))
+		if err != nil {
+			return err
+		}
+		if _, err := CopyImage(ctx, dest, src, &copy.Options{DestinationCtx: r.SystemContext(), PreserveDigests: true}); err != nil {
+			return fmt.Errorf("pushing %s: %w", r.Ref(p.name), err)
+		}
+		return nil
+	}
+	alone = min(alone, len(pushes))
+	for _, p := range pushes[:alone] {
+		if err := pushOne(p); err != nil {
+			return err
+		}
+	}
+	var mu sync.Mutex
+	var firstErr error
+	sem := make(chan struct{}, 4)
+	var wg sync.WaitGroup
+	for _, p := range pushes[alone:] {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if err := pushOne(p); err != nil {
+				mu.Lock()
+				if firstErr == nil {
+					firstErr = err
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return firstErr
 }
 
 // benchLayout writes an OCI image layout blob by blob.
