@@ -1,15 +1,17 @@
 // Command limit is the mirroring benchmark's floor: the least work any
 // mirroring tool must do. It reads "SRC DST" lines (SRC by digest, DST a
-// tag), reads each source manifest once, streams every unique blob once
-// from the source registry into the destination repository (one GET piped
-// into one upload, largest first, -p at a time), then puts the manifests
-// byte for byte. No retries, no progress, no checks beyond what
+// tag, or a digest as operator images are mirrored), reads each source
+// manifest once, streams every unique blob once from the source registry
+// into the first destination repository that needs it (one GET piped into
+// one upload, largest first, -p at a time), mounts it from there into
+// every other repository that needs it, then puts the manifests byte for
+// byte. No retries, no progress, no checks beyond what
 // go-containerregistry's remote package does itself.
 //
 // With -check it is the floor of a re-run onto a filled destination
-// instead: one HEAD per destination tag, all through one client per
-// repository, each compared with the source digest; it copies nothing and
-// fails if a tag is missing or names another digest.
+// instead: one HEAD per destination tag (or digest), all through one
+// client per repository, each compared with the source digest; it copies
+// nothing and fails if a tag is missing or names another digest.
 //
 // Credentials come from the docker config (DOCKER_CONFIG), CAs from the
 // system pool (SSL_CERT_FILE).
@@ -36,7 +38,7 @@ import (
 
 type image struct {
 	src  name.Digest
-	dst  name.Tag
+	dst  name.Reference
 	desc *remote.Descriptor
 }
 
@@ -44,6 +46,9 @@ type blob struct {
 	src  name.Digest // the blob, in its source repository
 	dst  name.Repository
 	desc v1.Descriptor
+	// from, when set, is the blob in another destination repository,
+	// uploaded there first: it is mounted from there.
+	from *name.Digest
 }
 
 // streamLayer is a blob known from a manifest: its GET starts only when
@@ -69,7 +74,7 @@ func main() {
 	check := flag.Bool("check", false, "only check that each DST tag names SRC's digest (the floor of a re-run)")
 	flag.Parse()
 	if flag.NArg() != 1 {
-		fmt.Fprintln(os.Stderr, "usage: limit [-p N] [-check] LIST (lines of SRC@DIGEST DST:TAG)")
+		fmt.Fprintln(os.Stderr, "usage: limit [-p N] [-check] LIST (lines of SRC@DIGEST DST:TAG or DST@DIGEST)")
 		os.Exit(2)
 	}
 	if err := run(context.Background(), flag.Arg(0), *parallel, *check); err != nil {
@@ -95,7 +100,7 @@ func run(ctx context.Context, list string, parallel int, check bool) error {
 		if err != nil {
 			return err
 		}
-		dst, err := name.NewTag(fields[1])
+		dst, err := name.ParseReference(fields[1])
 		if err != nil {
 			return err
 		}
@@ -140,9 +145,11 @@ func run(ctx context.Context, list string, parallel int, check bool) error {
 	}); err != nil {
 		return err
 	}
-	// 2. Every unique blob once per destination repository, largest first.
+	// 2. Every unique blob once, largest first, into the first repository
+	// that needs it; then mounted into the others.
 	seen := map[string]bool{}
-	var blobs []blob
+	first := map[v1.Hash]name.Repository{}
+	var blobs, mounts []blob
 	for _, im := range images {
 		m, err := v1.ParseManifest(strings.NewReader(string(im.desc.Manifest)))
 		if err != nil {
@@ -154,7 +161,15 @@ func run(ctx context.Context, list string, parallel int, check bool) error {
 				continue
 			}
 			seen[key] = true
-			blobs = append(blobs, blob{src: im.src.Context().Digest(d.Digest.String()), dst: im.dst.Context(), desc: d})
+			b := blob{src: im.src.Context().Digest(d.Digest.String()), dst: im.dst.Context(), desc: d}
+			if repo, ok := first[d.Digest]; ok {
+				from := repo.Digest(d.Digest.String())
+				b.from = &from
+				mounts = append(mounts, b)
+				continue
+			}
+			first[d.Digest] = im.dst.Context()
+			blobs = append(blobs, b)
 		}
 	}
 	sort.SliceStable(blobs, func(i, j int) bool { return blobs[i].desc.Size > blobs[j].desc.Size })
@@ -164,6 +179,15 @@ func run(ctx context.Context, list string, parallel int, check bool) error {
 			return err
 		}
 		return remote.WriteLayer(blobs[i].dst, l, dstOpts...)
+	}); err != nil {
+		return err
+	}
+	if err := each(len(mounts), parallel, func(i int) error {
+		l, err := partial.CompressedToLayer(&streamLayer{b: mounts[i], opts: srcOpts})
+		if err != nil {
+			return err
+		}
+		return remote.WriteLayer(mounts[i].dst, &remote.MountableLayer{Layer: l, Reference: *mounts[i].from}, dstOpts...)
 	}); err != nil {
 		return err
 	}
