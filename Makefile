@@ -22,6 +22,8 @@ BENCH_SCALE ?= small
 BENCH_RUNS  ?= 3
 # BENCH_LINK=intercontinental|regional|site puts every registry behind an emulated link (toxiproxy).
 BENCH_LINK  ?=
+# BENCH_PAYLOAD=operators mirrors a 500-image selection of a synthetic operator catalog instead of a release.
+BENCH_PAYLOAD ?=
 
 .PHONY: help build test testbin install demo sandbox sandbox-stop lint bench bench-go dist clean fuzz
 
@@ -47,13 +49,13 @@ fuzz: ## run each fuzz target for FUZZTIME (default 2m; make test runs them for 
 	@set -e; $(foreach f,$(FUZZ),echo "fuzz $(f) for $(FUZZTIME)"; \
 	  $(GO) test -run '^$$' -fuzz '^$(word 2,$(subst :, ,$(f)))$$' -fuzztime $(FUZZTIME) ./$(word 1,$(subst :, ,$(f)));)
 
-bench: build ## mirroring benchmark vs skopeo, crane, regctl (BENCH_SCALE=small|full, BENCH_RUNS=3, BENCH_LINK=intercontinental|regional|site); JSON in bench/results/
+bench: build ## mirroring benchmark vs skopeo, crane, regctl (BENCH_SCALE=small|full, BENCH_RUNS=3, BENCH_LINK=intercontinental|regional|site, BENCH_PAYLOAD=operators); JSON in bench/results/
 	@mkdir -p bin/bench
 	cd hack/benchtools && $(GO) build -trimpath -o ../../bin/bench/ github.com/google/go-containerregistry/cmd/crane github.com/regclient/regclient/cmd/regctl ./limit ./measure
 	cd hack/benchtools && $(GO) build -trimpath -o ../../bin/bench/toxiproxy-cli github.com/Shopify/toxiproxy/v2/cmd/cli
 	cd hack/benchtools && $(GO) build -trimpath -o ../../bin/bench/toxiproxy-link ./link
 	$(GO) build -o bin/bench/bench ./hack/bench
-	./bin/bench/bench -scale $(BENCH_SCALE) -runs $(BENCH_RUNS) -link "$(BENCH_LINK)" -out bench/results
+	./bin/bench/bench -scale $(BENCH_SCALE) -runs $(BENCH_RUNS) -link "$(BENCH_LINK)" -payload "$(BENCH_PAYLOAD)" -out bench/results
 
 bench-go: ## run the Go benchmarks
 	$(GO) test -run '^$$' -bench . -benchmem ./...

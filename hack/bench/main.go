@@ -15,7 +15,10 @@
 // link (link.go: toxiproxy's latency and a rate shared by a registry's
 // connections): intercontinental, regional or site.
 //
-// Usage: go run ./hack/bench [-scale small|full] [-runs N] [-tools LIST] [-link PROFILE]
+// With -payload operators (BENCH_PAYLOAD) the payload is an operator
+// catalog's selection instead of a release (operators.go).
+//
+// Usage: go run ./hack/bench [-scale small|full] [-payload release|operators] [-runs N] [-tools LIST] [-link PROFILE]
 package main
 
 import (
@@ -186,6 +189,9 @@ type bench struct {
 	// source's proxy on it.
 	link     *link
 	srcProxy string
+
+	// catalog is the operator payload (operators.go), if chosen.
+	catalog *testenv.BenchCatalog
 }
 
 func main() {
@@ -235,6 +241,10 @@ func run(scale string, runs int, only, binDir, toolDir, baselineDir, out, linkNa
 		profile = &p
 	}
 	selected, err := selectTools(only)
+	if err != nil {
+		return err
+	}
+	opsPayload, err := operatorsPayload()
 	if err != nil {
 		return err
 	}
@@ -290,8 +300,13 @@ func run(scale string, runs int, only, binDir, toolDir, baselineDir, out, linkNa
 		return fmt.Errorf("starting the source registry: %w", err)
 	}
 	defer b.src.Close()
-	fmt.Fprintf(os.Stderr, "bench: pushing the %s payload (%d components) to the source registry\n", rep.Scale, spec.Components)
-	if b.payload, err = b.src.PushBenchRelease(context.Background(), spec, b.work); err != nil {
+	if opsPayload {
+		err = b.pushOperators(context.Background(), rep)
+	} else {
+		fmt.Fprintf(os.Stderr, "bench: pushing the %s payload (%d components) to the source registry\n", rep.Scale, spec.Components)
+		b.payload, err = b.src.PushBenchRelease(context.Background(), spec, b.work)
+	}
+	if err != nil {
 		return err
 	}
 	if b.link != nil {
@@ -301,15 +316,17 @@ func run(scale string, runs int, only, binDir, toolDir, baselineDir, out, linkNa
 		}
 	}
 	rep.SetupSecond = time.Since(setup).Seconds()
-	rep.Images = len(b.payload.Names) + 1
+	if !opsPayload {
+		ext := testenv.ArchExt("amd64")
+		for _, n := range b.payload.Names {
+			b.list = append(b.list, [2]string{b.payload.Components[n], "mirror/ocp:" + b.payload.Version + "-" + ext + "-" + n})
+		}
+		b.list = append(b.list, [2]string{b.payload.PullSpec, "mirror/ocp:" + b.payload.Version + "-" + ext})
+	}
+	rep.Images = len(b.list)
 	rep.Blobs = len(b.payload.BlobSizes)
 	rep.UniqueMB = mb(b.payload.UniqueBytes)
 	fmt.Fprintf(os.Stderr, "bench: %d images, %d unique blobs, %.0f MB unique, set up in %.0fs\n", rep.Images, rep.Blobs, rep.UniqueMB, rep.SetupSecond)
-	ext := testenv.ArchExt("amd64")
-	for _, n := range b.payload.Names {
-		b.list = append(b.list, [2]string{b.payload.Components[n], "mirror/ocp:" + b.payload.Version + "-" + ext + "-" + n})
-	}
-	b.list = append(b.list, [2]string{b.payload.PullSpec, "mirror/ocp:" + b.payload.Version + "-" + ext})
 
 	if hold {
 		return b.hold(selected)
@@ -505,6 +522,9 @@ type command struct {
 }
 
 func (b *bench) oursArgs(r *runEnv, to string) []string {
+	if b.catalog != nil {
+		return b.oursCatalogArgs(r, to)
+	}
 	return []string{filepath.Join(b.binDir, "oc-mirror-lite"), "release", b.payload.Tag, "--to", to,
 		"--authfile", r.authFile, "--cert-dir", r.certDir,
 		// No release signatures in the benchmark: an empty store, nothing fetched from the internet.
@@ -514,9 +534,9 @@ func (b *bench) oursArgs(r *runEnv, to string) []string {
 func (b *bench) commands(tool string, r *runEnv) ([]command, error) {
 	switch tool {
 	case ours, oursIncr:
-		return []command{{args: b.oursArgs(r, "docker://"+r.dst.Ref("mirror/ocp"))}}, nil
+		return []command{{args: b.oursArgs(r, "docker://"+r.dst.Ref(b.destRoot()))}}, nil
 	case baseline:
-		args := b.oursArgs(r, "docker://"+r.dst.Ref("mirror/ocp"))
+		args := b.oursArgs(r, "docker://"+r.dst.Ref(b.destRoot()))
 		args[0] = filepath.Join(b.baselineDir, "oc-mirror-lite")
 		return []command{{args: args}}, nil
 	case oursDisk:
@@ -524,7 +544,7 @@ func (b *bench) commands(tool string, r *runEnv) ([]command, error) {
 		return []command{
 			{args: b.oursArgs(r, "file://"+archive)},
 			{args: []string{filepath.Join(b.binDir, "oc-mirror-lite"), "--from", "file://" + archive,
-				"--to", "docker://" + r.dst.Ref("mirror/ocp"), "--authfile", r.authFile, "--cert-dir", r.certDir}},
+				"--to", "docker://" + r.dst.Ref(b.destRoot()), "--authfile", r.authFile, "--cert-dir", r.certDir}},
 		}, nil
 	case skopeo:
 		yaml, err := b.skopeoYAML(r)
