@@ -24,16 +24,8 @@ exec kubectl "$@"
 // readmeLine returns the one README line that contains marker.
 func readmeLine(t *testing.T, marker string) string {
 	t.Helper()
-	root, err := testenv.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(filepath.Join(root, "README.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var found []string
-	for _, line := range strings.Split(string(b), "\n") {
+	for _, line := range strings.Split(testenv.README(t), "\n") {
 		if strings.Contains(line, marker) {
 			found = append(found, strings.TrimSpace(line))
 		}

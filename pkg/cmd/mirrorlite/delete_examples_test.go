@@ -23,19 +23,7 @@ func TestDeleteExamplesRun(t *testing.T) {
 	e.src.MustPushImage(t, "tools/jq:1", testenv.Image{Layers: []testenv.Layer{{Files: []testenv.File{{Name: "jq", Data: []byte("jq")}}}}})
 	pkgs := operatorPackages(t, e)
 	pushCatalog(t, e, pkgs)
-	root, err := testenv.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, deleteYAML, ok := strings.Cut(string(readme), "<!-- mirror-lite-delete-config -->\n```yaml\n")
-	if !ok {
-		t.Fatal("README.md has no mirror-lite-delete-config block")
-	}
-	deleteYAML, _, _ = strings.Cut(deleteYAML, "```")
+	deleteYAML := testenv.READMEBlock(t, "<!-- mirror-lite-delete-config -->", "yaml")
 
 	dir := t.TempDir()
 	wd, _ := os.Getwd()
@@ -145,19 +133,7 @@ func TestDeleteExamplesRun(t *testing.T) {
 // TestReadmeDeleteExamplesAreTheHelps: every command of the README's delete
 // block is one TestDeleteExamplesRun runs.
 func TestReadmeDeleteExamplesAreTheHelps(t *testing.T) {
-	root, err := testenv.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, block, ok := strings.Cut(string(readme), "<!-- mirror-lite-delete -->\n```sh\n")
-	if !ok {
-		t.Fatal("README.md has no mirror-lite-delete block")
-	}
-	block, _, _ = strings.Cut(block, "```")
+	block := testenv.READMEBlock(t, "<!-- mirror-lite-delete -->", "sh")
 	commands := func(s string) []string {
 		var out []string
 		for _, line := range strings.Split(strings.ReplaceAll(s, "\\\n", " "), "\n") {

@@ -13,23 +13,7 @@ import (
 // "## oc update service".
 func readmeExamples(t *testing.T) []string {
 	t.Helper()
-	root, err := testenv.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(filepath.Join(root, "README.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, section, ok := strings.Cut(string(b), "\n## oc update service\n")
-	if !ok {
-		t.Fatal("README.md has no section ## oc update service")
-	}
-	_, block, ok := strings.Cut(section, "```sh\n")
-	if !ok {
-		t.Fatal("the README's oc update service section has no sh block")
-	}
-	block, _, _ = strings.Cut(block, "```")
+	block := testenv.READMEBlock(t, "## oc update service", "sh")
 	return strings.Split(strings.ReplaceAll(block, "\\\n", " "), "\n")
 }
 
