@@ -149,7 +149,8 @@ func (r *run) checkBlobs(ctx context.Context) []*blobGroup {
 		if g := groups[d]; len(g.missing) > 0 {
 			out = append(out, g)
 			r.counters.bytesTotal.Add(max(g.info.Size, 0))
-			r.counters.blobsTotal.Add(1)
+			// One per repository: each upload or mount counts as done.
+			r.counters.blobsTotal.Add(int64(len(g.missing)))
 		}
 	}
 	// The largest first, so the run does not end waiting on one huge layer.

@@ -1,0 +1,76 @@
+package mirror_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"regexp"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/containers/image/v5/docker"
+	"github.com/containers/image/v5/docker/reference"
+
+	"github.com/airgap-ocp/oc-plugins/internal/testenv"
+	"github.com/airgap-ocp/oc-plugins/pkg/mirror"
+)
+
+// operatorLike pushes n images by digest, each in a repository of its own
+// on a shared base layer, as an operator catalog's images are, and returns
+// them as images going to repositories of their own at dst.
+func operatorLike(t *testing.T, src, dst *testenv.Registry, n int) []mirror.Image {
+	t.Helper()
+	base := testenv.Layer{Files: []testenv.File{{Name: "base", Data: bytes.Repeat([]byte("shared base layer "), 4096)}}}
+	var images []mirror.Image
+	for i := range n {
+		repo := fmt.Sprintf("operators/op-%02d", i)
+		d := src.MustPushImage(t, repo, testenv.Image{Layers: []testenv.Layer{base, {Files: []testenv.File{{Name: "own", Data: []byte(repo)}}}}})
+		from, err := reference.ParseNormalizedNamed(src.Ref(repo) + "@" + d.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		to, err := reference.ParseNormalizedNamed(dst.Ref("mirror/" + repo))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := docker.NewReference(from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dd, err := docker.NewReferenceUnknownDigest(to)
+		if err != nil {
+			t.Fatal(err)
+		}
+		images = append(images, mirror.Image{Source: s, Dest: dd})
+	}
+	return images
+}
+
+// TestProgressCountsMountsAmongTheBlobsToBring: a blob mounted into a
+// repository is one of the blobs done, so it is one of those to do too.
+func TestProgressCountsMountsAmongTheBlobsToBring(t *testing.T) {
+	src := testenv.StartRegistry(t)
+	dst := testenv.StartRegistry(t)
+	sys := testenv.CombinedSystemContext(t, src, dst)
+	images := operatorLike(t, src, dst, 6)
+	var progress bytes.Buffer
+	res := mirror.Copy(context.Background(), images, mirror.Options{
+		SourceCtx: sys, DestCtx: sys, Progress: &progress, ProgressInterval: time.Millisecond,
+	})
+	checkAllCopied(t, res, mirror.StatusCopied)
+	if res.Stats.BlobsMounted == 0 {
+		t.Fatalf("no blob mounted: the shared base layer should be uploaded once and mounted elsewhere")
+	}
+	lines := regexp.MustCompile(`blobs (\d+)/(\d+)`).FindAllStringSubmatch(progress.String(), -1)
+	if len(lines) == 0 {
+		t.Fatalf("no progress line; got %q", progress.String())
+	}
+	for _, m := range lines {
+		done, _ := strconv.Atoi(m[1])
+		total, _ := strconv.Atoi(m[2])
+		if done > total {
+			t.Fatalf("progress says %s: more blobs done than to do", m[0])
+		}
+	}
+}
