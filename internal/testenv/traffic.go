@@ -21,6 +21,8 @@ type Traffic struct {
 	requests  int
 	pings     int
 	conns     int
+	// open are the connections open now, peak the most at once.
+	open, peak int
 	// inFlight are the requests being served now; last when one ended.
 	inFlight int
 	last     time.Time
@@ -43,6 +45,7 @@ func (t *Traffic) Reset() {
 	t.mounts = map[digest.Digest]int{}
 	t.manifests = 0
 	t.requests, t.pings, t.conns = 0, 0, 0
+	t.peak = t.open
 }
 
 // Requests is the number of requests served, whatever their outcome, and
@@ -78,12 +81,26 @@ func (t *Traffic) WaitIdle(quiet time.Duration) {
 	}
 }
 
-// connState counts new connections (http.Server.ConnState).
+// PeakConnections is the most connections open at once: each holds
+// buffers at both ends, and a client that keeps idle connections it no
+// longer needs shows here.
+func (t *Traffic) PeakConnections() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.peak
+}
+
+// connState counts connections opened, and those open (http.Server.ConnState).
 func (t *Traffic) connState(_ net.Conn, state http.ConnState) {
-	if state == http.StateNew {
-		t.mu.Lock()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	switch state {
+	case http.StateNew:
 		t.conns++
-		t.mu.Unlock()
+		t.open++
+		t.peak = max(t.peak, t.open)
+	case http.StateClosed, http.StateHijacked:
+		t.open--
 	}
 }
 

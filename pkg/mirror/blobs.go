@@ -58,7 +58,7 @@ func (r *run) unservable(groups []*blobGroup) error {
 	var first error
 	n := 0
 	for _, g := range groups {
-		bs, ok := r.anySource(g.src).(blobServer)
+		bs, ok := g.src.src.(blobServer) // an archive: never a pool's
 		if !ok {
 			continue
 		}

@@ -28,6 +28,7 @@ func Copy(ctx context.Context, images []Image, opts Options) *Result {
 	}
 	r.health.ping = r.pingRegistry
 	r.check.parallel = opts.Parallel
+	r.idle.keep = idlePerRequest * opts.Parallel
 	r.progress = newProgress(opts.Progress, opts.ProgressInterval, &r.counters)
 	defer r.close()
 
@@ -143,6 +144,8 @@ type run struct {
 	counters counters
 	health   health
 	check    checker
+	// idle bounds the clients of the pools kept unused (pool.go).
+	idle idleClients
 
 	mu      sync.Mutex
 	images  []*imageState
@@ -221,7 +224,7 @@ func (r *run) close() {
 		}
 	}
 	for _, p := range r.sources {
-		p.each(func(src types.ImageSource) { _ = src.Close() })
+		p.each(closeSource)
 	}
 	for _, h := range r.dests {
 		if h.dest != nil {
@@ -245,6 +248,13 @@ func (r *run) fail(im *imageState, err error) {
 func (r *run) forEach(ctx context.Context, ims []*imageState, fn func(context.Context, *imageState)) {
 	r.forEachN(ctx, ims, r.opts.Parallel, fn)
 }
+
+// idlePerRequest is how many clients a run keeps open and unused
+// (pool.go) for each of opts.Parallel's requests: enough that the clients
+// of an operator catalog's hundred repositories stay open across the run
+// rather than be opened again, few enough that memory follows --parallel,
+// not the number of repositories (docs/benchmarks.md).
+const idlePerRequest = 8
 
 // checksPerRequest is how many existence checks (a HEAD each, through
 // exists.go's kept client) count as one of opts.Parallel's requests: a

@@ -49,8 +49,11 @@ func (r *run) repo(ref types.ImageReference) *destRepo {
 	if v, ok := r.repos.Load(key); ok {
 		return v.(*destRepo)
 	}
-	d := &destRepo{ref: ref}
-	d.blobs.limit, d.reads.limit = poolSize(r.opts.Parallel), poolSize(r.opts.Parallel)
+	d := &destRepo{
+		ref:   ref,
+		blobs: pool[types.ImageDestination]{limit: poolSize(r.opts.Parallel), idle: &r.idle, close: closeDest},
+		reads: pool[types.ImageSource]{limit: poolSize(r.opts.Parallel), idle: &r.idle, close: closeSource},
+	}
 	v, _ := r.repos.LoadOrStore(key, d)
 	return v.(*destRepo)
 }
@@ -136,16 +139,14 @@ func isNameUnknown(err error) bool {
 }
 
 // blobDest returns the destination for g's blob in repo, and the release
-// to call when done with it: one of the repository's pool when the run
-// knows the repository (a docker one), else that of the first image of
-// the group going there.
+// to call when done with it: one of the repository's pool for a docker
+// repository, else that of the first image of the group going there.
 func (r *run) blobDest(ctx context.Context, g *blobGroup, repo string) (types.ImageDestination, func(), error) {
-	v, ok := r.repos.Load(repo)
+	d, ok := r.dockerRepo(g.waiters[repo][0].Dest)
 	if !ok {
 		dest, err := r.dest(ctx, g.waiters[repo][0].Dest)
 		return dest, func() {}, err
 	}
-	d := v.(*destRepo)
 	// Opening a docker destination sends no request: nothing to spare.
 	dest, release, err := d.blobs.get(ctx, func(ctx context.Context, _ bool) (types.ImageDestination, error) {
 		return r.openDest(ctx, d.ref)
@@ -162,7 +163,7 @@ func (r *run) blobDest(ctx context.Context, g *blobGroup, repo string) (types.Im
 // reads it.
 func (r *run) served(ctx context.Context, im *imageState) bool {
 	named := im.Dest.DockerReference()
-	if im.Dest.Transport().Name() != docker.Transport.Name() || named == nil {
+	if !isDocker(im.Dest) {
 		return r.destHas(ctx, im)
 	}
 	d := r.repo(im.Dest)
@@ -194,13 +195,27 @@ func (r *run) served(ctx context.Context, im *imageState) bool {
 	return err == nil && got == im.Digest
 }
 
+// dockerRepo is the run's record of ref's repository when ref is a docker
+// reference.
+func (r *run) dockerRepo(ref types.ImageReference) (*destRepo, bool) {
+	if !isDocker(ref) {
+		return nil, false
+	}
+	return r.repo(ref), true
+}
+
+// isDocker reports whether ref is a docker reference to a repository.
+func isDocker(ref types.ImageReference) bool {
+	return ref.Transport().Name() == docker.Transport.Name() && ref.DockerReference() != nil
+}
+
 // closeRepos closes the destinations and sources the repositories' pools
 // opened.
 func (r *run) closeRepos() {
 	r.repos.Range(func(_, v any) bool {
 		d := v.(*destRepo)
-		d.blobs.each(func(dest types.ImageDestination) { _ = dest.Close() })
-		d.reads.each(func(src types.ImageSource) { _ = src.Close() })
+		d.blobs.each(closeDest)
+		d.reads.each(closeSource)
 		return true
 	})
 }

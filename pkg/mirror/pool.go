@@ -1,7 +1,9 @@
 package mirror
 
 import (
+	"container/list"
 	"context"
+	"slices"
 	"sync"
 )
 
@@ -27,6 +29,10 @@ const perClient = 2
 // and the next caller tries again.
 type pool[T any] struct {
 	limit int
+	// idle is the run's bound on the clients it keeps unused (nil: none),
+	// and close closes one of this pool's.
+	idle  *idleClients
+	close func(T)
 
 	mu      sync.Mutex
 	cond    *sync.Cond
@@ -37,6 +43,9 @@ type pool[T any] struct {
 type member[T any] struct {
 	client T
 	busy   int
+	// idle is the client's place among the run's unused clients while
+	// it is unused (idleClients).
+	idle *list.Element
 }
 
 // poolSize is the number of clients a repository's pool may hold: enough
@@ -86,16 +95,80 @@ func (p *pool[T]) get(ctx context.Context, open func(ctx context.Context, spare 
 		// not be opened; a lasting failure shows on its next request.
 		break
 	}
+	if m.idle != nil {
+		p.idle.remove(m.idle)
+		m.idle = nil
+	}
 	m.busy++
 	p.mu.Unlock()
 	var once sync.Once
 	return m.client, func() {
 		once.Do(func() {
+			var over []func()
 			p.mu.Lock()
 			m.busy--
+			if m.busy == 0 && p.idle != nil {
+				m.idle, over = p.idle.push(func(e *list.Element) { p.evict(m, e) })
+			}
 			p.mu.Unlock()
+			for _, evict := range over {
+				evict()
+			}
 		})
 	}, nil
+}
+
+// evict closes m and drops it from the pool, unless it was taken up
+// since it became unused at e.
+func (p *pool[T]) evict(m *member[T], e *list.Element) {
+	p.mu.Lock()
+	i := slices.Index(p.members, m)
+	if i < 0 || m.idle != e {
+		p.mu.Unlock()
+		return
+	}
+	m.idle = nil
+	p.members = slices.Delete(p.members, i, i+1)
+	p.mu.Unlock()
+	p.close(m.client)
+}
+
+// idleClients bounds the clients a run keeps open but unused across all
+// its pools. Each containers/image client holds its own copy of the
+// certificates it trusts and its idle connections, and a run over
+// hundreds of repositories (an operator catalog's) would otherwise keep
+// some for each to its end: beyond keep, the client unused longest is
+// closed, and the next request to its repository opens another.
+type idleClients struct {
+	keep int
+
+	mu sync.Mutex
+	// lru evicts each unused client, the one unused longest first.
+	lru list.List
+}
+
+// push records a client that became unused, with what evicts it, and
+// returns the evictions of those beyond keep, to run once no pool is
+// locked.
+func (q *idleClients) push(evict func(*list.Element)) (*list.Element, []func()) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	e := q.lru.PushBack(evict)
+	var over []func()
+	for q.lru.Len() > q.keep {
+		oldest := q.lru.Front()
+		q.lru.Remove(oldest)
+		evict := oldest.Value.(func(*list.Element))
+		over = append(over, func() { evict(oldest) })
+	}
+	return e, over
+}
+
+// remove forgets a client taken up again.
+func (q *idleClients) remove(e *list.Element) {
+	q.mu.Lock()
+	q.lru.Remove(e)
+	q.mu.Unlock()
 }
 
 // any returns one open client, if there is one, for work that makes no

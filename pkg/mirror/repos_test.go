@@ -47,6 +47,38 @@ func operatorLike(t *testing.T, src, dst *testenv.Registry, n int) []mirror.Imag
 	return images
 }
 
+// TestOpenConnectionsDoNotGrowWithRepositories: every containers/image
+// client holds a copy of the certificates it trusts and its idle
+// connections, so a run that kept each repository's clients (and each
+// image's destination) to its end grew with the number of repositories
+// (an operator catalog names hundreds). A repository's clients are closed
+// once its images are pushed: what is open at once follows --parallel.
+func TestOpenConnectionsDoNotGrowWithRepositories(t *testing.T) {
+	peak := func(repos int) (src, dst int) {
+		s := testenv.StartRegistry(t)
+		d := testenv.StartRegistry(t)
+		sys := testenv.CombinedSystemContext(t, s, d)
+		images := operatorLike(t, s, d, repos)
+		s.Traffic().Reset()
+		res := mirror.Copy(context.Background(), images, mirror.Options{SourceCtx: sys, DestCtx: sys, Parallel: 1})
+		checkAllCopied(t, res, mirror.StatusCopied)
+		src, dst = s.Traffic().PeakConnections(), d.Traffic().PeakConnections()
+		t.Logf("%d repositories: at most %d connections open at once at the source, %d at the destination", repos, src, dst)
+		return src, dst
+	}
+	const few, many, slack = 12, 36, 2
+	src1, dst1 := peak(few)
+	src2, dst2 := peak(many)
+	if src2 > src1+slack {
+		t.Errorf("source: %d connections open at once for %d repositories, %d for %d: want no more for more repositories",
+			src2, many, src1, few)
+	}
+	if dst2 > dst1+slack {
+		t.Errorf("destination: %d connections open at once for %d repositories, %d for %d: want no more for more repositories",
+			dst2, many, dst1, few)
+	}
+}
+
 // TestProgressCountsMountsAmongTheBlobsToBring: a blob mounted into a
 // repository is one of the blobs done, so it is one of those to do too.
 func TestProgressCountsMountsAmongTheBlobsToBring(t *testing.T) {

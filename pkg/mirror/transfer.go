@@ -7,9 +7,7 @@ import (
 	"sort"
 	"sync"
 
-	"github.com/containers/image/v5/image"
 	"github.com/containers/image/v5/types"
-	digest "github.com/opencontainers/go-digest"
 
 	"github.com/airgap-ocp/oc-plugins/pkg/retry"
 )
@@ -64,6 +62,27 @@ func (r *run) blobDone(g *blobGroup, repo string, err error) []*imageState {
 	}
 	return ready
 }
+
+// closeOwnDest closes im's own destination once it is pushed: a docker
+// destination of one image serves only its push (blobs go through the
+// repository's pool), and each holds a client of its own.
+func (r *run) closeOwnDest(im *imageState) {
+	if !isDocker(im.Dest) {
+		return
+	}
+	key := transports(im.Dest)
+	r.mu.Lock()
+	h := r.dests[key]
+	delete(r.dests, key)
+	r.mu.Unlock()
+	if h != nil && h.dest != nil {
+		_ = h.dest.Close()
+	}
+}
+
+func closeDest(d types.ImageDestination) { _ = d.Close() }
+
+func closeSource(s types.ImageSource) { _ = s.Close() }
 
 // transfer copies the missing blobs, opts.Parallel at a time, and pushes
 // each manifest as soon as its blobs are in. Half the workers take the
@@ -274,6 +293,7 @@ func (r *run) upload(ctx context.Context, g *blobGroup, dest types.ImageDestinat
 // pushImage pushes the instances of a list by digest, then the top
 // manifest, and checks that the destination serves the source's digest.
 func (r *run) pushImage(ctx context.Context, im *imageState) {
+	defer r.closeOwnDest(im)
 	dest, err := r.dest(ctx, im.Dest)
 	if err != nil {
 		r.fail(im, err)
@@ -293,7 +313,7 @@ func (r *run) pushImage(ctx context.Context, im *imageState) {
 		return dest.PutManifest(ctx, im.top, nil)
 	})
 	if err == nil {
-		err = dest.Commit(ctx, image.UnparsedInstance(r.anySource(im), instanceOf(im)))
+		err = dest.Commit(ctx, pushed{ref: im.Source, raw: im.top, mime: im.MIMEType})
 	}
 	if err != nil {
 		r.fail(im, fmt.Errorf("pushing manifest %s to %s: %w", im.Digest, transports(im.Dest), err))
@@ -312,20 +332,17 @@ func (r *run) pushImage(ctx context.Context, im *imageState) {
 	r.mu.Unlock()
 }
 
-// anySource is a source of im for Commit, which reads nothing from it.
-func (r *run) anySource(im *imageState) types.ImageSource {
-	if im.srcs != nil {
-		if src, ok := im.srcs.any(); ok {
-			return src
-		}
-	}
-	return im.src
+// pushed is what Commit is told of the image it ends: the manifest
+// pushed at the top. The destinations here read nothing more, and the
+// source's clients may be closed by then (pool.go).
+type pushed struct {
+	ref  types.ImageReference
+	raw  []byte
+	mime string
 }
 
-func instanceOf(im *imageState) *digest.Digest {
-	if im.srcs != nil || im.Platform != nil && len(im.children) == 0 {
-		d := im.Digest
-		return &d
-	}
-	return nil
-}
+func (p pushed) Reference() types.ImageReference { return p.ref }
+
+func (p pushed) Manifest(context.Context) ([]byte, string, error) { return p.raw, p.mime, nil }
+
+func (p pushed) Signatures(context.Context) ([][]byte, error) { return nil, nil }
