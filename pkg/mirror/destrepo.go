@@ -158,36 +158,15 @@ func (r *run) blobDest(ctx context.Context, g *blobGroup, repo string) (types.Im
 }
 
 // served reports whether the destination serves im's manifest by digest,
-// byte for byte, after the push: read through the docker repository's
-// pool of sources (each opened on an image pushed there), else as destHas
-// reads it.
+// byte for byte, after the push: read through the kept client, or the
+// docker repository's pool of sources (each opened on an image pushed
+// there), else as destHas reads it.
 func (r *run) served(ctx context.Context, im *imageState) bool {
-	named := im.Dest.DockerReference()
 	if !isDocker(im.Dest) {
 		return r.destHas(ctx, im)
 	}
 	d := r.repo(im.Dest)
-	src, release, err := d.reads.get(ctx, func(ctx context.Context, spare bool) (types.ImageSource, error) {
-		byDigest, err := reference.WithDigest(reference.TrimNamed(named), im.Digest)
-		if err != nil {
-			return nil, err
-		}
-		ref, err := docker.NewReference(byDigest)
-		if err != nil {
-			return nil, err
-		}
-		return r.openRef(ctx, ref, r.opts.DestCtx, spare)
-	})
-	if err != nil {
-		return r.destHas(ctx, im)
-	}
-	defer release()
-	var raw []byte
-	err = r.retry(ctx, r.atDest(im.Dest), int64(len(im.top)), func(ctx context.Context) (err error) {
-		dg := im.Digest
-		raw, _, err = src.GetManifest(ctx, &dg)
-		return err
-	})
+	raw, _, err := r.manifestAt(ctx, r.opts.DestCtx, im.Dest, im.Digest, &d.reads)
 	if err != nil {
 		return false
 	}

@@ -265,3 +265,20 @@ func certDir(sys *types.SystemContext, host string) string {
 	}
 	return ""
 }
+
+// manifest reads the manifest ref names (by digest) through the
+// registry's kept client, as served, with its media type; errNoFastCheck
+// when containers/image must answer. Reading the manifests of hundreds of
+// repositories so opens no containers/image client for each (a ping, two
+// handshakes and a copy of the trusted certificates).
+func (c *checker) manifest(ctx context.Context, sys *types.SystemContext, ref types.ImageReference) ([]byte, string, error) {
+	cl, named, gref, err := c.reference(sys, ref)
+	if err != nil {
+		return nil, "", err
+	}
+	desc, err := cl.puller.Get(ctx, gref)
+	if err != nil {
+		return nil, "", statusOf(named, err)
+	}
+	return desc.Manifest, string(desc.MediaType), nil
+}

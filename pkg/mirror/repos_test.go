@@ -106,3 +106,28 @@ func TestProgressCountsMountsAmongTheBlobsToBring(t *testing.T) {
 		}
 	}
 }
+
+// TestPushedManifestsAreReadBackOverTheKeptClient: the check that the
+// destination serves each pushed manifest byte for byte, like the reading
+// of each source manifest, goes through the registry's kept client
+// (exists.go), not a containers/image client per repository, each with a
+// ping and handshakes of its own. A client is set up per repository for
+// its blobs, and per image for its push: no more.
+func TestPushedManifestsAreReadBackOverTheKeptClient(t *testing.T) {
+	src := testenv.StartRegistry(t)
+	dst := testenv.StartRegistry(t)
+	sys := testenv.CombinedSystemContext(t, src, dst)
+	const repos = 8
+	images := operatorLike(t, src, dst, repos)
+	src.Traffic().Reset()
+	res := mirror.Copy(context.Background(), images, mirror.Options{SourceCtx: sys, DestCtx: sys, Parallel: 4})
+	checkAllCopied(t, res, mirror.StatusCopied)
+	// The kept client pings once per repository too, and a spare client
+	// or two is opened when requests overlap.
+	_, pings := dst.Traffic().Requests()
+	t.Logf("destination: %d clients set up (pings) for %d images in %d repositories", pings, len(images), repos)
+	if want := 3*repos + 4; pings > want {
+		t.Errorf("destination: %d clients set up (pings) for %d images in %d repositories, want at most %d",
+			pings, len(images), repos, want)
+	}
+}

@@ -95,18 +95,7 @@ func (r *run) resolve(ctx context.Context, im *imageState) {
 		r.fail(im, fmt.Errorf("reading %s: %w", transports(im.Source), err))
 		return
 	}
-	var raw []byte
-	var mime string
-	src, release, err := r.source(ctx, im)
-	if err != nil {
-		r.fail(im, fmt.Errorf("reading %s: %w", transports(im.Source), err))
-		return
-	}
-	err = r.retry(ctx, r.atSource(im.Source), 0, func(ctx context.Context) (err error) {
-		raw, mime, err = src.GetManifest(ctx, im.instance)
-		return err
-	})
-	release()
+	raw, mime, err := r.getManifest(ctx, im, im.instance)
 	if err == nil && im.instance != nil {
 		if ok, merr := manifest.MatchesDigest(raw, *im.instance); merr != nil || !ok {
 			err = fmt.Errorf("the registry served a manifest that does not match %s", *im.instance)
@@ -180,18 +169,59 @@ func (r *run) readManifests(ctx context.Context, im *imageState, raw []byte, mim
 	return nil
 }
 
-func (r *run) getInstance(ctx context.Context, im *imageState, d digest.Digest) ([]byte, string, error) {
+// getManifest reads im's manifest, or its instance d: through the kept
+// client or a pooled source for an image by digest (manifestAt), else
+// through its own source.
+func (r *run) getManifest(ctx context.Context, im *imageState, d *digest.Digest) ([]byte, string, error) {
+	if im.srcs != nil {
+		return r.manifestAt(ctx, r.opts.SourceCtx, im.Source, *d, im.srcs)
+	}
 	var raw []byte
 	var mime string
-	src, release, err := r.source(ctx, im)
+	err := r.retry(ctx, r.atSource(im.Source), 0, func(ctx context.Context) (err error) {
+		raw, mime, err = im.src.GetManifest(ctx, d)
+		return err
+	})
+	return raw, mime, err
+}
+
+// manifestAt reads manifest d of the docker repository of ref through
+// the registry's kept client (exists.go), or where containers/image must
+// answer, through a source of p, opened on the manifest by digest.
+func (r *run) manifestAt(ctx context.Context, sys *types.SystemContext, ref types.ImageReference, d digest.Digest, p *pool[types.ImageSource]) ([]byte, string, error) {
+	named, err := reference.WithDigest(reference.TrimNamed(ref.DockerReference()), d)
 	if err != nil {
 		return nil, "", err
 	}
-	err = r.retry(ctx, r.atSource(im.Source), 0, func(ctx context.Context) (err error) {
+	byDigest, err := docker.NewReference(named)
+	if err != nil {
+		return nil, "", err
+	}
+	var raw []byte
+	var mime string
+	err = r.retry(ctx, at(ref, sys), 0, func(ctx context.Context) (err error) {
+		raw, mime, err = r.check.manifest(ctx, sys, byDigest)
+		return err
+	})
+	if !errors.Is(err, errNoFastCheck) {
+		return raw, mime, err
+	}
+	src, release, err := p.get(ctx, func(ctx context.Context, spare bool) (types.ImageSource, error) {
+		return r.openRef(ctx, byDigest, sys, spare)
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	defer release()
+	err = r.retry(ctx, at(ref, sys), 0, func(ctx context.Context) (err error) {
 		raw, mime, err = src.GetManifest(ctx, &d)
 		return err
 	})
-	release()
+	return raw, mime, err
+}
+
+func (r *run) getInstance(ctx context.Context, im *imageState, d digest.Digest) ([]byte, string, error) {
+	raw, mime, err := r.getManifest(ctx, im, &d)
 	if err != nil {
 		return nil, "", fmt.Errorf("reading manifest %s: %w", d, err)
 	}
