@@ -52,7 +52,10 @@ func (x *Index) Items(k *Kept, origin string) ([]plan.Item, error) {
 		if kind == plan.OperatorBundle {
 			u.kind = kind
 		}
-		u.bundles = append(u.bundles, bundle)
+		// A bundle lists its own image among its related images too.
+		if !slices.Contains(u.bundles, bundle) {
+			u.bundles = append(u.bundles, bundle)
+		}
 	}
 	for _, pn := range k.SortedNames() {
 		for _, bn := range k.Packages[pn].Bundles() {
