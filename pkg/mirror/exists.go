@@ -9,7 +9,9 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/containers/image/v5/docker"
@@ -60,12 +62,88 @@ type checkKey struct {
 	user, secret, identity string
 }
 
+// checkClient is the kept client of one registry and credentials. Its
+// puller is set up by one ping of the registry, the first time a check
+// needs it: the checks that arrive meanwhile wait for it rather than
+// each dialling a connection of its own, and then share the ping's
+// connection (one, over HTTP/2). A failed set-up is tried again by the
+// next check (the retry policy's next attempt).
 type checkClient struct {
-	once   sync.Once
-	puller *remote.Puller
-	opts   []name.Option
-	err    error
+	reg  name.Registry
+	base http.RoundTripper
+	auth authn.Authenticator
+	opts []name.Option
+	err  error // the client cannot be built (certificates)
+
+	setup  chan struct{} // held while the registry is pinged
+	pulled atomic.Pointer[remote.Puller]
 }
+
+// puller returns the client's puller, pinging the registry first if no
+// check has yet. Where the registry challenges with Basic (or asks for
+// nothing), one authenticating transport serves every repository, so the
+// puller pings no more. A Bearer token is per repository (its scope):
+// there each repository's fetcher pings and gets its token, as
+// go-containerregistry does it.
+func (cl *checkClient) puller(ctx context.Context) (*remote.Puller, error) {
+	if p := cl.pulled.Load(); p != nil {
+		return p, nil
+	}
+	select {
+	case cl.setup <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-cl.setup }()
+	if p := cl.pulled.Load(); p != nil {
+		return p, nil
+	}
+	ch, err := transport.Ping(ctx, cl.reg, cl.base)
+	if err != nil {
+		return nil, err
+	}
+	tr := cl.base
+	if !strings.EqualFold(ch.Scheme, "bearer") {
+		scheme := "https"
+		if ch.Insecure {
+			scheme = "http"
+		}
+		// FromToken is the transport NewWithContext would build after
+		// its ping, for a challenge that is not Bearer: a *Wrapper, which
+		// remote's fetchers take as set up.
+		tr, err = transport.FromToken(cl.reg, cl.auth, transport.NewUserAgent(schemed{next: cl.base, host: cl.reg.RegistryStr(), scheme: scheme}, ""), ch, nil)
+		if err != nil {
+			return nil, err
+		}
+	}
+	p, err := remote.NewPuller(remote.WithAuth(cl.auth), remote.WithTransport(tr), remote.WithPageSize(tagPageSize))
+	if err != nil {
+		return nil, err
+	}
+	cl.pulled.Store(p)
+	return p, nil
+}
+
+// schemed sends the requests to host with the scheme the ping found
+// (go-containerregistry picks plain HTTP for loopback and private
+// addresses until a ping says otherwise; the transport NewWithContext
+// builds does the same).
+type schemed struct {
+	next         http.RoundTripper
+	host, scheme string
+}
+
+func (s schemed) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Host == s.host && req.URL.Scheme != s.scheme {
+		req = req.Clone(req.Context())
+		req.URL.Scheme = s.scheme
+	}
+	return s.next.RoundTrip(req)
+}
+
+// tagPageSize is how many tags a tag list asks for per request
+// (go-containerregistry's default; a registry may send fewer).
+var tagPageSize = 1000
 
 // errNoFastCheck means the question must go to containers/image.
 var errNoFastCheck = errors.New("resolved by containers/image only")
@@ -78,7 +156,11 @@ func (c *checker) digestOf(ctx context.Context, sys *types.SystemContext, ref ty
 	if err != nil {
 		return "", err
 	}
-	desc, err := cl.puller.Head(ctx, gref)
+	p, err := cl.puller(ctx)
+	if err != nil {
+		return "", statusOf(named, err)
+	}
+	desc, err := p.Head(ctx, gref)
 	if err != nil {
 		return "", statusOf(named, err)
 	}
@@ -95,7 +177,11 @@ func (c *checker) tags(ctx context.Context, sys *types.SystemContext, ref types.
 	if err != nil {
 		return nil, err
 	}
-	tags, err := cl.puller.List(ctx, gref.Context())
+	p, err := cl.puller(ctx)
+	if err != nil {
+		return nil, statusOf(named, err)
+	}
+	tags, err := p.List(ctx, gref.Context())
 	var terr *transport.Error
 	if errors.As(err, &terr) {
 		for _, d := range terr.Errors {
@@ -178,22 +264,22 @@ func (c *checker) client(sys *types.SystemContext, named reference.Named, insecu
 		cl = &checkClient{}
 		c.clients[key] = cl
 	}
-	c.mu.Unlock()
-	cl.once.Do(func() {
-		var tr http.RoundTripper
-		if tr, cl.err = c.transport(sys, host, insecure); cl.err != nil {
-			return
-		}
+	if cl.setup == nil {
+		cl.setup = make(chan struct{}, 1)
 		var a authn.Authenticator = authn.Anonymous
 		if auth.Username != "" || auth.Password != "" || auth.IdentityToken != "" {
 			a = authn.FromConfig(authn.AuthConfig{Username: auth.Username, Password: auth.Password, IdentityToken: auth.IdentityToken})
 		}
+		cl.auth = a
 		cl.opts = []name.Option{name.WeakValidation}
 		if insecure {
 			cl.opts = append(cl.opts, name.Insecure)
 		}
-		cl.puller, cl.err = remote.NewPuller(remote.WithAuth(a), remote.WithTransport(tr))
-	})
+		if cl.reg, cl.err = name.NewRegistry(host, cl.opts...); cl.err == nil {
+			cl.base, cl.err = c.transport(sys, host, insecure)
+		}
+	}
+	c.mu.Unlock()
 	return cl, cl.err
 }
 
@@ -276,7 +362,11 @@ func (c *checker) manifest(ctx context.Context, sys *types.SystemContext, ref ty
 	if err != nil {
 		return nil, "", err
 	}
-	desc, err := cl.puller.Get(ctx, gref)
+	p, err := cl.puller(ctx)
+	if err != nil {
+		return nil, "", statusOf(named, err)
+	}
+	desc, err := p.Get(ctx, gref)
 	if err != nil {
 		return nil, "", statusOf(named, err)
 	}

@@ -2,10 +2,12 @@ package mirror_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/containers/image/v5/docker"
+	"github.com/containers/image/v5/docker/reference"
 	digest "github.com/opencontainers/go-digest"
 
 	"github.com/airgap-ocp/oc-plugins/internal/testenv"
@@ -47,7 +49,8 @@ func TestRerunAsksOverKeptConnections(t *testing.T) {
 		}
 		// The destination's tag list too: containers/image would set up
 		// a client of its own for it, a ping and two handshakes. (The
-		// kept client pings once per repository: the source has three.)
+		// source has two: the kept client's, and containers/image's that
+		// reads the release's signature.)
 		if reg.r == dst && pings != 1 {
 			t.Errorf("re-run, %s: %d clients set up (pings), want the one that keeps its connections", reg.name, pings)
 		}
@@ -167,5 +170,58 @@ func TestMirrorCopiesNoSignatureOfAnImageItCannotRead(t *testing.T) {
 	sigOfGone := dst.Ref("mirror/app:" + strings.Replace(gone.String(), ":", "-", 1) + ".sig")
 	if _, err := docker.GetDigest(ctx, dst.SystemContext(), ref(t, sigOfGone)); err == nil {
 		t.Errorf("the mirror holds %s, the signature of an image it could not copy", sigOfGone)
+	}
+}
+
+// spread pushes one small image to each of repos at the source and maps
+// each, by digest, to the same path under mirror/ at the destination: by
+// tag v1, or by digest when byDigest.
+func spread(t *testing.T, src, dst *testenv.Registry, repos []string, byDigest bool) []mirror.Image {
+	t.Helper()
+	var images []mirror.Image
+	for i, repo := range repos {
+		d := src.MustPushImage(t, fmt.Sprintf("%s:v%d", repo, i), testenv.Image{Layers: []testenv.Layer{{Files: []testenv.File{{Name: "f", Data: []byte(fmt.Sprintf("image %d of %s", i, repo))}}}}})
+		im := mirror.Image{Source: ref(t, src.Ref(repo+"@"+d.String())), Dest: ref(t, dst.Ref(fmt.Sprintf("mirror/%s:v%d", repo, i)))}
+		if byDigest {
+			named, err := reference.ParseNormalizedNamed(dst.Ref("mirror/" + repo))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if im.Dest, err = docker.NewReferenceUnknownDigest(named); err != nil {
+				t.Fatal(err)
+			}
+		}
+		images = append(images, im)
+	}
+	return images
+}
+
+// TestRerunSetsUpEachRegistryOnce: a re-run's checks in several
+// repositories of a registry that asks for Basic credentials share one
+// client set-up (one ping) and, over HTTP/2, the one connection it made:
+// not a ping per repository, nor a connection per check that started
+// before the first one was up.
+func TestRerunSetsUpEachRegistryOnce(t *testing.T) {
+	ctx := context.Background()
+	src := testenv.StartRegistry(t)
+	dst := testenv.StartRegistry(t)
+	sys := testenv.CombinedSystemContext(t, src, dst)
+	images := spread(t, src, dst, []string{"apps/a", "apps/b", "apps/c", "apps/d", "apps/e", "apps/f"}, false)
+	opts := mirror.Options{SourceCtx: sys, DestCtx: sys, SigstoreAttachments: true}
+	checkAllCopied(t, mirror.Copy(ctx, images, opts), mirror.StatusCopied)
+
+	src.Traffic().Reset()
+	dst.Traffic().Reset()
+	checkAllCopied(t, mirror.Copy(ctx, images, opts), mirror.StatusPresent)
+	for _, reg := range []struct {
+		name string
+		r    *testenv.Registry
+	}{{"source", src}, {"destination", dst}} {
+		requests, pings := reg.r.Traffic().Requests()
+		conns := reg.r.Traffic().Connections()
+		t.Logf("re-run, %s: %d connections, %d pings, %d requests", reg.name, conns, pings, requests)
+		if pings != 1 || conns != 1 {
+			t.Errorf("re-run, %s: %d pings and %d connections for %d repositories, want one of each", reg.name, pings, conns, len(images))
+		}
 	}
 }
