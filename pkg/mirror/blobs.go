@@ -113,7 +113,7 @@ func (r *run) checkBlobs(ctx context.Context) []*blobGroup {
 	eg.SetLimit(r.opts.Parallel)
 	for _, c := range checks {
 		eg.Go(func() error {
-			if r.repoUntagged(c.repo) {
+			if r.repoUntagged(ctx, c.repo) {
 				return nil // most likely new: PutBlob checks (upload)
 			}
 			dest, release, err := r.blobDest(ctx, c.g, c.repo)

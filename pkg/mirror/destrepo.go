@@ -62,12 +62,27 @@ func (r *run) repo(ref types.ImageReference) *destRepo {
 // im.Dest is a tag the repository's tag list (read once per repository)
 // lacks. Otherwise destHas must look. (A registry answers a repository
 // without tags as one it does not know, NAME_UNKNOWN, even when it holds
-// manifests by digest: that is no tag, not no image.)
+// manifests by digest: that is no tag, not no image.) A destination by
+// digest is looked for by its digest alone: its repository's tags are
+// listed only if its blobs are checked (repoUntagged).
 func (r *run) mayHold(ctx context.Context, im *imageState) bool {
 	if im.Dest.Transport().Name() != docker.Transport.Name() || im.Dest.DockerReference() == nil {
 		return true
 	}
 	d := r.repo(im.Dest)
+	tagged, ok := im.Dest.DockerReference().(reference.NamedTagged)
+	if !ok {
+		return true
+	}
+	r.listTags(ctx, d)
+	if d.tags != nil {
+		return d.tags[tagged.Tag()]
+	}
+	return true
+}
+
+// listTags lists d's tags, the first time it is asked to.
+func (r *run) listTags(ctx context.Context, d *destRepo) {
 	d.listOnce.Do(func() {
 		var tags []string
 		err := r.retry(ctx, r.atDest(d.ref), 0, func(ctx context.Context) (err error) {
@@ -85,10 +100,6 @@ func (r *run) mayHold(ctx context.Context, im *imageState) bool {
 			d.untagged = len(tags) == 0
 		}
 	})
-	if tagged, ok := im.Dest.DockerReference().(reference.NamedTagged); ok && d.tags != nil {
-		return d.tags[tagged.Tag()]
-	}
-	return true
 }
 
 // presentByDigest marks im present, without reading its source, when im
@@ -117,11 +128,16 @@ func (r *run) presentByDigest(ctx context.Context, im *imageState) (present, che
 	return true, true
 }
 
-// repoUntagged reports whether the run found repo without tags: then its
-// blobs are not checked before the transfers.
-func (r *run) repoUntagged(repo string) bool {
+// repoUntagged reports whether repo has no tags (listing them if no
+// tagged image did): then its blobs are not checked before the transfers.
+func (r *run) repoUntagged(ctx context.Context, repo string) bool {
 	v, ok := r.repos.Load(repo)
-	return ok && v.(*destRepo).untagged
+	if !ok {
+		return false
+	}
+	d := v.(*destRepo)
+	r.listTags(ctx, d)
+	return d.untagged
 }
 
 func isNameUnknown(err error) bool {

@@ -225,3 +225,23 @@ func TestRerunSetsUpEachRegistryOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestRerunByDigestListsNoTags: an image whose destination is by digest
+// is found present by its digest alone; a re-run that finds everything
+// there lists no repository's tags (a request per repository).
+func TestRerunByDigestListsNoTags(t *testing.T) {
+	ctx := context.Background()
+	src := testenv.StartRegistry(t)
+	dst := testenv.StartRegistry(t)
+	sys := testenv.CombinedSystemContext(t, src, dst)
+	images := spread(t, src, dst, []string{"apps/a", "apps/b", "apps/c"}, true)
+	opts := mirror.Options{SourceCtx: sys, DestCtx: sys}
+	checkAllCopied(t, mirror.Copy(ctx, images, opts), mirror.StatusCopied)
+
+	dst.Traffic().Reset()
+	checkAllCopied(t, mirror.Copy(ctx, images, opts), mirror.StatusPresent)
+	requests, pings := dst.Traffic().Requests()
+	if want := pings + len(images); requests != want {
+		t.Errorf("re-run: %d requests at the destination (%d pings), want %d: the ping and a HEAD per image", requests, pings, want)
+	}
+}
