@@ -32,7 +32,8 @@ import (
 // The re-run's questions, asked once per image: does a destination tag
 // still point at the planned digest (a tag moved behind our back must be
 // caught), and does the source hold a sigstore signature tag for an image
-// (a new signature must be copied)? containers/image answers each with a
+// (a new signature must be copied; one tag list answers for the images
+// of a source repository where that saves requests, resolve.go)? containers/image answers each with a
 // client of its own, so a connection for its ping (whose response it
 // closes unread, losing the connection) and one for the request: two TLS
 // handshakes per question, three round trips each before the first byte,
@@ -194,6 +195,36 @@ func (c *checker) tags(ctx context.Context, sys *types.SystemContext, ref types.
 		return nil, statusOf(named, err)
 	}
 	return tags, nil
+}
+
+// tagsUpTo lists the tags of ref's repository through the registry's
+// kept client, a page (tagPageSize) per request, but no more than pages
+// requests: complete is false when the repository holds more tags than
+// that. errNoFastCheck when containers/image must answer for ref.
+func (c *checker) tagsUpTo(ctx context.Context, sys *types.SystemContext, ref types.ImageReference, pages int) (tags []string, complete bool, err error) {
+	cl, named, gref, err := c.reference(sys, ref)
+	if err != nil {
+		return nil, false, err
+	}
+	p, err := cl.puller(ctx)
+	if err != nil {
+		return nil, false, statusOf(named, err)
+	}
+	l, err := p.Lister(ctx, gref.Context())
+	if err != nil {
+		return nil, false, statusOf(named, err)
+	}
+	for n := 0; l.HasNext(); n++ {
+		if n == pages {
+			return tags, false, nil
+		}
+		page, err := l.Next(ctx)
+		if err != nil {
+			return nil, false, statusOf(named, err)
+		}
+		tags = append(tags, page.Tags...)
+	}
+	return tags, true, nil
 }
 
 // reference is the kept client for ref's registry and ref as

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/containers/image/v5/docker"
 	"github.com/containers/image/v5/docker/reference"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/airgap-ocp/oc-plugins/internal/testenv"
 	"github.com/airgap-ocp/oc-plugins/pkg/mirror"
+	"github.com/airgap-ocp/oc-plugins/pkg/retry"
 )
 
 // TestRerunAsksOverKeptConnections: a re-run that finds everything in place
@@ -243,5 +245,91 @@ func TestRerunByDigestListsNoTags(t *testing.T) {
 	requests, pings := dst.Traffic().Requests()
 	if want := pings + len(images); requests != want {
 		t.Errorf("re-run: %d requests at the destination (%d pings), want %d: the ping and a HEAD per image", requests, pings, want)
+	}
+}
+
+// signSource pushes a sigstore signature tag for the image src names (by
+// digest) beside it, and returns where the mirror must hold it.
+func signSource(t *testing.T, src *testenv.Registry, im mirror.Image) (sigRef string) {
+	t.Helper()
+	named := im.Source.DockerReference()
+	d := named.(reference.Digested).Digest()
+	tag := strings.Replace(d.String(), ":", "-", 1) + ".sig"
+	src.MustPushImage(t, reference.Path(named)+":"+tag, testenv.Image{Layers: []testenv.Layer{{Files: []testenv.File{{Name: "signature", Data: []byte(d.String())}}}}})
+	return im.Dest.DockerReference().Name() + ":" + tag
+}
+
+// signatureRerun mirrors images with their signatures, signs the second
+// one at the source, and re-runs: it returns the source's requests
+// (pings aside) in the re-run before the signature, and checks that the
+// re-run after it copied the signature.
+func signatureRerun(t *testing.T, src, dst *testenv.Registry, images []mirror.Image, opts mirror.Options) int {
+	t.Helper()
+	ctx := context.Background()
+	checkAllCopied(t, mirror.Copy(ctx, images, opts), mirror.StatusCopied)
+	src.Traffic().Reset()
+	checkAllCopied(t, mirror.Copy(ctx, images, opts), mirror.StatusPresent)
+	requests, pings := src.Traffic().Requests()
+
+	sig := signSource(t, src, images[1])
+	res := mirror.Copy(ctx, images, opts)
+	if err := res.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(res.Images) - len(images); n != 1 || res.Images[len(images)].Status != mirror.StatusCopied {
+		t.Errorf("%d signatures found by the re-run (%v), want the new one copied", n, res.Images[len(images):])
+	}
+	if _, err := docker.GetDigest(ctx, dst.SystemContext(), ref(t, sig)); err != nil {
+		t.Errorf("the mirror lacks the new signature %s: %v", sig, err)
+	}
+	return requests - pings
+}
+
+// TestRerunListsASourceRepositoryForItsSignatures: where a source
+// repository holds several of the images, one tag list answers whether
+// any has a signature, in place of a HEAD per image; a signature that
+// appears there is still found and copied.
+func TestRerunListsASourceRepositoryForItsSignatures(t *testing.T) {
+	src := testenv.StartRegistry(t)
+	dst := testenv.StartRegistry(t)
+	sys := testenv.CombinedSystemContext(t, src, dst)
+	images := spread(t, src, dst, []string{"apps/a", "apps/a", "apps/a", "apps/a", "apps/b"}, false)
+	got := signatureRerun(t, src, dst, images, mirror.Options{SourceCtx: sys, DestCtx: sys, SigstoreAttachments: true})
+	if got != 2 {
+		t.Errorf("re-run: %d requests at the source, want 2: a tag list for the four images of apps/a, a HEAD for apps/b's", got)
+	}
+}
+
+// TestRerunAsksEachSignatureWhereTheListIsLong: a repository with more
+// tags than are worth listing for the images it holds (one page per ten
+// images) is asked for each image's signature tag after one page.
+func TestRerunAsksEachSignatureWhereTheListIsLong(t *testing.T) {
+	mirror.SetTagPageSize(t, 2)
+	src := testenv.StartRegistry(t)
+	dst := testenv.StartRegistry(t)
+	sys := testenv.CombinedSystemContext(t, src, dst)
+	images := spread(t, src, dst, []string{"apps/a", "apps/a", "apps/a"}, false)
+	got := signatureRerun(t, src, dst, images, mirror.Options{SourceCtx: sys, DestCtx: sys, SigstoreAttachments: true})
+	if got != 4 {
+		t.Errorf("re-run: %d requests at the source, want 4: one page of the tag list, then a HEAD per image", got)
+	}
+}
+
+// TestRerunAsksEachSignatureWhenTheListFails: a tag list the registry
+// fails (here every time) leaves the signatures to a HEAD each: a new
+// one is still found.
+func TestRerunAsksEachSignatureWhenTheListFails(t *testing.T) {
+	src := testenv.StartRegistry(t)
+	dst := testenv.StartRegistry(t)
+	proxy := src.StartFaultProxy(t, testenv.Faults{ServerErrorEvery: 1, Kinds: []testenv.Kind{testenv.OtherRequest}})
+	sys := testenv.CombinedSystemContext(t, proxy.Registry(), dst)
+	images := spread(t, src, dst, []string{"apps/a", "apps/a", "apps/a"}, false)
+	for i := range images {
+		images[i].Source = ref(t, strings.Replace(images[i].Source.DockerReference().String(), src.Host, proxy.Host, 1))
+	}
+	policy := retry.Policy{Attempts: 2, Base: time.Millisecond, Max: 5 * time.Millisecond}
+	signatureRerun(t, src, dst, images, mirror.Options{SourceCtx: sys, DestCtx: sys, SigstoreAttachments: true, Retry: policy})
+	if proxy.Injected() == 0 {
+		t.Error("no tag list was failed: the test tests nothing")
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/containers/image/v5/manifest"
 	"github.com/containers/image/v5/types"
 	digest "github.com/opencontainers/go-digest"
+	"golang.org/x/sync/errgroup"
 )
 
 // Phase 1: read each image's manifests and see whether the destination
@@ -319,19 +320,21 @@ func digestByReference(im *imageState) digest.Digest {
 }
 
 // findAttachments looks for the sigstore signature tags (sha256-<hex>.sig)
-// the sources hold for the digests of ims (digestOf; "" skips an image).
+// the sources hold for the digests of ims (digestOf; "" skips an image):
+// by a tag list where a source repository holds several of the images
+// (listedSignatures), else by a HEAD of each tag.
 func (r *run) findAttachments(ctx context.Context, ims []*imageState, digestOf func(*imageState) digest.Digest) []attachment {
-	var mu sync.Mutex
-	var found []attachment
-	r.forEachN(ctx, ims, r.checkParallel(), func(ctx context.Context, im *imageState) {
+	byRepo := map[string][]*attachment{}
+	var repos []string
+	for _, im := range ims {
 		_, taggable := im.Dest.(tagger)
 		if im.Attachment || im.Source.Transport().Name() != docker.Transport.Name() ||
 			im.Dest.Transport().Name() != docker.Transport.Name() && !taggable {
-			return
+			continue
 		}
 		d := digestOf(im)
 		if d == "" {
-			return
+			continue
 		}
 		tag := strings.Replace(d.String(), ":", "-", 1) + ".sig"
 		src, err1 := withTag(im.Source, tag)
@@ -343,32 +346,113 @@ func (r *run) findAttachments(ctx context.Context, ims []*imageState, digestOf f
 			dst, err2 = withTag(im.Dest, tag)
 		}
 		if err1 != nil || err2 != nil {
-			return
+			continue
 		}
-		// Through the kept client (exists.go), or through an image source
-		// where registries.conf mirrors apply as they do to the image.
-		err := r.retry(ctx, r.atSource(src), 0, func(ctx context.Context) error {
-			found, err := r.check.hasTag(ctx, r.opts.SourceCtx, src)
-			if errors.Is(err, errNoFastCheck) {
-				s, err := src.NewImageSource(ctx, r.opts.SourceCtx)
-				if err != nil {
-					return err
+		key := repoKey(src)
+		if byRepo[key] == nil {
+			repos = append(repos, key)
+		}
+		byRepo[key] = append(byRepo[key], &attachment{Image{Source: src, Dest: dst}, im})
+	}
+
+	var mu sync.Mutex
+	var found, unlisted []*attachment
+	var g errgroup.Group
+	g.SetLimit(r.checkParallel())
+	for _, key := range repos {
+		as := byRepo[key]
+		if len(as) < 2 {
+			unlisted = append(unlisted, as...)
+			continue
+		}
+		g.Go(func() error {
+			tags, ok := r.listedSignatures(ctx, as)
+			mu.Lock()
+			defer mu.Unlock()
+			if !ok {
+				unlisted = append(unlisted, as...)
+				return nil
+			}
+			for _, a := range as {
+				if tags[a.Source.DockerReference().(reference.NamedTagged).Tag()] {
+					found = append(found, a)
 				}
-				return s.Close()
 			}
-			if err == nil && !found {
-				return errNoAttachment
-			}
-			return err
+			return nil
 		})
-		if err != nil {
-			return // no attachment (or none readable): nothing to copy
+	}
+	_ = g.Wait()
+	for _, a := range unlisted {
+		g.Go(func() error {
+			if r.hasAttachment(ctx, a.Source) {
+				mu.Lock()
+				found = append(found, a)
+				mu.Unlock()
+			}
+			return nil
+		})
+	}
+	_ = g.Wait()
+	out := make([]attachment, len(found))
+	for i, a := range found {
+		out[i] = *a
+	}
+	return out
+}
+
+// signaturesPerPage is how many of the run's images a page of a source
+// repository's tag list must answer for: listing stops, and each image's
+// signature tag is asked for on its own, when the list runs longer than
+// one page per signaturesPerPage images (one page for fewer). A
+// repository that holds several of the images is then asked once, and
+// one with very many tags (a release's component repository at quay.io)
+// costs at most a tenth more requests than the HEADs alone, or one more
+// where it holds fewer than twice signaturesPerPage of the images.
+const signaturesPerPage = 10
+
+// listedSignatures is the set of tags of the source repository of as (a
+// tag list through the kept client, exists.go), or false when it could
+// not be listed, or is longer than worth listing (signaturesPerPage).
+func (r *run) listedSignatures(ctx context.Context, as []*attachment) (map[string]bool, bool) {
+	ref := as[0].Source
+	var tags []string
+	complete := false
+	err := r.retry(ctx, r.atSource(ref), 0, func(ctx context.Context) (err error) {
+		tags, complete, err = r.check.tagsUpTo(ctx, r.opts.SourceCtx, ref, max(1, len(as)/signaturesPerPage))
+		if errors.Is(err, errNoFastCheck) {
+			return nil // containers/image answers, tag by tag
 		}
-		mu.Lock()
-		found = append(found, attachment{Image{Source: src, Dest: dst}, im})
-		mu.Unlock()
+		return err
 	})
-	return found
+	if err != nil || !complete {
+		return nil, false
+	}
+	set := make(map[string]bool, len(tags))
+	for _, t := range tags {
+		set[t] = true
+	}
+	return set, true
+}
+
+// hasAttachment reports whether the source holds src, a signature tag:
+// through the kept client (exists.go), or through an image source where
+// registries.conf mirrors apply as they do to the image.
+func (r *run) hasAttachment(ctx context.Context, src types.ImageReference) bool {
+	err := r.retry(ctx, r.atSource(src), 0, func(ctx context.Context) error {
+		found, err := r.check.hasTag(ctx, r.opts.SourceCtx, src)
+		if errors.Is(err, errNoFastCheck) {
+			s, err := src.NewImageSource(ctx, r.opts.SourceCtx)
+			if err != nil {
+				return err
+			}
+			return s.Close()
+		}
+		if err == nil && !found {
+			return errNoAttachment
+		}
+		return err
+	})
+	return err == nil // no attachment (or none readable): nothing to copy
 }
 
 // addAttachments adds the attachments found as images, but none of an
