@@ -99,6 +99,8 @@ func outcome(err error) string {
 		return "ok"
 	case errors.Is(err, context.Canceled):
 		return "cancelled"
+	case errors.Is(err, errNoAttachment):
+		return "no such tag (HTTP 404 Not Found)"
 	}
 	if code, ok := retry.HTTPStatus(err); ok {
 		return fmt.Sprintf("HTTP %d %s", code, http.StatusText(code))

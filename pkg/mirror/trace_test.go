@@ -101,3 +101,23 @@ func TestTraceGivesEachRequestsStatusAndTime(t *testing.T) {
 		}
 	}
 }
+
+// TestTraceSaysASignatureTagIsNotThere: the look-up of a signature tag
+// the source does not hold is answered 404; its line says so, not that no
+// answer came.
+func TestTraceSaysASignatureTagIsNotThere(t *testing.T) {
+	src := testenv.StartRegistry(t)
+	dst := testenv.StartRegistry(t)
+	img := oneImage(t, src, dst)
+	sys := testenv.CombinedSystemContext(t, src, dst)
+	out := verbose(t, "6")
+	res := mirror.Copy(context.Background(), []mirror.Image{img}, mirror.Options{SourceCtx: sys, DestCtx: sys, SigstoreAttachments: true})
+	checkAllCopied(t, res, mirror.StatusCopied)
+	log := out.String()
+	if want := regexp.MustCompile(`registry: ` + regexp.QuoteMeta(src.Host) + `: no such tag \(HTTP 404 Not Found\) in `); !want.MatchString(log) {
+		t.Errorf("-v=6 has no line matching %s:\n%s", want, log)
+	}
+	if strings.Contains(log, "no HTTP answer") {
+		t.Errorf("a request is said to have had no answer:\n%s", log)
+	}
+}
