@@ -75,6 +75,7 @@ type registryOptions struct {
 	log            io.Writer
 	front          func(listen string) (string, error)
 	deleteDisabled bool
+	tokenAuth      bool
 }
 
 // WithFront puts something between the registry and its clients (the
@@ -214,6 +215,14 @@ func NewRegistry(dir string, opts ...RegistryOption) (_ *Registry, retErr error)
 		},
 	}
 	cfg.HTTP.Secret = randomHex(16)
+	var issue http.Handler
+	if o.tokenAuth {
+		var params configuration.Parameters
+		if params, issue, err = tokenIssuerFor(r.Host, filepath.Join(dir, "jwks.json"), r.Username, r.Password); err != nil {
+			return nil, fmt.Errorf("setting up the token realm: %w", err)
+		}
+		cfg.Auth = configuration.Auth{"token": params}
+	}
 
 	installLogRouter()
 	logSink := o.log
@@ -232,8 +241,12 @@ func NewRegistry(dir string, opts ...RegistryOption) (_ *Registry, retErr error)
 		return nil, err
 	}
 	r.traffic = newTraffic()
+	var handler http.Handler = r.app
+	if issue != nil {
+		handler = withTokenRealm(handler, issue)
+	}
 	r.server = &http.Server{
-		Handler:           r.traffic.wrap(r.app),
+		Handler:           r.traffic.wrap(handler),
 		ConnState:         r.traffic.connState,
 		ReadHeaderTimeout: 30 * time.Second,
 		ErrorLog:          log.New(logSink, "registry "+r.Host+": ", 0),

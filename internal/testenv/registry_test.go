@@ -323,3 +323,40 @@ func TestImageBuildRejectsBadFiles(t *testing.T) {
 		})
 	}
 }
+
+// TestTokenRegistryAsksForBearerTokensOfItsUser: WithTokenAuth challenges
+// with Bearer, its realm grants tokens for the registry's credentials
+// (a push and a pull work through containers/image), and refuses others.
+func TestTokenRegistryAsksForBearerTokensOfItsUser(t *testing.T) {
+	t.Parallel()
+	reg := StartRegistry(t, WithTokenAuth())
+	reg.MustPushImage(t, "ocp/release:4.16.1", sampleImage(FormatOCI))
+	for op, err := range pushAndPull(t, reg, reg.SystemContext()) {
+		if err != nil {
+			t.Errorf("%s with the registry's credentials: %v", op, err)
+		}
+	}
+
+	resp, err := reg.HTTPClient().Get("https://" + reg.Host + "/v2/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got := resp.Header.Get("WWW-Authenticate"); resp.StatusCode != 401 || !strings.HasPrefix(got, "Bearer realm=") {
+		t.Errorf("the ping was answered %d, %q; want 401 and a Bearer challenge", resp.StatusCode, got)
+	}
+	if reg.Traffic().Tokens() == 0 {
+		t.Error("no token was asked for")
+	}
+
+	sys := reg.SystemContext()
+	sys.AuthFilePath = filepath.Join(t.TempDir(), "auth.json")
+	if err := WriteAuthFile(sys.AuthFilePath, reg.Username, reg.Password+"x", reg.Host); err != nil {
+		t.Fatal(err)
+	}
+	for op, err := range pushAndPull(t, reg, sys) {
+		if !isUnauthorized(err) {
+			t.Errorf("%s with a wrong password: got %v, want an unauthorized error", op, err)
+		}
+	}
+}

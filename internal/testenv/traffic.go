@@ -20,6 +20,7 @@ type Traffic struct {
 	manifests int
 	requests  int
 	pings     int
+	tokens    int
 	conns     int
 	// open are the connections open now, peak the most at once.
 	open, peak int
@@ -44,7 +45,7 @@ func (t *Traffic) Reset() {
 	t.uploads = map[digest.Digest]int{}
 	t.mounts = map[digest.Digest]int{}
 	t.manifests = 0
-	t.requests, t.pings, t.conns = 0, 0, 0
+	t.requests, t.pings, t.tokens, t.conns = 0, 0, 0, 0
 	t.peak = t.open
 }
 
@@ -55,6 +56,14 @@ func (t *Traffic) Requests() (requests, pings int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.requests, t.pings
+}
+
+// Tokens is the number of token requests served (WithTokenAuth), among
+// Requests.
+func (t *Traffic) Tokens() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.tokens
 }
 
 // Connections is the number of connections clients opened: each one a TLS
@@ -164,6 +173,9 @@ func (t *Traffic) wrap(h http.Handler) http.Handler {
 		t.requests++
 		if req.URL.Path == "/v2/" || req.URL.Path == "/v2" {
 			t.pings++
+		}
+		if req.URL.Path == tokenPath {
+			t.tokens++
 		}
 		if rec.status != http.StatusCreated {
 			return
