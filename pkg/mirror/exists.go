@@ -63,12 +63,12 @@ type checkKey struct {
 	user, secret, identity string
 }
 
-// checkClient is the kept client of one registry and credentials. Its
-// puller is set up by one ping of the registry, the first time a check
-// needs it: the checks that arrive meanwhile wait for it rather than
-// each dialling a connection of its own, and then share the ping's
-// connection (one, over HTTP/2). A failed set-up is tried again by the
-// next check (the retry policy's next attempt).
+// checkClient is the kept client of one registry and credentials. It is
+// set up by one ping of the registry, the first time a check needs it:
+// the checks that arrive meanwhile wait for it rather than each dialling
+// a connection of its own, and then share the ping's connection (one,
+// over HTTP/2). A failed set-up is tried again by the next check (the
+// retry policy's next attempt).
 type checkClient struct {
 	reg  name.Registry
 	base http.RoundTripper
@@ -76,52 +76,145 @@ type checkClient struct {
 	opts []name.Option
 	err  error // the client cannot be built (certificates)
 
-	setup  chan struct{} // held while the registry is pinged
+	setup     chan struct{} // held while the registry is pinged
+	challenge atomic.Pointer[transport.Challenge]
+	// shared serves every repository where the registry challenges with
+	// Basic, or asks for nothing: one authenticating transport, that
+	// remote's fetchers take as set up (a *transport.Wrapper).
+	shared atomic.Pointer[remote.Puller]
+	// repos hold, where the challenge is Bearer, a puller per
+	// repository: a token is for one scope.
+	mu    sync.Mutex
+	repos map[string]*repoPuller
+}
+
+type repoPuller struct {
+	setup  chan struct{}
 	pulled atomic.Pointer[remote.Puller]
 }
 
-// puller returns the client's puller, pinging the registry first if no
-// check has yet. Where the registry challenges with Basic (or asks for
-// nothing), one authenticating transport serves every repository, so the
-// puller pings no more. A Bearer token is per repository (its scope):
-// there each repository's fetcher pings and gets its token, as
-// go-containerregistry does it.
-func (cl *checkClient) puller(ctx context.Context) (*remote.Puller, error) {
-	if p := cl.pulled.Load(); p != nil {
+// puller returns the client's puller for repo: after the registry's one
+// ping, the shared one, or for a Bearer challenge repo's own, whose token
+// is fetched with the ping's challenge (transport.Exchange, FromToken)
+// rather than after a ping of its own, as NewWithContext would.
+func (cl *checkClient) puller(ctx context.Context, repo name.Repository) (*remote.Puller, error) {
+	if p := cl.shared.Load(); p != nil {
 		return p, nil
 	}
-	select {
-	case cl.setup <- struct{}{}:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	defer func() { <-cl.setup }()
-	if p := cl.pulled.Load(); p != nil {
-		return p, nil
-	}
-	ch, err := transport.Ping(ctx, cl.reg, cl.base)
+	ch, err := cl.ping(ctx)
 	if err != nil {
 		return nil, err
 	}
-	tr := cl.base
-	if !strings.EqualFold(ch.Scheme, "bearer") {
-		scheme := "https"
-		if ch.Insecure {
-			scheme = "http"
-		}
-		// FromToken is the transport NewWithContext would build after
-		// its ping, for a challenge that is not Bearer: a *Wrapper, which
-		// remote's fetchers take as set up.
-		tr, err = transport.FromToken(cl.reg, cl.auth, transport.NewUserAgent(schemed{next: cl.base, host: cl.reg.RegistryStr(), scheme: scheme}, ""), ch, nil)
+	if p := cl.shared.Load(); p != nil {
+		return p, nil
+	}
+	cl.mu.Lock()
+	if cl.repos == nil {
+		cl.repos = map[string]*repoPuller{}
+	}
+	rp := cl.repos[repo.RepositoryStr()]
+	if rp == nil {
+		rp = &repoPuller{setup: make(chan struct{}, 1)}
+		cl.repos[repo.RepositoryStr()] = rp
+	}
+	cl.mu.Unlock()
+	return once(ctx, rp.setup, &rp.pulled, func() (*remote.Puller, error) {
+		tr := cl.schemed(ch)
+		tok, err := transport.Exchange(ctx, cl.reg, cl.auth, tr, []string{repo.Scope(transport.PullScope)}, ch)
 		if err != nil {
 			return nil, err
 		}
+		if tok.Token == "" {
+			tok.Token = tok.AccessToken // some token services send only this
+		}
+		wt, err := transport.FromToken(cl.reg, cl.auth, tr, ch, tok)
+		if err != nil {
+			return nil, err
+		}
+		return cl.newPuller(wt)
+	})
+}
+
+// ping pings the registry, the first time only, and builds the shared
+// puller unless the registry wants Bearer tokens.
+func (cl *checkClient) ping(ctx context.Context) (*transport.Challenge, error) {
+	if ch := cl.challenge.Load(); ch != nil {
+		return ch, nil
 	}
-	p, err := remote.NewPuller(remote.WithAuth(cl.auth), remote.WithTransport(tr), remote.WithPageSize(tagPageSize))
+	var ch *transport.Challenge
+	_, err := once(ctx, cl.setup, &cl.shared, func() (*remote.Puller, error) {
+		if ch = cl.challenge.Load(); ch != nil {
+			return nil, nil
+		}
+		var err error
+		if ch, err = transport.Ping(ctx, cl.reg, cl.base); err != nil {
+			return nil, err
+		}
+		if strings.EqualFold(ch.Scheme, "bearer") {
+			cl.challenge.Store(ch)
+			return nil, nil
+		}
+		// FromToken is the transport NewWithContext would build after
+		// its ping, for a challenge that is not Bearer.
+		tr, err := transport.FromToken(cl.reg, cl.auth, cl.schemed(ch), ch, nil)
+		if err != nil {
+			return nil, err
+		}
+		p, err := cl.newPuller(tr)
+		if err != nil {
+			return nil, err
+		}
+		// The shared puller first: a check that finds the challenge
+		// finds it too.
+		cl.shared.Store(p)
+		cl.challenge.Store(ch)
+		return p, nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	cl.pulled.Store(p)
+	if ch == nil {
+		ch = cl.challenge.Load()
+	}
+	return ch, nil
+}
+
+// schemed is the client's transport with the scheme the ping found.
+func (cl *checkClient) schemed(ch *transport.Challenge) http.RoundTripper {
+	scheme := "https"
+	if ch.Insecure {
+		scheme = "http"
+	}
+	return transport.NewUserAgent(schemed{next: cl.base, host: cl.reg.RegistryStr(), scheme: scheme}, "")
+}
+
+func (cl *checkClient) newPuller(tr http.RoundTripper) (*remote.Puller, error) {
+	return remote.NewPuller(remote.WithAuth(cl.auth), remote.WithTransport(tr), remote.WithPageSize(tagPageSize))
+}
+
+// once runs set, holding sem, unless *done is already set (set's nil
+// result leaves it unset); a caller waiting for sem gives up with its
+// ctx.
+func once(ctx context.Context, sem chan struct{}, done *atomic.Pointer[remote.Puller], set func() (*remote.Puller, error)) (*remote.Puller, error) {
+	if p := done.Load(); p != nil {
+		return p, nil
+	}
+	select {
+	case sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-sem }()
+	if p := done.Load(); p != nil {
+		return p, nil
+	}
+	p, err := set()
+	if err != nil {
+		return nil, err
+	}
+	if p != nil {
+		done.Store(p)
+	}
 	return p, nil
 }
 
@@ -157,7 +250,7 @@ func (c *checker) digestOf(ctx context.Context, sys *types.SystemContext, ref ty
 	if err != nil {
 		return "", err
 	}
-	p, err := cl.puller(ctx)
+	p, err := cl.puller(ctx, gref.Context())
 	if err != nil {
 		return "", statusOf(named, err)
 	}
@@ -178,7 +271,7 @@ func (c *checker) tags(ctx context.Context, sys *types.SystemContext, ref types.
 	if err != nil {
 		return nil, err
 	}
-	p, err := cl.puller(ctx)
+	p, err := cl.puller(ctx, gref.Context())
 	if err != nil {
 		return nil, statusOf(named, err)
 	}
@@ -206,7 +299,7 @@ func (c *checker) tagsUpTo(ctx context.Context, sys *types.SystemContext, ref ty
 	if err != nil {
 		return nil, false, err
 	}
-	p, err := cl.puller(ctx)
+	p, err := cl.puller(ctx, gref.Context())
 	if err != nil {
 		return nil, false, statusOf(named, err)
 	}
@@ -393,7 +486,7 @@ func (c *checker) manifest(ctx context.Context, sys *types.SystemContext, ref ty
 	if err != nil {
 		return nil, "", err
 	}
-	p, err := cl.puller(ctx)
+	p, err := cl.puller(ctx, gref.Context())
 	if err != nil {
 		return nil, "", statusOf(named, err)
 	}

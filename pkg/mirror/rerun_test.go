@@ -333,3 +333,32 @@ func TestRerunAsksEachSignatureWhenTheListFails(t *testing.T) {
 		t.Error("no tag list was failed: the test tests nothing")
 	}
 }
+
+// TestRerunAsksATokenRegistryWithOnePing: a registry that asks for
+// Bearer tokens (quay.io, registry.redhat.io) is pinged once too; each
+// repository then costs a token (its scope), not a ping and a token.
+func TestRerunAsksATokenRegistryWithOnePing(t *testing.T) {
+	ctx := context.Background()
+	src := testenv.StartRegistry(t, testenv.WithTokenAuth())
+	dst := testenv.StartRegistry(t, testenv.WithTokenAuth())
+	sys := testenv.CombinedSystemContext(t, src, dst)
+	repos := []string{"apps/a", "apps/b", "apps/c", "apps/d"}
+	images := spread(t, src, dst, repos, false)
+	opts := mirror.Options{SourceCtx: sys, DestCtx: sys, SigstoreAttachments: true}
+	checkAllCopied(t, mirror.Copy(ctx, images, opts), mirror.StatusCopied)
+
+	src.Traffic().Reset()
+	dst.Traffic().Reset()
+	checkAllCopied(t, mirror.Copy(ctx, images, opts), mirror.StatusPresent)
+	for _, reg := range []struct {
+		name string
+		r    *testenv.Registry
+	}{{"source", src}, {"destination", dst}} {
+		requests, pings := reg.r.Traffic().Requests()
+		tokens := reg.r.Traffic().Tokens()
+		t.Logf("re-run, %s: %d connections, %d pings, %d tokens, %d requests", reg.name, reg.r.Traffic().Connections(), pings, tokens, requests)
+		if pings != 1 || tokens != len(repos) {
+			t.Errorf("re-run, %s: %d pings and %d tokens for %d repositories, want one ping and a token each", reg.name, pings, tokens, len(repos))
+		}
+	}
+}
