@@ -27,10 +27,7 @@ func TestMirrorKeepsItsConnections(t *testing.T) {
 	dst.Traffic().Reset()
 	res := mirror.Copy(ctx, images, mirror.Options{SourceCtx: sys, DestCtx: sys, Parallel: 8})
 	checkAllCopied(t, res, mirror.StatusCopied)
-	for _, reg := range []struct {
-		name string
-		r    *testenv.Registry
-	}{{"source", src}, {"destination", dst}} {
+	for _, reg := range sides(src, dst) {
 		requests, pings := reg.r.Traffic().Requests()
 		conns := reg.r.Traffic().Connections()
 		t.Logf("%s: %d connections, %d clients, %d requests", reg.name, conns, pings, requests)

@@ -23,26 +23,17 @@ import (
 // They go over a kept connection now: fewer connections than images on
 // either side.
 func TestRerunAsksOverKeptConnections(t *testing.T) {
-	ctx := context.Background()
 	src := testenv.StartRegistry(t)
 	dst := testenv.StartRegistry(t)
 	rel := src.PushRelease(t, testenv.ReleaseSpec{Components: 16, SigstoreSignature: true})
 	sys := testenv.CombinedSystemContext(t, src, dst)
 	images, _ := releaseImages(t, sys, rel, dst.Ref("mirror/ocp"))
 	opts := mirror.Options{SourceCtx: sys, DestCtx: sys, SigstoreAttachments: true}
-	checkAllCopied(t, mirror.Copy(ctx, images, opts), mirror.StatusCopied)
-
-	src.Traffic().Reset()
-	dst.Traffic().Reset()
-	again := mirror.Copy(ctx, images, opts)
-	checkAllCopied(t, again, mirror.StatusPresent)
+	again := rerun(t, src, dst, images, opts)
 	if n := len(again.Images); n != len(images)+1 {
 		t.Errorf("%d results, want %d images and the release's signature", n, len(images))
 	}
-	for _, reg := range []struct {
-		name string
-		r    *testenv.Registry
-	}{{"source", src}, {"destination", dst}} {
+	for _, reg := range sides(src, dst) {
 		requests, pings := reg.r.Traffic().Requests()
 		conns := reg.r.Traffic().Connections()
 		t.Logf("re-run, %s: %d connections, %d pings, %d requests", reg.name, conns, pings, requests)
@@ -204,21 +195,13 @@ func spread(t *testing.T, src, dst *testenv.Registry, repos []string, byDigest b
 // not a ping per repository, nor a connection per check that started
 // before the first one was up.
 func TestRerunSetsUpEachRegistryOnce(t *testing.T) {
-	ctx := context.Background()
 	src := testenv.StartRegistry(t)
 	dst := testenv.StartRegistry(t)
 	sys := testenv.CombinedSystemContext(t, src, dst)
 	images := spread(t, src, dst, []string{"apps/a", "apps/b", "apps/c", "apps/d", "apps/e", "apps/f"}, false)
 	opts := mirror.Options{SourceCtx: sys, DestCtx: sys, SigstoreAttachments: true}
-	checkAllCopied(t, mirror.Copy(ctx, images, opts), mirror.StatusCopied)
-
-	src.Traffic().Reset()
-	dst.Traffic().Reset()
-	checkAllCopied(t, mirror.Copy(ctx, images, opts), mirror.StatusPresent)
-	for _, reg := range []struct {
-		name string
-		r    *testenv.Registry
-	}{{"source", src}, {"destination", dst}} {
+	rerun(t, src, dst, images, opts)
+	for _, reg := range sides(src, dst) {
 		requests, pings := reg.r.Traffic().Requests()
 		conns := reg.r.Traffic().Connections()
 		t.Logf("re-run, %s: %d connections, %d pings, %d requests", reg.name, conns, pings, requests)
@@ -338,22 +321,14 @@ func TestRerunAsksEachSignatureWhenTheListFails(t *testing.T) {
 // Bearer tokens (quay.io, registry.redhat.io) is pinged once too; each
 // repository then costs a token (its scope), not a ping and a token.
 func TestRerunAsksATokenRegistryWithOnePing(t *testing.T) {
-	ctx := context.Background()
 	src := testenv.StartRegistry(t, testenv.WithTokenAuth())
 	dst := testenv.StartRegistry(t, testenv.WithTokenAuth())
 	sys := testenv.CombinedSystemContext(t, src, dst)
 	repos := []string{"apps/a", "apps/b", "apps/c", "apps/d"}
 	images := spread(t, src, dst, repos, false)
 	opts := mirror.Options{SourceCtx: sys, DestCtx: sys, SigstoreAttachments: true}
-	checkAllCopied(t, mirror.Copy(ctx, images, opts), mirror.StatusCopied)
-
-	src.Traffic().Reset()
-	dst.Traffic().Reset()
-	checkAllCopied(t, mirror.Copy(ctx, images, opts), mirror.StatusPresent)
-	for _, reg := range []struct {
-		name string
-		r    *testenv.Registry
-	}{{"source", src}, {"destination", dst}} {
+	rerun(t, src, dst, images, opts)
+	for _, reg := range sides(src, dst) {
 		requests, pings := reg.r.Traffic().Requests()
 		tokens := reg.r.Traffic().Tokens()
 		t.Logf("re-run, %s: %d connections, %d pings, %d tokens, %d requests", reg.name, reg.r.Traffic().Connections(), pings, tokens, requests)
@@ -361,4 +336,28 @@ func TestRerunAsksATokenRegistryWithOnePing(t *testing.T) {
 			t.Errorf("re-run, %s: %d pings and %d tokens for %d repositories, want one ping and a token each", reg.name, pings, tokens, len(repos))
 		}
 	}
+}
+
+// side is a registry of a test, named for its messages.
+type side struct {
+	name string
+	r    *testenv.Registry
+}
+
+func sides(src, dst *testenv.Registry) []side {
+	return []side{{"source", src}, {"destination", dst}}
+}
+
+// rerun copies images, then copies them again with both registries'
+// traffic counted from zero, and returns the second run's result, which
+// must have found every image present.
+func rerun(t *testing.T, src, dst *testenv.Registry, images []mirror.Image, opts mirror.Options) *mirror.Result {
+	t.Helper()
+	ctx := context.Background()
+	checkAllCopied(t, mirror.Copy(ctx, images, opts), mirror.StatusCopied)
+	src.Traffic().Reset()
+	dst.Traffic().Reset()
+	again := mirror.Copy(ctx, images, opts)
+	checkAllCopied(t, again, mirror.StatusPresent)
+	return again
 }
