@@ -183,11 +183,10 @@ func isUnauthorized(err error) bool {
 	return errors.As(err, &forCredentials) || errors.As(err, &code) && code.Code == errcode.ErrorCodeUnauthorized
 }
 
-func TestRegistryRejectsAWrongPassword(t *testing.T) {
-	t.Parallel()
-	reg := StartRegistry(t)
-	reg.MustPushImage(t, "ocp/release:4.16.1", sampleImage(FormatOCI))
-
+// checkWrongPasswordRefused pushes and pulls with reg's password
+// mistyped, and wants each refused as unauthorized.
+func checkWrongPasswordRefused(t *testing.T, reg *Registry) {
+	t.Helper()
 	sys := reg.SystemContext()
 	sys.AuthFilePath = filepath.Join(t.TempDir(), "auth.json")
 	if err := WriteAuthFile(sys.AuthFilePath, reg.Username, reg.Password+"x", reg.Host); err != nil {
@@ -198,6 +197,14 @@ func TestRegistryRejectsAWrongPassword(t *testing.T) {
 			t.Errorf("%s with a wrong password: got %v, want an unauthorized error", op, err)
 		}
 	}
+}
+
+func TestRegistryRejectsAWrongPassword(t *testing.T) {
+	t.Parallel()
+	reg := StartRegistry(t)
+	reg.MustPushImage(t, "ocp/release:4.16.1", sampleImage(FormatOCI))
+
+	checkWrongPasswordRefused(t, reg)
 }
 
 func TestRegistryRejectsAnonymousClients(t *testing.T) {
@@ -349,14 +356,5 @@ func TestTokenRegistryAsksForBearerTokensOfItsUser(t *testing.T) {
 		t.Error("no token was asked for")
 	}
 
-	sys := reg.SystemContext()
-	sys.AuthFilePath = filepath.Join(t.TempDir(), "auth.json")
-	if err := WriteAuthFile(sys.AuthFilePath, reg.Username, reg.Password+"x", reg.Host); err != nil {
-		t.Fatal(err)
-	}
-	for op, err := range pushAndPull(t, reg, sys) {
-		if !isUnauthorized(err) {
-			t.Errorf("%s with a wrong password: got %v, want an unauthorized error", op, err)
-		}
-	}
+	checkWrongPasswordRefused(t, reg)
 }
