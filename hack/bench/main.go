@@ -48,6 +48,7 @@ import (
 	digest "github.com/opencontainers/go-digest"
 
 	"github.com/airgap-ocp/oc-plugins/internal/testenv"
+	"github.com/airgap-ocp/oc-plugins/pkg/mirror"
 )
 
 // Tool names, in the table's order.
@@ -248,7 +249,9 @@ func run(scale string, runs int, only, binDir, toolDir, baselineDir, out, linkNa
 	if err != nil {
 		return err
 	}
-	b := &bench{parallel: 8, verbose: verbose}
+	// The limit keeps as many requests in flight as ours does by default:
+	// at 8 it was round-trip bound on a long link, no floor for ours.
+	b := &bench{parallel: mirror.DefaultParallel, verbose: verbose}
 	if baselineDir != "" {
 		if b.baselineDir, err = filepath.Abs(baselineDir); err != nil {
 			return err
