@@ -249,9 +249,7 @@ func signSource(t *testing.T, src *testenv.Registry, im mirror.Image) (sigRef st
 func signatureRerun(t *testing.T, src, dst *testenv.Registry, images []mirror.Image, opts mirror.Options) int {
 	t.Helper()
 	ctx := context.Background()
-	checkAllCopied(t, mirror.Copy(ctx, images, opts), mirror.StatusCopied)
-	src.Traffic().Reset()
-	checkAllCopied(t, mirror.Copy(ctx, images, opts), mirror.StatusPresent)
+	rerun(t, src, dst, images, opts)
 	requests, pings := src.Traffic().Requests()
 
 	sig := signSource(t, src, images[1])
