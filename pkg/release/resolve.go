@@ -101,7 +101,13 @@ func Target(arg, repo, arch string) (string, error) {
 		if _, err := reference.ParseNamed(repo); err != nil {
 			return "", fmt.Errorf("release repository %q: %w (give it with its registry: host[:port]/path)", repo, err)
 		}
-		return PullSpec(repo, version, a), nil
+		// The version becomes part of a tag, which has its own limits (128
+		// characters); a version past them must fail here, not at the registry.
+		ps := PullSpec(repo, version, a)
+		if _, err := reference.ParseNamed(ps); err != nil {
+			return "", fmt.Errorf("release %q: the tag it makes, %q, is not a valid tag: %w", arg, version+"-"+a, err)
+		}
+		return ps, nil
 	}
 	if _, err := reference.ParseNamed(arg); err != nil {
 		return "", fmt.Errorf("release %q: %s", arg, releaseForms)

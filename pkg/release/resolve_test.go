@@ -51,6 +51,7 @@ func TestTarget(t *testing.T) {
 		{name: "a channel is not a release", arg: "stable-4.16", arch: "x86_64", err: "or a fully qualified pull spec"},
 		{name: "a short name would mean Docker Hub", arg: "ocp-release:4.16.3", arch: "x86_64", err: `release "ocp-release:4.16.3"`},
 		{name: "a repository without its registry", arg: "4.16.3", repo: "ocp/release", arch: "x86_64", err: "give it with its registry"},
+		{name: "a version too long for a tag", arg: "4.16.3-" + strings.Repeat("a", 130), arch: "x86_64", err: "is not a valid tag"},
 		{name: "a repository that does not parse", arg: "4.16.3", repo: "bad repo", arch: "x86_64", err: "release repository"},
 	}
 	for _, tt := range tests {
