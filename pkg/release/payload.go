@@ -19,6 +19,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
 	imagev1 "github.com/openshift/api/image/v1"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/airgap-ocp/oc-plugins/pkg/retry"
 )
@@ -200,22 +201,15 @@ func ReadPayloadFrom(ctx context.Context, src types.ImageSource, opts ...ReadOpt
 	if err != nil {
 		return nil, fmt.Errorf("parsing manifest: %w", err)
 	}
+	// The config (for the architecture) is read beside the layers: on a
+	// long link, a round trip saved.
+	var g errgroup.Group
 	if cfg := m.ConfigInfo(); cfg.Digest != "" {
-		var data []byte
-		err := retry.Do(ctx, o.retry, func(ctx context.Context) (err error) {
-			data, err = readBlob(ctx, src, cfg, 1<<20)
+		g.Go(func() (err error) {
+			p.Architecture, err = readArchitecture(ctx, src, cfg, o.retry)
 			return err
 		})
-		if err != nil {
-			return nil, fmt.Errorf("reading image config %s: %w", cfg.Digest, err)
-		}
-		var c imgspecv1.Image
-		if err := json.Unmarshal(data, &c); err != nil {
-			return nil, fmt.Errorf("%w: image config %s: %v", ErrNotRelease, cfg.Digest, err)
-		}
-		p.Architecture = c.Architecture
 	}
-
 	var refs, meta []byte
 	layers := m.LayerInfos()
 	// The release files are in the top layers: read from the last one down.
@@ -227,6 +221,7 @@ func ReadPayloadFrom(ctx context.Context, src types.ImageSource, opts ...ReadOpt
 			return err
 		})
 		if err != nil {
+			_ = g.Wait()
 			return nil, fmt.Errorf("reading layer %s: %w", layers[i].Digest, err)
 		}
 		if refs == nil {
@@ -235,6 +230,9 @@ func ReadPayloadFrom(ctx context.Context, src types.ImageSource, opts ...ReadOpt
 		if meta == nil {
 			meta = m
 		}
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
 	}
 	if refs == nil {
 		return nil, fmt.Errorf("%w: no %s in any layer", ErrNotRelease, ImageReferencesFile)
@@ -248,6 +246,23 @@ func ReadPayloadFrom(ctx context.Context, src types.ImageSource, opts ...ReadOpt
 		}
 	}
 	return p, nil
+}
+
+// readArchitecture reads the architecture from the image config cfg.
+func readArchitecture(ctx context.Context, src types.ImageSource, cfg types.BlobInfo, policy retry.Policy) (string, error) {
+	var data []byte
+	err := retry.Do(ctx, policy, func(ctx context.Context) (err error) {
+		data, err = readBlob(ctx, src, cfg, 1<<20)
+		return err
+	})
+	if err != nil {
+		return "", fmt.Errorf("reading image config %s: %w", cfg.Digest, err)
+	}
+	var c imgspecv1.Image
+	if err := json.Unmarshal(data, &c); err != nil {
+		return "", fmt.Errorf("%w: image config %s: %v", ErrNotRelease, cfg.Digest, err)
+	}
+	return c.Architecture, nil
 }
 
 func (p *Payload) parseImageReferences(data []byte) error {
