@@ -357,15 +357,33 @@ func (r *run) findAttachments(ctx context.Context, ims []*imageState, digestOf f
 
 	var mu sync.Mutex
 	var found, unlisted []*attachment
-	var g errgroup.Group
-	g.SetLimit(r.checkParallel())
+	// The HEADs of the repositories not worth listing go out beside the
+	// lists, not after them: on a long link, a round trip saved (but
+	// --parallel 1 is one request at a time).
+	var lists errgroup.Group
+	lists.SetLimit(r.checkParallel())
+	heads := &lists
+	if r.opts.Parallel > 1 {
+		heads = &errgroup.Group{}
+		heads.SetLimit(r.checkParallel())
+	}
+	head := func(a *attachment) {
+		heads.Go(func() error {
+			if r.hasAttachment(ctx, a.Source) {
+				mu.Lock()
+				found = append(found, a)
+				mu.Unlock()
+			}
+			return nil
+		})
+	}
 	for _, key := range repos {
 		as := byRepo[key]
 		if len(as) < 2 {
-			unlisted = append(unlisted, as...)
+			head(as[0])
 			continue
 		}
-		g.Go(func() error {
+		lists.Go(func() error {
 			tags, ok := r.listedSignatures(ctx, as)
 			mu.Lock()
 			defer mu.Unlock()
@@ -381,18 +399,11 @@ func (r *run) findAttachments(ctx context.Context, ims []*imageState, digestOf f
 			return nil
 		})
 	}
-	_ = g.Wait()
+	_ = lists.Wait()
 	for _, a := range unlisted {
-		g.Go(func() error {
-			if r.hasAttachment(ctx, a.Source) {
-				mu.Lock()
-				found = append(found, a)
-				mu.Unlock()
-			}
-			return nil
-		})
+		head(a)
 	}
-	_ = g.Wait()
+	_ = heads.Wait()
 	out := make([]attachment, len(found))
 	for i, a := range found {
 		out[i] = *a
