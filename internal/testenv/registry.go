@@ -76,6 +76,7 @@ type registryOptions struct {
 	front          func(listen string) (string, error)
 	deleteDisabled bool
 	tokenAuth      bool
+	http1Only      bool
 }
 
 // WithFront puts something between the registry and its clients (the
@@ -92,6 +93,13 @@ func WithFront(front func(listen string) (string, error)) RegistryOption {
 // set, and as many registries do by default.
 func WithDeletesDisabled() RegistryOption {
 	return func(o *registryOptions) { o.deleteDisabled = true }
+}
+
+// WithHTTP1Only makes the registry refuse HTTP/2, as a registry behind
+// some proxies does: a client then needs a connection per request in
+// flight.
+func WithHTTP1Only() RegistryOption {
+	return func(o *registryOptions) { o.http1Only = true }
 }
 
 // WithLog sends the registry's log (requests, errors, TLS handshake
@@ -254,6 +262,9 @@ func NewRegistry(dir string, opts ...RegistryOption) (_ *Registry, retErr error)
 			Certificates: []tls.Certificate{r.certs.cert},
 			MinVersion:   tls.VersionTLS12,
 		},
+	}
+	if o.http1Only {
+		r.server.TLSNextProto = map[string]func(*http.Server, *tls.Conn, http.Handler){}
 	}
 	r.served = make(chan error, 1)
 	go func() { r.served <- r.server.ServeTLS(ln, "", "") }()

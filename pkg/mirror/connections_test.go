@@ -37,3 +37,27 @@ func TestMirrorKeepsItsConnections(t *testing.T) {
 		}
 	}
 }
+
+// A registry that speaks only HTTP/1.1 needs a connection per request in
+// flight: a re-run's checks, which go out by the hundred where one HTTP/2
+// connection carries them, must open no more than MaxCheckConns there.
+func TestChecksOpenBoundedConnectionsToAnHTTP1Registry(t *testing.T) {
+	src := testenv.StartRegistry(t)
+	dst := testenv.StartRegistry(t, testenv.WithHTTP1Only())
+	rel := src.PushRelease(t, testenv.ReleaseSpec{Version: "4.16.3"})
+	sys := testenv.CombinedSystemContext(t, src, dst)
+	a, _ := releaseImages(t, sys, rel, dst.Ref("mirror/a"))
+	b, _ := releaseImages(t, sys, rel, dst.Ref("mirror/b"))
+	images := append(a, b...)
+	if len(images) <= mirror.MaxCheckConns {
+		t.Fatalf("%d images: too few to need more than %d connections", len(images), mirror.MaxCheckConns)
+	}
+
+	rerun(t, src, dst, images, mirror.Options{SourceCtx: sys, DestCtx: sys})
+	requests, _ := dst.Traffic().Requests()
+	conns := dst.Traffic().Connections()
+	t.Logf("%d images re-run: %d requests, %d connections", len(images), requests, conns)
+	if conns > mirror.MaxCheckConns {
+		t.Errorf("the re-run opened %d connections to an HTTP/1.1 registry, want at most %d", conns, mirror.MaxCheckConns)
+	}
+}

@@ -259,20 +259,30 @@ const idlePerRequest = 8
 // checksPerRequest is how many existence checks (a HEAD each, through
 // exists.go's kept client) count as one of opts.Parallel's requests: a
 // check moves no data, so on a long link it is all round trip, and one
-// connection carries many at once. maxChecks bounds them (a registry
-// that speaks only HTTP/1.1 gets a connection per check in flight), but
-// never below opts.Parallel; and --parallel 1, asked for a registry that
-// takes one request at a time, is one check at a time.
+// HTTP/2 connection carries a release's checks at once. maxChecks bounds
+// them (a registry that speaks only HTTP/1.1 gets no more than
+// maxCheckConns connections for them, exists.go). Manifest pushes are
+// round trips too, but each through a containers/image client of its
+// own (a connection, a ping, buffers): pushesPerRequest and maxPushes
+// keep those to what memory and the registry bear.
 const (
-	checksPerRequest = 4
-	maxChecks        = 64
+	checksPerRequest = 8
+	maxChecks        = 256
+	pushesPerRequest = 4
+	maxPushes        = 64
 )
 
-func (r *run) checkParallel() int {
+// checkParallel and pushParallel are how many checks and manifest pushes
+// run at once: never fewer than opts.Parallel, and one at --parallel 1,
+// asked for a registry that takes one request at a time.
+func (r *run) checkParallel() int { return r.roundTrips(checksPerRequest, maxChecks) }
+func (r *run) pushParallel() int  { return r.roundTrips(pushesPerRequest, maxPushes) }
+
+func (r *run) roundTrips(perRequest, most int) int {
 	if r.opts.Parallel == 1 {
 		return 1
 	}
-	return max(r.opts.Parallel, min(checksPerRequest*r.opts.Parallel, maxChecks))
+	return max(r.opts.Parallel, min(perRequest*r.opts.Parallel, most))
 }
 
 // forEachN runs fn for each image, n at a time.

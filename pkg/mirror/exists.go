@@ -407,11 +407,16 @@ func (c *checker) client(sys *types.SystemContext, named reference.Named, insecu
 	return cl, cl.err
 }
 
+// maxCheckConns bounds the connections of a kept client where the
+// registry speaks HTTP/1.1 (a connection per request in flight), unless
+// --parallel asks for more; over HTTP/2 the checks share one.
+const maxCheckConns = 64
+
 // transport is an HTTP transport to host that keeps up to parallel idle
-// connections, trusting what containers/image would trust there, and
-// sending nothing in plain HTTP unless TLS is not verified for host
-// (go-containerregistry falls back to HTTP for loopback and private
-// addresses otherwise).
+// connections and opens no more than maxCheckConns (or parallel),
+// trusting what containers/image would trust there, and sending nothing
+// in plain HTTP unless TLS is not verified for host (go-containerregistry
+// falls back to HTTP for loopback and private addresses otherwise).
 func (c *checker) transport(sys *types.SystemContext, host string, insecure bool) (http.RoundTripper, error) {
 	tlsc := &tls.Config{MinVersion: tls.VersionTLS12}
 	if dir := certDir(sys, host); dir != "" {
@@ -428,6 +433,7 @@ func (c *checker) transport(sys *types.SystemContext, host string, insecure bool
 		TLSHandshakeTimeout: 10 * time.Second,
 		IdleConnTimeout:     90 * time.Second,
 		MaxIdleConnsPerHost: max(c.parallel, 2),
+		MaxConnsPerHost:     max(c.parallel, maxCheckConns),
 		ForceAttemptHTTP2:   true,
 	}
 	if sys != nil && sys.DockerProxyURL != nil {

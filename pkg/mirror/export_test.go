@@ -8,3 +8,6 @@ func SetTagPageSize(t testing.TB, n int) {
 	tagPageSize = n
 	t.Cleanup(func() { tagPageSize = old })
 }
+
+// MaxCheckConns is maxCheckConns.
+const MaxCheckConns = maxCheckConns

@@ -91,15 +91,15 @@ func closeSource(s types.ImageSource) { _ = s.Close() }
 // them, so images complete one after another, not all at the end with
 // the blobs of middling size (which is where taking blobs by size from
 // both ends left them). A push moves little data and is all round trips (a client, its
-// ping, the manifest, its check), so pushes run beside the transfers, as
-// many at once as existence checks, without taking a transfer's place: a
+// ping, the manifest, its check), so pushes run beside the transfers, several
+// to a request slot (pushParallel), without taking a transfer's place: a
 // link is not left idle while an image is pushed, and the pushes of images
 // completed at the end are not a tail of round trips a few at a time
 // (docs/benchmarks.md, issue 20).
 func (r *run) transfer(ctx context.Context, groups []*blobGroup) {
 	q := newQueue(groups)
 	var pushes sync.WaitGroup
-	slots := make(chan struct{}, r.checkParallel())
+	slots := make(chan struct{}, r.pushParallel())
 	push := func(ims []*imageState) {
 		for _, im := range ims {
 			if r.opts.Parallel == 1 {

@@ -54,8 +54,8 @@ type Options struct {
 	SourceCtx, DestCtx *types.SystemContext
 	// Parallel is the number of blob transfers and manifest reads in
 	// flight; existence checks and manifest pushes, round trips that move
-	// little, get up to four times as many (copy.go, checkParallel); 1
-	// is one request at a time.
+	// little, get up to eight and four times as many (copy.go,
+	// checkParallel and pushParallel); 1 is one request at a time.
 	// DefaultParallel if zero.
 	Parallel int
 	// Retry is the policy for every request; retry.Default if zero.
