@@ -27,7 +27,11 @@ func Copy(ctx context.Context, images []Image, opts Options) *Result {
 		seen:    map[string]*imageState{},
 	}
 	r.health.ping = r.pingRegistry
-	r.check.parallel = opts.Parallel
+	if opts.Clients != nil {
+		r.check = &opts.Clients.check
+	} else {
+		r.check = &checker{parallel: opts.Parallel}
+	}
 	r.idle.keep = idlePerRequest * opts.Parallel
 	r.progress = newProgress(opts.Progress, opts.ProgressInterval, &r.counters)
 	defer r.close()
@@ -143,7 +147,7 @@ type run struct {
 	progress *progress
 	counters counters
 	health   health
-	check    checker
+	check    *checker
 	// idle bounds the clients of the pools kept unused (pool.go).
 	idle idleClients
 
@@ -218,6 +222,9 @@ func (r *run) add(images []Image, parent *imageState) (states, added []*imageSta
 
 func (r *run) close() {
 	r.closeRepos()
+	if r.opts.Clients == nil {
+		r.check.closeIdle()
+	}
 	for _, im := range r.images {
 		if im.src != nil {
 			_ = im.src.Close()

@@ -84,6 +84,12 @@ func (r *run) mayHold(ctx context.Context, im *imageState) bool {
 // listTags lists d's tags, the first time it is asked to.
 func (r *run) listTags(ctx context.Context, d *destRepo) {
 	d.listOnce.Do(func() {
+		if r.opts.Clients != nil {
+			if tags, ok := r.opts.Clients.listedTags(ctx, r.opts.DestCtx, d.ref); ok {
+				d.setTags(tags)
+				return
+			}
+		}
 		var tags []string
 		err := r.retry(ctx, r.atDest(d.ref), 0, func(ctx context.Context) (err error) {
 			tags, err = r.check.tags(ctx, r.opts.DestCtx, d.ref)
@@ -93,13 +99,17 @@ func (r *run) listTags(ctx context.Context, d *destRepo) {
 			return err
 		})
 		if err == nil || isNameUnknown(err) {
-			d.tags = make(map[string]bool, len(tags))
-			for _, t := range tags {
-				d.tags[t] = true
-			}
-			d.untagged = len(tags) == 0
+			d.setTags(tags)
 		}
 	})
+}
+
+func (d *destRepo) setTags(tags []string) {
+	d.tags = make(map[string]bool, len(tags))
+	for _, t := range tags {
+		d.tags[t] = true
+	}
+	d.untagged = len(tags) == 0
 }
 
 // presentByDigest marks im present, without reading its source, when im

@@ -351,6 +351,18 @@ func (c *checker) reference(sys *types.SystemContext, ref types.ImageReference) 
 	return cl, named, gref, nil
 }
 
+// closeIdle closes the idle connections of the kept clients, whose
+// owner is done with them.
+func (c *checker) closeIdle() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, cl := range c.clients {
+		if t, ok := cl.base.(tlsOnly); ok {
+			t.CloseIdleConnections()
+		}
+	}
+}
+
 // statusOf is err with the HTTP status of the registry's answer, as the
 // retry policy reads it.
 func statusOf(named reference.Named, err error) error {
@@ -443,9 +455,11 @@ func (c *checker) transport(sys *types.SystemContext, host string, insecure bool
 }
 
 type tlsOnly struct {
-	next    http.RoundTripper
+	next    *http.Transport
 	plainOK bool
 }
+
+func (t tlsOnly) CloseIdleConnections() { t.next.CloseIdleConnections() }
 
 func (t tlsOnly) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.URL.Scheme != "https" && !t.plainOK {

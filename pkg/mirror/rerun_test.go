@@ -9,10 +9,12 @@ import (
 
 	"github.com/containers/image/v5/docker"
 	"github.com/containers/image/v5/docker/reference"
+	"github.com/containers/image/v5/types"
 	digest "github.com/opencontainers/go-digest"
 
 	"github.com/airgap-ocp/oc-plugins/internal/testenv"
 	"github.com/airgap-ocp/oc-plugins/pkg/mirror"
+	"github.com/airgap-ocp/oc-plugins/pkg/release"
 	"github.com/airgap-ocp/oc-plugins/pkg/retry"
 )
 
@@ -47,6 +49,62 @@ func TestRerunAsksOverKeptConnections(t *testing.T) {
 		if reg.r == dst && pings != 1 {
 			t.Errorf("re-run, %s: %d clients set up (pings), want the one that keeps its connections", reg.name, pings)
 		}
+	}
+}
+
+// TestReleaseRerunConnectsOncePerRegistry: a command that reads a
+// release before it copies shares the kept clients with its copies
+// (mirror.Clients): the release is read over the connection the source's
+// checks then use, and the destination is connected to, and its tag list
+// read, while the release is read. A re-run is then one connection and
+// one ping per registry, and the destination is asked its tags once.
+func TestReleaseRerunConnectsOncePerRegistry(t *testing.T) {
+	ctx := context.Background()
+	src := testenv.StartRegistry(t)
+	dst := testenv.StartRegistry(t)
+	rel := src.PushRelease(t, testenv.ReleaseSpec{Components: 16})
+	sys := testenv.CombinedSystemContext(t, src, dst)
+	images, _ := releaseImages(t, sys, rel, dst.Ref("mirror/ocp"))
+	opts := mirror.Options{SourceCtx: sys, DestCtx: sys, SigstoreAttachments: true}
+	checkAllCopied(t, mirror.Copy(ctx, images, opts), mirror.StatusCopied)
+	src.Traffic().Reset()
+	dst.Traffic().Reset()
+
+	clients := mirror.NewClients(opts)
+	defer clients.Close()
+	dstRepo, err := docker.ParseReference("//" + dst.Ref("mirror/ocp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	connected := make(chan struct{})
+	go func() {
+		defer close(connected)
+		clients.Connect(ctx, sys, dstRepo, true)
+	}()
+	p, err := release.ReadPayload(ctx, sys, rel.PullSpec, release.WithOpen(func(ctx context.Context, ref types.ImageReference) (types.ImageSource, error) {
+		return clients.OpenSource(ctx, sys, ref)
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Digest != rel.Digest || len(p.Components) != 16 {
+		t.Fatalf("read release %s with %d components, want %s with 16", p.Digest, len(p.Components), rel.Digest)
+	}
+	<-connected
+	opts.Clients = clients
+	checkAllCopied(t, mirror.Copy(ctx, images, opts), mirror.StatusPresent)
+
+	for _, reg := range sides(src, dst) {
+		requests, pings := reg.r.Traffic().Requests()
+		conns := reg.r.Traffic().Connections()
+		t.Logf("re-run, %s: %d connections, %d pings, %d requests", reg.name, conns, pings, requests)
+		if conns != 1 || pings != 1 {
+			t.Errorf("re-run, %s: %d connections and %d pings, want one of each", reg.name, conns, pings)
+		}
+	}
+	// The ping, the tag list and a HEAD per destination tag.
+	if requests, _ := dst.Traffic().Requests(); requests != 2+len(images) {
+		t.Errorf("re-run, destination: %d requests, want %d: a ping, one tag list and a HEAD per image", requests, 2+len(images))
 	}
 }
 

@@ -84,6 +84,9 @@ type Options struct {
 	Progress io.Writer
 	// ProgressInterval is the time between plain progress lines; 5s if zero.
 	ProgressInterval time.Duration
+	// Clients are the kept registry clients the run's checks share with
+	// reads made before it (NewClients); nil gives the run its own.
+	Clients *Clients
 }
 
 // Status is what happened to one image.

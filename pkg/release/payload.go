@@ -98,6 +98,7 @@ type ReadOption func(*readOptions)
 
 type readOptions struct {
 	retry retry.Policy
+	open  func(context.Context, types.ImageReference) (types.ImageSource, error)
 }
 
 // WithRetry sets the policy each registry request of a read is retried
@@ -106,6 +107,14 @@ type readOptions struct {
 // attempt turns retries off, for a caller that retries the whole read itself.
 func WithRetry(p retry.Policy) ReadOption {
 	return func(o *readOptions) { o.retry = p }
+}
+
+// WithOpen sets how the release image is opened (its registry pinged,
+// the caller logged in): by default containers/image's client, made for
+// this read; a command that goes on to copy from the same registry opens
+// it over the connections its copies will use (mirror.Clients).
+func WithOpen(open func(context.Context, types.ImageReference) (types.ImageSource, error)) ReadOption {
+	return func(o *readOptions) { o.open = open }
 }
 
 func newReadOptions(opts []ReadOption) readOptions {
@@ -131,7 +140,7 @@ func ReadPayload(ctx context.Context, sys *types.SystemContext, pullspec string,
 	if err != nil {
 		return nil, fmt.Errorf("image %q: %w", pullspec, err)
 	}
-	src, err := openSource(ctx, ref, sys, o.retry)
+	src, err := o.openSource(ctx, ref, sys)
 	if err != nil {
 		return nil, fmt.Errorf("reading release image %s: %w", pullspec, err)
 	}
@@ -143,10 +152,15 @@ func ReadPayload(ctx context.Context, sys *types.SystemContext, pullspec string,
 	return p, nil
 }
 
-// openSource opens ref (pinging the registry and logging in), retried.
-func openSource(ctx context.Context, ref types.ImageReference, sys *types.SystemContext, p retry.Policy) (src types.ImageSource, err error) {
-	err = retry.Do(ctx, p, func(ctx context.Context) error {
-		src, err = ref.NewImageSource(ctx, sys)
+// openSource opens ref (pinging the registry and logging in) as WithOpen
+// says, else with containers/image under sys; retried.
+func (o readOptions) openSource(ctx context.Context, ref types.ImageReference, sys *types.SystemContext) (src types.ImageSource, err error) {
+	err = retry.Do(ctx, o.retry, func(ctx context.Context) error {
+		if o.open != nil {
+			src, err = o.open(ctx, ref)
+		} else {
+			src, err = ref.NewImageSource(ctx, sys)
+		}
 		return err
 	})
 	return src, err

@@ -28,7 +28,7 @@ func Present(ctx context.Context, sys *types.SystemContext, pullspec string, opt
 	if err != nil {
 		return fmt.Errorf("image %q: %w", pullspec, err)
 	}
-	src, err := openSource(ctx, ref, sys, o.retry)
+	src, err := o.openSource(ctx, ref, sys)
 	if err != nil {
 		return fmt.Errorf("reading %s: %w", pullspec, err)
 	}

@@ -153,7 +153,7 @@ func ResolveDigest(ctx context.Context, sys *types.SystemContext, pullspec strin
 	if err != nil {
 		return "", fmt.Errorf("image %q: %w", pullspec, err)
 	}
-	src, err := openSource(ctx, ref, sys, o.retry)
+	src, err := o.openSource(ctx, ref, sys)
 	if err != nil {
 		return "", fmt.Errorf("resolving %s: %w", pullspec, err)
 	}

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/containers/image/v5/docker"
 	"github.com/containers/image/v5/docker/reference"
 	"github.com/containers/image/v5/types"
 	"github.com/spf13/cobra"
@@ -95,6 +96,9 @@ type Options struct {
 	printer *cli.Printer
 	retry   retry.Policy
 	keys    signature.Keyring
+	// clients are the registry connections the reads before the copies
+	// and the copies' checks share.
+	clients *mirror.Clients
 }
 
 // NewOptions returns Options with the defaults.
@@ -162,10 +166,13 @@ type command interface {
 	Complete(cmd *cobra.Command, args []string) error
 	Validate() error
 	Run(ctx context.Context) error
+	// done closes what Complete opened.
+	done()
 }
 
 func run(c command) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, args []string) error {
+		defer c.done()
 		if err := c.Complete(cmd, args); err != nil {
 			return err
 		}
@@ -232,6 +239,7 @@ func (o *Options) complete(cmd *cobra.Command) error {
 	base := o.Registry.SystemContext()
 	o.srcCtx, o.destCtx = tlsContext(base, o.SrcTLSVerify), tlsContext(base, o.DestTLSVerify)
 	o.destCtx.SystemRegistriesConfPath = ""
+	o.clients = mirror.NewClients(o.engineOptions())
 	return nil
 }
 
@@ -315,8 +323,34 @@ func (o *Options) engineOptions() mirror.Options {
 	return mirror.Options{
 		SourceCtx: o.srcCtx, DestCtx: o.destCtx, Parallel: o.Parallel, Retry: o.retry, IdleTimeout: o.IdleTimeout,
 		Progress: o.ErrOut, ProgressInterval: o.ProgressInterval, DryRun: o.DryRun,
-		SigstoreAttachments: true,
+		SigstoreAttachments: true, Clients: o.clients,
 	}
+}
+
+// done closes the registry connections the command kept.
+func (o *Options) done() {
+	if o.clients != nil {
+		o.clients.Close()
+	}
+}
+
+// connectDest connects to the destination registry while the plan is
+// read from the sources: its ping (and token) is then not a wait of its
+// own, which on a long link is much of a re-run. listTags lists the
+// tags of the --to repository too, where the plan's images go.
+func (o *Options) connectDest(ctx context.Context, listTags bool) {
+	if o.DryRun || o.diskDir() != "" {
+		return
+	}
+	root, err := registryRoot(o.To)
+	if err != nil {
+		return
+	}
+	ref, err := docker.ParseReference("//" + root)
+	if err != nil {
+		return
+	}
+	go o.clients.Connect(ctx, o.destCtx, ref, listTags)
 }
 
 // RootOptions are `oc mirror lite -c FILE` and `--from file://DIR`.
@@ -398,6 +432,7 @@ func (o *RootOptions) Run(ctx context.Context) error {
 	if o.ArchiveSize == "" && o.config.ArchiveSize > 0 {
 		o.ArchiveSize = fmt.Sprint(o.config.ArchiveSize)
 	}
+	o.connectDest(ctx, false)
 	p, err := o.configPlan(ctx)
 	if err != nil {
 		return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	"github.com/containers/image/v5/types"
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
@@ -117,6 +118,7 @@ func (o *ReleaseOptions) Run(ctx context.Context) error {
 	if o.diskDir() == "" {
 		path, _ = registryRoot(o.To)
 	}
+	o.connectDest(ctx, true)
 	payload, err := o.readPayload(ctx, o.target)
 	if err != nil {
 		return err
@@ -140,7 +142,10 @@ func (o *ReleaseOptions) Run(ctx context.Context) error {
 // multiply (--retry-times 5 would be 36 tries of a lasting failure).
 func (o *Options) readPayload(ctx context.Context, pullSpec string) (payload *release.Payload, err error) {
 	err = mirror.Request(ctx, o.engineOptions(), func(ctx context.Context) error {
-		payload, err = release.ReadPayload(ctx, o.srcCtx, pullSpec, release.WithRetry(retry.Policy{Attempts: 1}))
+		payload, err = release.ReadPayload(ctx, o.srcCtx, pullSpec, release.WithRetry(retry.Policy{Attempts: 1}),
+			release.WithOpen(func(ctx context.Context, ref types.ImageReference) (types.ImageSource, error) {
+				return o.clients.OpenSource(ctx, o.srcCtx, ref)
+			}))
 		return err
 	})
 	switch {
