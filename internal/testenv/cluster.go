@@ -464,7 +464,16 @@ func Main(m *testing.M) {
 		os.Exit(1)
 	}()
 
+	// The commands keep copies in the user's cache folder (catalogs): the
+	// tests get a folder of their own, removed when they end.
+	cache, err := os.MkdirTemp("", "oc-plugins-test-cache-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "testenv:", err)
+		os.Exit(1)
+	}
+	os.Setenv("XDG_CACHE_HOME", cache)
 	code := m.Run()
+	os.RemoveAll(cache)
 	signal.Stop(sigs)
 	if err := stopShared(); err != nil {
 		fmt.Fprintln(os.Stderr, "testenv:", err)

@@ -194,6 +194,11 @@ func (img *Image) read(ctx context.Context) error {
 	return nil
 }
 
+// SourceRef is the copied catalog in its layout, unchanged.
+func (img *Image) SourceRef() (types.ImageReference, error) {
+	return layout.NewReference(img.dir, sourceTag)
+}
+
 // Platforms lists the platforms of the catalog, os/arch, in its order.
 func (img *Image) Platforms() []string {
 	var out []string

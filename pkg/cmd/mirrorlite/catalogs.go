@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/containers/image/v5/docker/reference"
-	"github.com/containers/image/v5/oci/layout"
 	"github.com/containers/image/v5/types"
 	digest "github.com/opencontainers/go-digest"
 	"github.com/spf13/pflag"
@@ -80,6 +79,18 @@ type CatalogFlags struct {
 	SourceName            string
 	DefaultNames          bool
 	DisableDefaultSources bool
+	// CacheDir keeps copies of catalog images between runs ("" keeps none).
+	CacheDir string
+}
+
+// defaultCacheDir is where catalog copies are kept: the user's cache
+// folder ($XDG_CACHE_HOME, else ~/.cache), or none without a home.
+func defaultCacheDir() string {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(dir, Name, "catalogs")
 }
 
 func (f *CatalogFlags) addFlags(fs *pflag.FlagSet) {
@@ -87,10 +98,12 @@ func (f *CatalogFlags) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&f.SourceName, "catalog-source-name", "", "Name of the printed CatalogSource and ClusterCatalog (default: cs-<catalog>-<tag>)")
 	fs.BoolVar(&f.DefaultNames, "default-catalog-names", false, "Name the CatalogSource of Red Hat's indexes as OpenShift does (redhat-operators, certified-operators, ...), for operators and runbooks that refer to those names")
 	fs.BoolVar(&f.DisableDefaultSources, "disable-default-sources", false, "Also print the OperatorHub change that disables the default catalog sources, which a disconnected cluster cannot reach")
+	fs.StringVar(&f.CacheDir, "cache-dir", defaultCacheDir(), "Folder that keeps a copy of each catalog image read, reused while its tag names the same digest; copies unused for a week are removed (\"\" keeps none)")
 }
 
 // planCatalogs reads and filters each catalog and adds what it keeps to p.
-// It works in a temporary directory that cleanup removes.
+// It works in a temporary directory, and on the catalog copies of
+// --cache-dir, which cleanup removes and lets go of.
 func (o *Options) planCatalogs(ctx context.Context, p *plan.Plan) (cleanup func(), err error) {
 	cleanup = func() {}
 	if len(o.catalogs) == 0 {
@@ -100,25 +113,32 @@ func (o *Options) planCatalogs(ctx context.Context, p *plan.Plan) (cleanup func(
 	if err != nil {
 		return cleanup, cli.Failed(err)
 	}
-	cleanup = func() { os.RemoveAll(work) }
+	var releases []func()
+	cleanup = func() {
+		for _, release := range releases {
+			release()
+		}
+		os.RemoveAll(work)
+	}
 	for i, j := range o.catalogs {
 		j.work = filepath.Join(work, fmt.Sprint(i))
-		layoutDir := filepath.Join(j.work, "layout")
+		if err := os.MkdirAll(j.work, 0o755); err != nil {
+			return cleanup, cli.Failed(err)
+		}
+		var cp *catalog.Copy
 		if j.from != nil {
-			j.img, err = catalog.FetchFrom(ctx, j.Name, j.from, nil, layoutDir, o.retry)
+			cp, err = catalog.OpenFrom(ctx, j.Name, j.from, j.work, o.retry)
 		} else {
-			j.img, err = catalog.Fetch(ctx, j.Name, o.srcCtx, layoutDir, o.retry)
+			cp, err = catalog.Cache{Dir: o.Catalog.CacheDir, MaxAge: catalog.DefaultCacheMaxAge}.Open(ctx, j.Name, o.srcCtx, j.work, o.retry)
 		}
 		if err != nil {
-			if errors.Is(err, catalog.ErrNotCatalog) {
+			if catalog.IsBadCatalog(err) {
 				return cleanup, j.bad(err)
 			}
 			return cleanup, cli.Failed(err)
 		}
-		j.configs = filepath.Join(j.work, "configs")
-		if err := j.img.ExtractConfigs(ctx, j.configs); err != nil {
-			return cleanup, j.bad(fmt.Errorf("catalog %s: %w", j.Name, err))
-		}
+		releases = append(releases, cp.Release)
+		j.img, j.configs = cp.Image, cp.Configs
 		if j.index, err = catalog.Scan(ctx, os.DirFS(j.configs)); err != nil {
 			return cleanup, j.bad(fmt.Errorf("catalog %s: %w", j.Name, err))
 		}
@@ -272,7 +292,7 @@ func (o *Options) mirrorCatalogs(ctx context.Context, p *plan.Plan, rep *mirror.
 		var ref types.ImageReference
 		switch {
 		case !j.filtered() && len(gone) == 0:
-			ref, err = layout.NewReference(filepath.Join(j.work, "layout"), "source")
+			ref, err = j.img.SourceRef()
 			it.Digest = j.img.Digest
 		default:
 			ref, it.Digest, err = o.rebuild(ctx, j, j.kept.Without(gone))
