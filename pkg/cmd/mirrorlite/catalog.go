@@ -149,5 +149,6 @@ func (o *CatalogOptions) Run(ctx context.Context) error {
 	if o.diskDir() == "" {
 		root, _ = registryRoot(o.To)
 	}
+	o.connectDest(ctx, false)
 	return o.execute(ctx, &plan.Plan{}, mirror.Registries{}, root)
 }
