@@ -5,6 +5,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/containers/image/v5/docker"
+	"github.com/containers/image/v5/docker/reference"
 	"github.com/containers/image/v5/pkg/blobinfocache/memory"
 	"github.com/containers/image/v5/types"
 	digest "github.com/opencontainers/go-digest"
@@ -54,7 +56,12 @@ func Copy(ctx context.Context, images []Image, opts Options) *Result {
 			looking.Go(func() { early = r.findAttachments(ctx, todo, digestByReference) })
 		}
 		r.forEachN(ctx, todo, r.checkParallel(), r.checkPresent)
-		r.forEach(ctx, todo, r.resolve)
+		// A manifest asked for by digest is read through the kept client
+		// (resolve.go): a round trip that moves little, as many at once
+		// as checks; the others each open a client of their own.
+		byDigest, others := splitByDigest(todo)
+		r.forEachN(ctx, byDigest, r.checkParallel(), r.resolve)
+		r.forEach(ctx, others, r.resolve)
 		looking.Wait()
 		var next []*imageState
 		if opts.SigstoreAttachments {
@@ -254,6 +261,19 @@ func (r *run) fail(im *imageState, err error) {
 // forEach runs fn for each image, opts.Parallel at a time.
 func (r *run) forEach(ctx context.Context, ims []*imageState, fn func(context.Context, *imageState)) {
 	r.forEachN(ctx, ims, r.opts.Parallel, fn)
+}
+
+// splitByDigest parts ims into the images of docker:// sources named by
+// digest and the others.
+func splitByDigest(ims []*imageState) (byDigest, others []*imageState) {
+	for _, im := range ims {
+		if _, ok := im.Source.DockerReference().(reference.Digested); ok && im.Source.Transport().Name() == docker.Transport.Name() {
+			byDigest = append(byDigest, im)
+		} else {
+			others = append(others, im)
+		}
+	}
+	return byDigest, others
 }
 
 // idlePerRequest is how many clients a run keeps open and unused

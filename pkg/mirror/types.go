@@ -53,9 +53,10 @@ type Options struct {
 	// for reading sources and writing destinations.
 	SourceCtx, DestCtx *types.SystemContext
 	// Parallel is the number of blob transfers and manifest reads in
-	// flight; existence checks and manifest pushes, round trips that move
-	// little, get up to eight and four times as many (copy.go,
-	// checkParallel and pushParallel); 1 is one request at a time.
+	// flight; existence checks and reads of manifests by digest, round
+	// trips through a kept client, get up to eight times as many, and
+	// manifest pushes four (copy.go, checkParallel and pushParallel); 1
+	// is one request at a time.
 	// DefaultParallel if zero.
 	Parallel int
 	// Retry is the policy for every request; retry.Default if zero.
