@@ -97,16 +97,19 @@ func (c Cache) Open(ctx context.Context, name string, sys *types.SystemContext, 
 
 // openEntry reads the locked entry, filling it first unless it is
 // complete. A copy cut short is resumed: the layout keeps the blobs it
-// has, and only the missing ones are copied.
+// has, and only the missing ones are copied. An entry that no longer
+// reads (its files changed or removed by hand) is copied again.
 func (c Cache) openEntry(ctx context.Context, name string, src types.ImageReference, d digest.Digest, sys *types.SystemContext, entry string, policy retry.Policy) (*Copy, error) {
 	layoutDir, configs := filepath.Join(entry, "layout"), filepath.Join(entry, "configs")
 	now := time.Now()
-	if _, err := os.Stat(filepath.Join(entry, completeFile)); err == nil {
+	if complete(entry) {
 		img := &Image{Source: name, Digest: d, dir: layoutDir}
-		if err := img.read(ctx); err != nil {
-			return nil, fmt.Errorf("catalog %s, kept in %s: %w", name, entry, err)
+		if err := img.read(ctx); err == nil {
+			return &Copy{Image: img, Configs: configs}, os.Chtimes(entry, now, now)
 		}
-		return &Copy{Image: img, Configs: configs}, os.Chtimes(entry, now, now)
+		if err := os.RemoveAll(entry); err != nil {
+			return nil, err
+		}
 	}
 	img, err := FetchFrom(ctx, name, src, sys, layoutDir, policy)
 	if err != nil {
@@ -122,6 +125,16 @@ func (c Cache) openEntry(ctx context.Context, name string, src types.ImageRefere
 		return nil, err
 	}
 	return &Copy{Image: img, Configs: configs}, os.Chtimes(entry, now, now)
+}
+
+// complete reports whether entry holds a whole copy and its configs.
+func complete(entry string) bool {
+	for _, f := range []string{completeFile, "configs"} {
+		if _, err := os.Stat(filepath.Join(entry, f)); err != nil {
+			return false
+		}
+	}
+	return true
 }
 
 // OpenFrom is Open of the catalog name from src, a copy of it held

@@ -58,6 +58,17 @@ func TestCacheSkipsTheCopyOfAnUnchangedCatalog(t *testing.T) {
 	}
 	again.Release()
 
+	// A kept copy damaged by hand is copied again, not trusted.
+	if err := os.RemoveAll(filepath.Join(filepath.Dir(again.Configs), "layout", "blobs")); err != nil {
+		t.Fatal(err)
+	}
+	reg.Traffic().Reset()
+	healed := openCached(t, c, name, sys)
+	if requests, _ := reg.Traffic().Requests(); healed.Image.Digest != first.Image.Digest || requests <= 2 {
+		t.Errorf("a damaged copy: read %s with %d requests, want %s copied again", healed.Image.Digest, requests, first.Image.Digest)
+	}
+	healed.Release()
+
 	// A new catalog under the same tag.
 	img, err := testenv.CatalogImage(t, testenv.Catalog(sample()[:1]...), "amd64")
 	if err != nil {
