@@ -24,6 +24,9 @@ BENCH_RUNS  ?= 3
 BENCH_LINK  ?=
 # BENCH_PAYLOAD=operators mirrors a 500-image selection of a synthetic operator catalog instead of a release.
 BENCH_PAYLOAD ?=
+# BENCH_AUTH=token makes the registries hand out Bearer tokens instead of checking Basic credentials.
+BENCH_AUTH ?=
+export BENCH_AUTH
 
 .PHONY: help build test testbin install demo sandbox sandbox-stop lint bench bench-go dist clean fuzz
 
@@ -49,7 +52,7 @@ fuzz: ## run each fuzz target for FUZZTIME (default 2m; make test runs them for 
 	@set -e; $(foreach f,$(FUZZ),echo "fuzz $(f) for $(FUZZTIME)"; \
 	  $(GO) test -run '^$$' -fuzz '^$(word 2,$(subst :, ,$(f)))$$' -fuzztime $(FUZZTIME) ./$(word 1,$(subst :, ,$(f)));)
 
-bench: build ## mirroring benchmark vs skopeo, crane, regctl (BENCH_SCALE=small|full, BENCH_RUNS=3, BENCH_LINK=intercontinental|regional|site, BENCH_PAYLOAD=operators); JSON in bench/results/
+bench: build ## mirroring benchmark vs skopeo, crane, regctl (BENCH_SCALE=small|full, BENCH_RUNS=3, BENCH_LINK=intercontinental|regional|site, BENCH_PAYLOAD=operators, BENCH_AUTH=token); JSON in bench/results/
 	@mkdir -p bin/bench
 	cd hack/benchtools && $(GO) build -trimpath -o ../../bin/bench/ github.com/google/go-containerregistry/cmd/crane github.com/regclient/regclient/cmd/regctl ./limit ./measure
 	cd hack/benchtools && $(GO) build -trimpath -o ../../bin/bench/toxiproxy-cli github.com/Shopify/toxiproxy/v2/cmd/cli

@@ -158,7 +158,9 @@ type Report struct {
 	Scale   string    `json:"scale"`
 	Command string    `json:"command"`
 	// Link is the emulated link to every registry; none on loopback.
-	Link        *linkProfile  `json:"link,omitempty"`
+	Link *linkProfile `json:"link,omitempty"`
+	// TokenAuth: the registries handed out Bearer tokens (-token-auth).
+	TokenAuth   bool          `json:"tokenAuth,omitempty"`
 	Machine     string        `json:"machine"`
 	LoadBefore  string        `json:"loadBefore"`
 	LoadAfter   string        `json:"loadAfter"`
@@ -289,7 +291,7 @@ func run(scale string, runs int, only, binDir, toolDir, baselineDir, out, linkNa
 	}
 	defer os.RemoveAll(b.work)
 
-	rep := &Report{Started: time.Now().UTC(), Scale: orDefault(scale, "small"), Command: strings.Join(os.Args, " "), Machine: machine(), LoadBefore: loadavg(), Link: profile}
+	rep := &Report{Started: time.Now().UTC(), Scale: orDefault(scale, "small"), Command: strings.Join(os.Args, " "), Machine: machine(), LoadBefore: loadavg(), Link: profile, TokenAuth: *tokenAuth}
 	fmt.Fprintf(os.Stderr, "bench: %s; load average %s\n", rep.Machine, rep.LoadBefore)
 	if profile != nil {
 		if b.link, err = startLink(b.toolDir, *profile); err != nil {
@@ -503,11 +505,22 @@ func (b *bench) newRun(name string) (*runEnv, error) {
 
 // registryOptions puts a registry behind the link, if there is one, and
 // names its proxy in *proxy.
+// tokenAuth makes every registry hand out Bearer tokens, as quay.io and
+// registry.redhat.io do: with Basic credentials (the default, as a
+// distribution registry with htpasswd), the registry compares them with
+// bcrypt on every request, CPU that a re-run's hundreds of checks queue
+// behind on this machine's two cores.
+var tokenAuth = flag.Bool("token-auth", os.Getenv("BENCH_AUTH") == "token", "registries hand out Bearer tokens, as quay.io and registry.redhat.io do, instead of checking Basic credentials on every request (BENCH_AUTH=token)")
+
 func (b *bench) registryOptions(proxy *string) []testenv.RegistryOption {
-	if b.link == nil {
-		return nil
+	var opts []testenv.RegistryOption
+	if *tokenAuth {
+		opts = append(opts, testenv.WithTokenAuth())
 	}
-	return []testenv.RegistryOption{testenv.WithFront(b.link.front(proxy))}
+	if b.link != nil {
+		opts = append(opts, testenv.WithFront(b.link.front(proxy)))
+	}
+	return opts
 }
 
 func (r *runEnv) close() {
@@ -952,6 +965,9 @@ func printTable(w io.Writer, rep *Report) {
 	fmt.Fprintf(w, "\nMirroring benchmark, scale %s: %d images, %d unique blobs, %.0f MB unique; median of each tool's runs\n", rep.Scale, rep.Images, rep.Blobs, rep.UniqueMB)
 	if rep.Link != nil {
 		fmt.Fprintf(w, "link: every registry behind an emulated %s link\n", rep.Link)
+	}
+	if rep.TokenAuth {
+		fmt.Fprintln(w, "auth: the registries hand out Bearer tokens")
 	}
 	fmt.Fprintf(w, "machine: %s; load average before %s, after %s\n\n", rep.Machine, rep.LoadBefore, rep.LoadAfter)
 	rows := [][]string{{"tool", "runs", "wall s", "CPU s", "registries CPU s", "requests", "peak RSS MiB", "blobs up", "MB up", "max up/blob", "x ours", "x limit"}}
