@@ -25,11 +25,8 @@ import (
 // They go over a kept connection now: fewer connections than images on
 // either side.
 func TestRerunAsksOverKeptConnections(t *testing.T) {
-	src := testenv.StartRegistry(t)
-	dst := testenv.StartRegistry(t)
-	rel := src.PushRelease(t, testenv.ReleaseSpec{Components: 16, SigstoreSignature: true})
-	sys := testenv.CombinedSystemContext(t, src, dst)
-	images, _ := releaseImages(t, sys, rel, dst.Ref("mirror/ocp"))
+	r := startRelease(t, testenv.ReleaseSpec{Components: 16, SigstoreSignature: true})
+	src, dst, sys, images := r.src, r.dst, r.sys, r.images
 	opts := mirror.Options{SourceCtx: sys, DestCtx: sys, SigstoreAttachments: true}
 	again := rerun(t, src, dst, images, opts)
 	if n := len(again.Images); n != len(images)+1 {
@@ -60,11 +57,8 @@ func TestRerunAsksOverKeptConnections(t *testing.T) {
 // one ping per registry, and the destination is asked its tags once.
 func TestReleaseRerunConnectsOncePerRegistry(t *testing.T) {
 	ctx := context.Background()
-	src := testenv.StartRegistry(t)
-	dst := testenv.StartRegistry(t)
-	rel := src.PushRelease(t, testenv.ReleaseSpec{Components: 16})
-	sys := testenv.CombinedSystemContext(t, src, dst)
-	images, _ := releaseImages(t, sys, rel, dst.Ref("mirror/ocp"))
+	r := startRelease(t, testenv.ReleaseSpec{Components: 16})
+	src, dst, sys, images := r.src, r.dst, r.sys, r.images
 	opts := mirror.Options{SourceCtx: sys, DestCtx: sys, SigstoreAttachments: true}
 	checkAllCopied(t, mirror.Copy(ctx, images, opts), mirror.StatusCopied)
 	src.Traffic().Reset()
@@ -81,14 +75,14 @@ func TestReleaseRerunConnectsOncePerRegistry(t *testing.T) {
 		defer close(connected)
 		clients.Connect(ctx, sys, dstRepo, true)
 	}()
-	p, err := release.ReadPayload(ctx, sys, rel.PullSpec, release.WithOpen(func(ctx context.Context, ref types.ImageReference) (types.ImageSource, error) {
+	p, err := release.ReadPayload(ctx, sys, r.rel.PullSpec, release.WithOpen(func(ctx context.Context, ref types.ImageReference) (types.ImageSource, error) {
 		return clients.OpenSource(ctx, sys, ref)
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.Digest != rel.Digest || len(p.Components) != 16 {
-		t.Fatalf("read release %s with %d components, want %s with 16", p.Digest, len(p.Components), rel.Digest)
+	if p.Digest != r.rel.Digest || len(p.Components) != 16 {
+		t.Fatalf("read release %s with %d components, want %s with 16", p.Digest, len(p.Components), r.rel.Digest)
 	}
 	<-connected
 	opts.Clients = clients
@@ -112,11 +106,8 @@ func TestReleaseRerunConnectsOncePerRegistry(t *testing.T) {
 // behind the mirror's back is put back by the re-run, the rest left alone.
 func TestRerunCatchesAMovedTag(t *testing.T) {
 	ctx := context.Background()
-	src := testenv.StartRegistry(t)
-	dst := testenv.StartRegistry(t)
-	rel := src.PushRelease(t, testenv.ReleaseSpec{Components: 4})
-	sys := testenv.CombinedSystemContext(t, src, dst)
-	images, plan := releaseImages(t, sys, rel, dst.Ref("mirror/ocp"))
+	r := startRelease(t, testenv.ReleaseSpec{Components: 4})
+	dst, sys, images, plan := r.dst, r.sys, r.images, r.plan
 	opts := mirror.Options{SourceCtx: sys, DestCtx: sys}
 	checkAllCopied(t, mirror.Copy(ctx, images, opts), mirror.StatusCopied)
 
@@ -145,11 +136,8 @@ func TestRerunCatchesAMovedTag(t *testing.T) {
 // source after the first run is copied by the re-run.
 func TestRerunCopiesANewSignature(t *testing.T) {
 	ctx := context.Background()
-	src := testenv.StartRegistry(t)
-	dst := testenv.StartRegistry(t)
-	rel := src.PushRelease(t, testenv.ReleaseSpec{Components: 3})
-	sys := testenv.CombinedSystemContext(t, src, dst)
-	images, plan := releaseImages(t, sys, rel, dst.Ref("mirror/ocp"))
+	r := startRelease(t, testenv.ReleaseSpec{Components: 3})
+	src, dst, sys, images, plan := r.src, r.dst, r.sys, r.images, r.plan
 	opts := mirror.Options{SourceCtx: sys, DestCtx: sys, SigstoreAttachments: true}
 	first := mirror.Copy(ctx, images, opts)
 	checkAllCopied(t, first, mirror.StatusCopied)
@@ -392,6 +380,25 @@ func TestRerunAsksATokenRegistryWithOnePing(t *testing.T) {
 			t.Errorf("re-run, %s: %d pings and %d tokens for %d repositories, want one ping and a token each", reg.name, pings, tokens, len(repos))
 		}
 	}
+}
+
+// started is a release pushed to a source registry and planned to a
+// destination registry's mirror/ocp, as most re-run tests begin.
+type started struct {
+	src, dst *testenv.Registry
+	rel      *testenv.Release
+	sys      *types.SystemContext
+	images   []mirror.Image
+	plan     *releasePlan
+}
+
+func startRelease(t *testing.T, spec testenv.ReleaseSpec) started {
+	t.Helper()
+	r := started{src: testenv.StartRegistry(t), dst: testenv.StartRegistry(t)}
+	r.rel = r.src.PushRelease(t, spec)
+	r.sys = testenv.CombinedSystemContext(t, r.src, r.dst)
+	r.images, r.plan = releaseImages(t, r.sys, r.rel, r.dst.Ref("mirror/ocp"))
+	return r
 }
 
 // side is a registry of a test, named for its messages.
