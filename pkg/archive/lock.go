@@ -6,7 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
+
+	"github.com/airgap-ocp/oc-plugins/pkg/flock"
 )
 
 // lockFile names, while a Writer holds the directory, the process that
@@ -29,17 +30,13 @@ func lockDir(dir string, exclusive bool) (*dirLock, error) {
 	if err != nil {
 		return nil, err
 	}
-	how := syscall.LOCK_SH
-	if exclusive {
-		how = syscall.LOCK_EX
-	}
-	if err := syscall.Flock(int(d.Fd()), how|syscall.LOCK_NB); err != nil {
+	if err := flock.Try(d, exclusive); err != nil {
 		d.Close()
 		switch {
-		case errors.Is(err, syscall.EWOULDBLOCK):
+		case errors.Is(err, flock.ErrHeld):
 			return nil, &RefusedError{dir, holder(dir)}
-		case errors.Is(err, syscall.ENOTSUP), errors.Is(err, syscall.ENOLCK):
-			return &dirLock{}, nil // a file system without locks: as before
+		case errors.Is(err, flock.ErrUnsupported):
+			return &dirLock{}, nil // as before locks
 		}
 		return nil, fmt.Errorf("locking %s: %w", dir, err)
 	}
@@ -63,7 +60,7 @@ func lockDir(dir string, exclusive bool) (*dirLock, error) {
 func holder(dir string) string {
 	if d, err := os.Open(dir); err == nil {
 		defer d.Close()
-		if syscall.Flock(int(d.Fd()), syscall.LOCK_SH|syscall.LOCK_NB) == nil {
+		if flock.Try(d, false) == nil {
 			return "the archive is being read by another process (--from); run again when it is done"
 		}
 	}
