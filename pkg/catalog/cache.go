@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/containers/image/v5/docker"
@@ -16,6 +15,7 @@ import (
 	"github.com/containers/image/v5/types"
 	digest "github.com/opencontainers/go-digest"
 
+	"github.com/airgap-ocp/oc-plugins/pkg/flock"
 	"github.com/airgap-ocp/oc-plugins/pkg/retry"
 )
 
@@ -70,7 +70,11 @@ func (c Cache) Open(ctx context.Context, name string, sys *types.SystemContext, 
 	if err != nil {
 		return nil, fmt.Errorf("reading catalog %s: %w", name, err)
 	}
-	byDigest, err := docker.NewReference(mustDigested(src.DockerReference(), d))
+	canonical, err := reference.WithDigest(reference.TrimNamed(src.DockerReference()), d)
+	if err != nil {
+		return nil, err
+	}
+	byDigest, err := docker.NewReference(canonical)
 	if err != nil {
 		return nil, err
 	}
@@ -186,15 +190,6 @@ func sourceDigest(ctx context.Context, src types.ImageReference, sys *types.Syst
 	return d, err
 }
 
-// mustDigested is named by digest d, without its tag.
-func mustDigested(named reference.Named, d digest.Digest) reference.Canonical {
-	c, err := reference.WithDigest(reference.TrimNamed(named), d)
-	if err != nil {
-		panic(err) // d came from a registry's answer or a parsed reference
-	}
-	return c
-}
-
 // lockEntry takes entry's lock without waiting: ok is false when another
 // run holds it. A file system without locks is used unlocked.
 func lockEntry(entry string) (unlock func(), ok bool, err error) {
@@ -202,12 +197,12 @@ func lockEntry(entry string) (unlock func(), ok bool, err error) {
 	if err != nil {
 		return nil, false, err
 	}
-	err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+	err = flock.Try(f, true)
 	switch {
-	case err == nil, errors.Is(err, syscall.ENOTSUP), errors.Is(err, syscall.ENOLCK):
+	case err == nil, errors.Is(err, flock.ErrUnsupported):
 		var once sync.Once
 		return func() { once.Do(func() { f.Close() }) }, true, nil
-	case errors.Is(err, syscall.EWOULDBLOCK):
+	case errors.Is(err, flock.ErrHeld):
 		f.Close()
 		return nil, false, nil
 	}
