@@ -191,20 +191,18 @@ func (o Options) scanner(ctx context.Context, work string) scanFunc {
 	return func(name string) (*catalog.Image, *catalog.Index, error) {
 		n++
 		dir := filepath.Join(work, fmt.Sprint(n))
-		img, err := catalog.Fetch(ctx, name, o.Sys, filepath.Join(dir, "layout"), o.Retry)
+		// Copied for this run only (no cache): these are the mirror's
+		// catalogs, read once to be retired.
+		cp, err := catalog.Cache{}.Open(ctx, name, o.Sys, dir, o.Retry)
 		if err != nil {
 			return nil, nil, err
 		}
-		configs := filepath.Join(dir, "configs")
-		if err := img.ExtractConfigs(ctx, configs); err != nil {
-			return nil, nil, fmt.Errorf("catalog %s: %w", name, err)
-		}
-		x, err := catalog.Scan(ctx, os.DirFS(configs))
+		x, err := catalog.Scan(ctx, os.DirFS(cp.Configs))
 		if err != nil {
 			return nil, nil, fmt.Errorf("catalog %s: %w: %w", name, catalog.ErrNotCatalog, err)
 		}
 		// The layouts are large; what is needed of them is in x.
-		return img, x, os.RemoveAll(dir)
+		return cp.Image, x, os.RemoveAll(dir)
 	}
 }
 
