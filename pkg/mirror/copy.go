@@ -305,6 +305,20 @@ const (
 func (r *run) checkParallel() int { return r.roundTrips(checksPerRequest, maxChecks) }
 func (r *run) pushParallel() int  { return r.roundTrips(pushesPerRequest, maxPushes) }
 
+// smallParallel is how many small blobs (transfer.go) are copied beside
+// the opts.Parallel transfers: as many again, none at --parallel 1 (the
+// transfer then takes them in turn).
+func (r *run) smallParallel() int {
+	if r.opts.Parallel == 1 {
+		return 0
+	}
+	return r.opts.Parallel
+}
+
+// poolLimit is the clients a repository's pool may hold: enough for the
+// transfers and the small blobs beside them.
+func (r *run) poolLimit() int { return poolSize(r.opts.Parallel + r.smallParallel()) }
+
 func (r *run) roundTrips(perRequest, most int) int {
 	if r.opts.Parallel == 1 {
 		return 1

@@ -51,8 +51,8 @@ func (r *run) repo(ref types.ImageReference) *destRepo {
 	}
 	d := &destRepo{
 		ref:   ref,
-		blobs: pool[types.ImageDestination]{limit: poolSize(r.opts.Parallel), idle: &r.idle, close: closeDest},
-		reads: pool[types.ImageSource]{limit: poolSize(r.opts.Parallel), idle: &r.idle, close: closeSource},
+		blobs: pool[types.ImageDestination]{limit: r.poolLimit(), idle: &r.idle, close: closeDest},
+		reads: pool[types.ImageSource]{limit: r.poolLimit(), idle: &r.idle, close: closeSource},
 	}
 	v, _ := r.repos.LoadOrStore(key, d)
 	return v.(*destRepo)

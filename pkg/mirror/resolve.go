@@ -38,7 +38,7 @@ func (r *run) openSource(ctx context.Context, im *imageState) error {
 	r.mu.Lock()
 	p := r.sources[key]
 	if p == nil {
-		p = &pool[types.ImageSource]{limit: poolSize(r.opts.Parallel), idle: &r.idle, close: closeSource}
+		p = &pool[types.ImageSource]{limit: r.poolLimit(), idle: &r.idle, close: closeSource}
 		r.sources[key] = p
 	}
 	r.mu.Unlock()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"sort"
 	"sync"
 
 	"github.com/containers/image/v5/types"
@@ -90,12 +89,13 @@ func closeSource(s types.ImageSource) { _ = s.Close() }
 // the other half take the blobs in the order of the images that need
 // them, so images complete one after another, not all at the end with
 // the blobs of middling size (which is where taking blobs by size from
-// both ends left them). A push moves little data and is all round trips (a client, its
-// ping, the manifest, its check), so pushes run beside the transfers, several
-// to a request slot (pushParallel), without taking a transfer's place: a
-// link is not left idle while an image is pushed, and the pushes of images
-// completed at the end are not a tail of round trips a few at a time
-// (docs/benchmarks.md, issue 20).
+// both ends left them). A small blob (smallBlob) and a push move little
+// data and are all round trips, so they run beside the transfers, several
+// to a request slot (smallParallel, pushParallel), without taking a
+// transfer's place: the link is not left idle while configs and empty
+// layers go up or an image is pushed, and the run does not end with
+// hundreds of small blobs a transfer slot each, too few bytes in flight
+// to fill a long link (docs/benchmarks.md, issue 20).
 func (r *run) transfer(ctx context.Context, groups []*blobGroup) {
 	q := newQueue(groups)
 	var pushes sync.WaitGroup
@@ -121,11 +121,10 @@ func (r *run) transfer(ctx context.Context, groups []*blobGroup) {
 	}
 	push(ready)
 	var wg sync.WaitGroup
-	for i := range r.opts.Parallel {
-		inOrder := r.opts.Parallel > 1 && i%2 == 1
+	work := func(l lane) {
 		wg.Go(func() {
 			for {
-				g, ok := q.next(inOrder)
+				g, ok := q.next(l)
 				if !ok {
 					return
 				}
@@ -133,46 +132,87 @@ func (r *run) transfer(ctx context.Context, groups []*blobGroup) {
 			}
 		})
 	}
+	for i := range r.opts.Parallel {
+		if r.opts.Parallel > 1 && i%2 == 1 {
+			work(imageOrder)
+		} else {
+			work(largest)
+		}
+	}
+	for range r.smallParallel() {
+		work(smallOnly)
+	}
 	wg.Wait()
 	pushes.Wait()
 }
 
+// smallBlob is the size under which a blob is all round trips: on any
+// link it moves in less time than the five requests of its copy take to
+// come and go (a MiB at 1 Gbit/s: 8 ms; five round trips at 10 ms: 50).
+// Configs and empty layers are a third of a release's blobs.
+const smallBlob = 1 << 20
+
+// lane is the blobs a transfer worker takes.
+type lane int
+
+const (
+	largest    lane = iota // the largest left, then small ones
+	imageOrder             // the first left in image order, then small ones
+	smallOnly              // small ones only, in image order
+)
+
 type queue struct {
 	mu sync.Mutex
-	// bySize holds the blobs largest first, inOrder the same blobs in the
-	// order of the images that need them; taken marks those handed out.
-	bySize, inOrder []*blobGroup
-	taken           map[*blobGroup]bool
+	// bySize holds the blobs of smallBlob or more (or of unknown size)
+	// largest first, inOrder the same blobs in the order of the images
+	// that need them, and small the others in that order; taken marks
+	// those handed out.
+	bySize, inOrder, small []*blobGroup
+	taken                  map[*blobGroup]bool
 }
 
 // newQueue queues groups, which come largest first; each group's order
 // among the images is its seq.
 func newQueue(groups []*blobGroup) *queue {
-	q := &queue{bySize: groups, taken: make(map[*blobGroup]bool, len(groups))}
-	q.inOrder = slices.Clone(groups)
-	sort.SliceStable(q.inOrder, func(i, j int) bool { return q.inOrder[i].seq < q.inOrder[j].seq })
+	q := &queue{taken: make(map[*blobGroup]bool, len(groups))}
+	for _, g := range groups {
+		if g.info.Size >= 0 && g.info.Size < smallBlob {
+			q.small = append(q.small, g)
+		} else {
+			q.bySize = append(q.bySize, g)
+		}
+	}
+	q.inOrder = slices.Clone(q.bySize)
+	bySeq := func(a, b *blobGroup) int { return a.seq - b.seq }
+	slices.SortStableFunc(q.inOrder, bySeq)
+	slices.SortStableFunc(q.small, bySeq)
 	return q
 }
 
-// next returns a blob to copy: the largest left, or with inOrder the
-// first left in image order; false when none is left.
-func (q *queue) next(inOrder bool) (*blobGroup, bool) {
+// next returns a blob for a worker of lane l; false when none is left
+// for it.
+func (q *queue) next(l lane) (*blobGroup, bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	list := &q.bySize
-	if inOrder {
-		list = &q.inOrder
+	lists := []*[]*blobGroup{&q.bySize, &q.small}
+	switch l {
+	case imageOrder:
+		lists[0] = &q.inOrder
+	case smallOnly:
+		lists = lists[1:]
 	}
-	for len(*list) > 0 && q.taken[(*list)[0]] {
-		*list = (*list)[1:]
+	for _, list := range lists {
+		for len(*list) > 0 && q.taken[(*list)[0]] {
+			*list = (*list)[1:]
+		}
+		if len(*list) > 0 {
+			g := (*list)[0]
+			*list = (*list)[1:]
+			q.taken[g] = true
+			return g, true
+		}
 	}
-	if len(*list) == 0 {
-		return nil, false
-	}
-	g := (*list)[0]
-	*list = (*list)[1:]
-	q.taken[g] = true
-	return g, true
+	return nil, false
 }
 
 // copyBlob brings g's blob into every repository that lacks it: mounted

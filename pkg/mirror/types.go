@@ -54,9 +54,10 @@ type Options struct {
 	SourceCtx, DestCtx *types.SystemContext
 	// Parallel is the number of blob transfers and manifest reads in
 	// flight; existence checks and reads of manifests by digest, round
-	// trips through a kept client, get up to eight times as many, and
-	// manifest pushes four (copy.go, checkParallel and pushParallel); 1
-	// is one request at a time.
+	// trips through a kept client, get up to eight times as many,
+	// manifest pushes four, and blobs under a MiB as many again beside
+	// the transfers (copy.go, checkParallel, pushParallel and
+	// smallParallel); 1 is one request at a time.
 	// DefaultParallel if zero.
 	Parallel int
 	// Retry is the policy for every request; retry.Default if zero.

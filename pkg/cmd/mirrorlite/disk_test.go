@@ -313,9 +313,11 @@ func TestSinceArchiveHoldsOnlyNewBlobs(t *testing.T) {
 
 func TestFromDiskMissingChunkPushesTheRestAndNamesIt(t *testing.T) {
 	e := newEnv(t)
-	rel := e.src.PushRelease(t, testenv.ReleaseSpec{Components: 6, OwnLayerSize: 600 << 10})
+	// Own layers over a MiB go by size, one after another (small blobs
+	// come after them), and two do not fit in a chunk.
+	rel := e.src.PushRelease(t, testenv.ReleaseSpec{Components: 6, OwnLayerSize: 1100 << 10})
 	dir := filepath.Join(e.dir, "a")
-	if _, stderr, code := e.run(t, "", "release", rel.Tag, "--to", "file://"+dir, "--archive-size", "1Mi", "--parallel", "1"); code != 0 {
+	if _, stderr, code := e.run(t, "", "release", rel.Tag, "--to", "file://"+dir, "--archive-size", "2Mi", "--parallel", "1"); code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
 	idx, err := archive.ReadIndexFile(dir)
