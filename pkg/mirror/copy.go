@@ -190,6 +190,7 @@ type imageState struct {
 type instance struct {
 	digest digest.Digest
 	raw    []byte
+	mime   string
 }
 
 type blobRef struct {
@@ -289,9 +290,10 @@ const idlePerRequest = 8
 // HTTP/2 connection carries a release's checks at once. maxChecks bounds
 // them (a registry that speaks only HTTP/1.1 gets no more than
 // maxCheckConns connections for them, exists.go). Manifest pushes are
-// round trips too, but each through a containers/image client of its
-// own (a connection, a ping, buffers): pushesPerRequest and maxPushes
-// keep those to what memory and the registry bear.
+// round trips too, through the kept client or where containers/image
+// must push, a client of its own per image (a connection, a ping,
+// buffers, push.go): pushesPerRequest and maxPushes keep those to what
+// memory and the registry bear.
 const (
 	checksPerRequest = 8
 	maxChecks        = 256

@@ -82,15 +82,64 @@ type checkClient struct {
 	// Basic, or asks for nothing: one authenticating transport, that
 	// remote's fetchers take as set up (a *transport.Wrapper).
 	shared atomic.Pointer[remote.Puller]
-	// repos hold, where the challenge is Bearer, a puller per
-	// repository: a token is for one scope.
-	mu    sync.Mutex
-	repos map[string]*repoPuller
+	// pullers hold, where the challenge is Bearer, a puller per
+	// repository: a token is for one scope. pushers hold one per
+	// repository where it is Bearer, else one for all under ""
+	// (repoScoped).
+	mu      sync.Mutex
+	pullers map[string]*repoClient[remote.Puller]
+	pushers map[string]*repoClient[remote.Pusher]
 }
 
-type repoPuller struct {
-	setup  chan struct{}
-	pulled atomic.Pointer[remote.Puller]
+// repoClient is a client set up once (a token fetched), by the first
+// caller that needs it.
+type repoClient[T any] struct {
+	setup chan struct{}
+	done  atomic.Pointer[T]
+}
+
+// repoClientOf is m's entry for key, made if missing; cl.mu is held.
+func repoClientOf[T any](m *map[string]*repoClient[T], key string) *repoClient[T] {
+	if *m == nil {
+		*m = map[string]*repoClient[T]{}
+	}
+	rc := (*m)[key]
+	if rc == nil {
+		rc = &repoClient[T]{setup: make(chan struct{}, 1)}
+		(*m)[key] = rc
+	}
+	return rc
+}
+
+// repoScoped returns the client of m for repo, built once over base by
+// build: where the registry challenges with Bearer, repo's own, with a
+// token for scope fetched with the ping's challenge; else one for every
+// repository.
+func repoScoped[T any](ctx context.Context, cl *checkClient, m *map[string]*repoClient[T], repo name.Repository, scope string, base http.RoundTripper, build func(http.RoundTripper) (*T, error)) (*T, error) {
+	ch, err := cl.ping(ctx)
+	if err != nil {
+		return nil, err
+	}
+	bearer := strings.EqualFold(ch.Scheme, "bearer")
+	key := ""
+	if bearer {
+		key = repo.RepositoryStr()
+	}
+	cl.mu.Lock()
+	rc := repoClientOf(m, key)
+	cl.mu.Unlock()
+	return once(ctx, rc.setup, &rc.done, func() (*T, error) {
+		var tr http.RoundTripper
+		if bearer {
+			tr, err = cl.tokenTransport(ctx, ch, scope, base)
+		} else {
+			tr, err = transport.FromToken(cl.reg, cl.auth, cl.schemed(ch, base), ch, nil)
+		}
+		if err != nil {
+			return nil, err
+		}
+		return build(tr)
+	})
 }
 
 // puller returns the client's puller for repo: after the registry's one
@@ -109,30 +158,30 @@ func (cl *checkClient) puller(ctx context.Context, repo name.Repository) (*remot
 		return p, nil
 	}
 	cl.mu.Lock()
-	if cl.repos == nil {
-		cl.repos = map[string]*repoPuller{}
-	}
-	rp := cl.repos[repo.RepositoryStr()]
-	if rp == nil {
-		rp = &repoPuller{setup: make(chan struct{}, 1)}
-		cl.repos[repo.RepositoryStr()] = rp
-	}
+	rc := repoClientOf(&cl.pullers, repo.RepositoryStr())
 	cl.mu.Unlock()
-	return once(ctx, rp.setup, &rp.pulled, func() (*remote.Puller, error) {
-		tr := cl.schemed(ch)
-		tok, err := transport.Exchange(ctx, cl.reg, cl.auth, tr, []string{repo.Scope(transport.PullScope)}, ch)
+	return once(ctx, rc.setup, &rc.done, func() (*remote.Puller, error) {
+		tr, err := cl.tokenTransport(ctx, ch, repo.Scope(transport.PullScope), cl.base)
 		if err != nil {
 			return nil, err
 		}
-		if tok.Token == "" {
-			tok.Token = tok.AccessToken // some token services send only this
-		}
-		wt, err := transport.FromToken(cl.reg, cl.auth, tr, ch, tok)
-		if err != nil {
-			return nil, err
-		}
-		return cl.newPuller(wt)
+		return cl.newPuller(tr)
 	})
+}
+
+// tokenTransport authenticates with a token for scope, fetched with the
+// ping's Bearer challenge (transport.Exchange, FromToken) rather than
+// after a ping of its own, as NewWithContext would.
+func (cl *checkClient) tokenTransport(ctx context.Context, ch *transport.Challenge, scope string, base http.RoundTripper) (http.RoundTripper, error) {
+	tr := cl.schemed(ch, base)
+	tok, err := transport.Exchange(ctx, cl.reg, cl.auth, tr, []string{scope}, ch)
+	if err != nil {
+		return nil, err
+	}
+	if tok.Token == "" {
+		tok.Token = tok.AccessToken // some token services send only this
+	}
+	return transport.FromToken(cl.reg, cl.auth, tr, ch, tok)
 }
 
 // ping pings the registry, the first time only, and builds the shared
@@ -156,7 +205,7 @@ func (cl *checkClient) ping(ctx context.Context) (*transport.Challenge, error) {
 		}
 		// FromToken is the transport NewWithContext would build after
 		// its ping, for a challenge that is not Bearer.
-		tr, err := transport.FromToken(cl.reg, cl.auth, cl.schemed(ch), ch, nil)
+		tr, err := transport.FromToken(cl.reg, cl.auth, cl.schemed(ch, cl.base), ch, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -179,13 +228,13 @@ func (cl *checkClient) ping(ctx context.Context) (*transport.Challenge, error) {
 	return ch, nil
 }
 
-// schemed is the client's transport with the scheme the ping found.
-func (cl *checkClient) schemed(ch *transport.Challenge) http.RoundTripper {
+// schemed is next with the scheme the ping found.
+func (cl *checkClient) schemed(ch *transport.Challenge, next http.RoundTripper) http.RoundTripper {
 	scheme := "https"
 	if ch.Insecure {
 		scheme = "http"
 	}
-	return transport.NewUserAgent(schemed{next: cl.base, host: cl.reg.RegistryStr(), scheme: scheme}, "")
+	return transport.NewUserAgent(schemed{next: next, host: cl.reg.RegistryStr(), scheme: scheme}, "")
 }
 
 func (cl *checkClient) newPuller(tr http.RoundTripper) (*remote.Puller, error) {
@@ -195,7 +244,7 @@ func (cl *checkClient) newPuller(tr http.RoundTripper) (*remote.Puller, error) {
 // once runs set, holding sem, unless *done is already set (set's nil
 // result leaves it unset); a caller waiting for sem gives up with its
 // ctx.
-func once(ctx context.Context, sem chan struct{}, done *atomic.Pointer[remote.Puller], set func() (*remote.Puller, error)) (*remote.Puller, error) {
+func once[T any](ctx context.Context, sem chan struct{}, done *atomic.Pointer[T], set func() (*T, error)) (*T, error) {
 	if p := done.Load(); p != nil {
 		return p, nil
 	}

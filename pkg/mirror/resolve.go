@@ -162,7 +162,7 @@ func (r *run) readManifests(ctx context.Context, im *imageState, raw []byte, mim
 		if manifest.MIMETypeIsMultiImage(childMIME) {
 			return fmt.Errorf("manifest list %s holds another list %s", d, cd)
 		}
-		im.children = append(im.children, instance{digest: cd, raw: child})
+		im.children = append(im.children, instance{digest: cd, raw: child, mime: childMIME})
 		if err := r.addBlobs(im, child, childMIME); err != nil {
 			return err
 		}

@@ -334,14 +334,14 @@ func (r *run) upload(ctx context.Context, g *blobGroup, dest types.ImageDestinat
 // manifest, and checks that the destination serves the source's digest.
 func (r *run) pushImage(ctx context.Context, im *imageState) {
 	defer r.closeOwnDest(im)
-	dest, err := r.dest(ctx, im.Dest)
+	put, err := r.manifestPut(ctx, im)
 	if err != nil {
 		r.fail(im, err)
 		return
 	}
 	for _, c := range im.children {
 		err := r.retry(ctx, r.atDest(im.Dest), int64(len(c.raw)), func(ctx context.Context) error {
-			return dest.PutManifest(ctx, c.raw, &c.digest)
+			return put(ctx, c.raw, c.mime, &c.digest)
 		})
 		if err != nil {
 			r.fail(im, fmt.Errorf("pushing manifest %s to %s: %w", c.digest, transports(im.Dest), err))
@@ -350,11 +350,8 @@ func (r *run) pushImage(ctx context.Context, im *imageState) {
 		r.counters.manifests.Add(1)
 	}
 	err = r.retry(ctx, r.atDest(im.Dest), int64(len(im.top)), func(ctx context.Context) error {
-		return dest.PutManifest(ctx, im.top, nil)
+		return put(ctx, im.top, im.MIMEType, nil)
 	})
-	if err == nil {
-		err = dest.Commit(ctx, pushed{ref: im.Source, raw: im.top, mime: im.MIMEType})
-	}
 	if err != nil {
 		r.fail(im, fmt.Errorf("pushing manifest %s to %s: %w", im.Digest, transports(im.Dest), err))
 		return
