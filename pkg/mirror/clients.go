@@ -12,6 +12,7 @@ import (
 	"github.com/containers/image/v5/types"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	digest "github.com/opencontainers/go-digest"
 )
 
@@ -136,11 +137,11 @@ func (c *Clients) OpenSource(ctx context.Context, sys *types.SystemContext, ref 
 	return &keptSource{ref: ref, named: named, repo: gref.Context(), top: gref, p: p}, nil
 }
 
-// keptSource reads one image through a kept client, for a read ahead of
-// the copies (its manifests and a few blobs); the copies themselves go
-// through containers/image. go-containerregistry checks what it reads
-// against the digests asked for: a manifest by digest, and each blob as
-// it is read to its end.
+// keptSource reads one image through a kept client: a read ahead of the
+// copies (its manifests and a few blobs), or the copies' blobs
+// (blobSource). go-containerregistry checks what it reads against the
+// digests asked for: a manifest by digest, and each blob as it is read
+// to its end.
 type keptSource struct {
 	ref   types.ImageReference
 	named reference.Named
@@ -202,3 +203,20 @@ func (s *keptSource) GetBlob(ctx context.Context, info types.BlobInfo, _ types.B
 }
 
 var _ types.ImageSource = (*keptSource)(nil)
+
+// blobSource opens ref for reading blobs through its registry's kept
+// client, on connections of their own (checkClient.bulk); errNoFastCheck
+// where containers/image must read it. A containers/image source would
+// cost a connection for its ping, another for the manifest it reads to
+// open (four round trips before the first blob), per pooled client.
+func (c *checker) blobSource(ctx context.Context, sys *types.SystemContext, ref types.ImageReference) (types.ImageSource, error) {
+	cl, named, gref, err := c.reference(sys, ref)
+	if err != nil {
+		return nil, err
+	}
+	p, err := repoScoped(ctx, cl, &cl.blobPullers, gref.Context(), gref.Context().Scope(transport.PullScope), cl.bulk, cl.newPuller)
+	if err != nil {
+		return nil, statusOf(named, err)
+	}
+	return &keptSource{ref: ref, named: named, repo: gref.Context(), top: gref, p: p}, nil
+}

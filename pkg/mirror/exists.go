@@ -70,11 +70,14 @@ type checkKey struct {
 // over HTTP/2). A failed set-up is tried again by the next check (the
 // retry policy's next attempt).
 type checkClient struct {
-	reg  name.Registry
-	base http.RoundTripper
-	auth authn.Authenticator
-	opts []name.Option
-	err  error // the client cannot be built (certificates)
+	reg name.Registry
+	// base carries the checks, manifests and pushes, over HTTP/2 where
+	// the registry speaks it; bulk the blobs' bodies, over HTTP/1.1, a
+	// connection per blob in flight (blobSource).
+	base, bulk http.RoundTripper
+	auth       authn.Authenticator
+	opts       []name.Option
+	err        error // the client cannot be built (certificates)
 
 	setup     chan struct{} // held while the registry is pinged
 	challenge atomic.Pointer[transport.Challenge]
@@ -83,12 +86,13 @@ type checkClient struct {
 	// remote's fetchers take as set up (a *transport.Wrapper).
 	shared atomic.Pointer[remote.Puller]
 	// pullers hold, where the challenge is Bearer, a puller per
-	// repository: a token is for one scope. pushers hold one per
-	// repository where it is Bearer, else one for all under ""
+	// repository: a token is for one scope. pushers and blobPullers hold
+	// one per repository where it is Bearer, else one for all under ""
 	// (repoScoped).
-	mu      sync.Mutex
-	pullers map[string]*repoClient[remote.Puller]
-	pushers map[string]*repoClient[remote.Pusher]
+	mu          sync.Mutex
+	pullers     map[string]*repoClient[remote.Puller]
+	pushers     map[string]*repoClient[remote.Pusher]
+	blobPullers map[string]*repoClient[remote.Puller]
 }
 
 // repoClient is a client set up once (a token fetched), by the first
@@ -406,8 +410,10 @@ func (c *checker) closeIdle() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, cl := range c.clients {
-		if t, ok := cl.base.(tlsOnly); ok {
-			t.CloseIdleConnections()
+		for _, tr := range []http.RoundTripper{cl.base, cl.bulk} {
+			if t, ok := tr.(tlsOnly); ok {
+				t.CloseIdleConnections()
+			}
 		}
 	}
 }
@@ -461,7 +467,7 @@ func (c *checker) client(sys *types.SystemContext, named reference.Named, insecu
 			cl.opts = append(cl.opts, name.Insecure)
 		}
 		if cl.reg, cl.err = name.NewRegistry(host, cl.opts...); cl.err == nil {
-			cl.base, cl.err = c.transport(sys, host, insecure)
+			cl.base, cl.bulk, cl.err = c.transport(sys, host, insecure)
 		}
 	}
 	c.mu.Unlock()
@@ -477,30 +483,42 @@ const maxCheckConns = 64
 // connections and opens no more than maxCheckConns (or parallel),
 // trusting what containers/image would trust there, and sending nothing
 // in plain HTTP unless TLS is not verified for host (go-containerregistry
-// falls back to HTTP for loopback and private addresses otherwise).
-func (c *checker) transport(sys *types.SystemContext, host string, insecure bool) (http.RoundTripper, error) {
+// falls back to HTTP for loopback and private addresses otherwise); and
+// bulk, the same over HTTP/1.1 only, for blobs: over one HTTP/2
+// connection a long link's loss would slow every blob in flight at once,
+// where a connection each keeps the others going.
+func (c *checker) transport(sys *types.SystemContext, host string, insecure bool) (base, bulk http.RoundTripper, err error) {
 	tlsc := &tls.Config{MinVersion: tls.VersionTLS12}
 	if dir := certDir(sys, host); dir != "" {
 		if err := tlsclientconfig.SetupCertificates(dir, tlsc); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	tlsc.InsecureSkipVerify = insecure
 	dialer := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
-	tr := &http.Transport{
-		Proxy:               http.ProxyFromEnvironment,
-		DialContext:         dialer.DialContext,
-		TLSClientConfig:     tlsc,
-		TLSHandshakeTimeout: 10 * time.Second,
-		IdleConnTimeout:     90 * time.Second,
-		MaxIdleConnsPerHost: max(c.parallel, 2),
-		MaxConnsPerHost:     max(c.parallel, maxCheckConns),
-		ForceAttemptHTTP2:   true,
+	newTransport := func() *http.Transport {
+		tr := &http.Transport{
+			Proxy:               http.ProxyFromEnvironment,
+			DialContext:         dialer.DialContext,
+			TLSClientConfig:     tlsc.Clone(), // HTTP/2 adds its protocol to it
+			TLSHandshakeTimeout: 10 * time.Second,
+			IdleConnTimeout:     90 * time.Second,
+		}
+		if sys != nil && sys.DockerProxyURL != nil {
+			tr.Proxy = http.ProxyURL(sys.DockerProxyURL)
+		}
+		return tr
 	}
-	if sys != nil && sys.DockerProxyURL != nil {
-		tr.Proxy = http.ProxyURL(sys.DockerProxyURL)
-	}
-	return tlsOnly{next: tr, plainOK: insecure}, nil
+	tr := newTransport()
+	tr.MaxIdleConnsPerHost = max(c.parallel, 2)
+	tr.MaxConnsPerHost = max(c.parallel, maxCheckConns)
+	tr.ForceAttemptHTTP2 = true
+	blobs := newTransport()
+	blobs.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{} // no HTTP/2
+	// Every blob worker's connection is kept for its next blob; the
+	// workers bound how many are open.
+	blobs.MaxIdleConnsPerHost = max(2*c.parallel, 2)
+	return tlsOnly{next: tr, plainOK: insecure}, tlsOnly{next: blobs, plainOK: insecure}, nil
 }
 
 type tlsOnly struct {

@@ -78,6 +78,20 @@ func (r *run) source(ctx context.Context, im *imageState) (types.ImageSource, fu
 	})
 }
 
+// blobSource returns a source to read g's blob from, and the release to
+// call when the reading is over: the source registry's kept client for
+// an image by digest (clients.go), else as source says. A blob with URLs
+// of its own (a foreign layer) is containers/image's to fetch.
+func (r *run) blobSource(ctx context.Context, g *blobGroup) (types.ImageSource, func(), error) {
+	if g.src.srcs != nil && len(g.info.URLs) == 0 {
+		src, err := r.check.blobSource(ctx, r.opts.SourceCtx, g.src.Source)
+		if !errors.Is(err, errNoFastCheck) {
+			return src, func() {}, err
+		}
+	}
+	return r.source(ctx, g.src)
+}
+
 // checkPresent asks, before any source is read, whether the destination
 // holds an image asked for by digest (presentByDigest); it runs for all
 // images at check concurrency, so a re-run is a burst of checks.

@@ -280,7 +280,7 @@ func (r *run) upload(ctx context.Context, g *blobGroup, dest types.ImageDestinat
 		var cr *countingReader
 		failed := dstH // the registry the attempt failed at
 		err := r.attempt(ctx, g.info.Size, func(ctx context.Context, w *watch) error {
-			src, release, err := r.source(ctx, g.src)
+			src, release, err := r.blobSource(ctx, g)
 			if err != nil {
 				failed = srcH
 				return fmt.Errorf("reading from %s: %w", repoKey(g.src.Source), err)
