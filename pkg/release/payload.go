@@ -99,6 +99,7 @@ type ReadOption func(*readOptions)
 type readOptions struct {
 	retry retry.Policy
 	open  func(context.Context, types.ImageReference) (types.ImageSource, error)
+	cache payloadCache
 }
 
 // WithRetry sets the policy each registry request of a read is retried
@@ -194,8 +195,14 @@ func ReadPayloadFrom(ctx context.Context, src types.ImageSource, opts ...ReadOpt
 	if mime == "" {
 		mime = manifest.GuessMIMEType(raw)
 	}
-	if manifest.MIMETypeIsMultiImage(mime) {
-		p.MultiArch = true
+	p.MultiArch = manifest.MIMETypeIsMultiImage(mime)
+	if e, ok := o.cache.load(p.Digest); ok {
+		kept := *p
+		if kept.fill(e.Architecture, e.ImageReferences, e.ReleaseMetadata) == nil {
+			return &kept, nil
+		}
+	}
+	if p.MultiArch {
 		list, err := manifest.ListFromBlob(raw, mime)
 		if err != nil {
 			return nil, fmt.Errorf("parsing manifest list: %w", err)
@@ -218,9 +225,10 @@ func ReadPayloadFrom(ctx context.Context, src types.ImageSource, opts ...ReadOpt
 	// The config (for the architecture) is read beside the layers: on a
 	// long link, a round trip saved.
 	var g errgroup.Group
+	var arch string
 	if cfg := m.ConfigInfo(); cfg.Digest != "" {
 		g.Go(func() (err error) {
-			p.Architecture, err = readArchitecture(ctx, src, cfg, o.retry)
+			arch, err = readArchitecture(ctx, src, cfg, o.retry)
 			return err
 		})
 	}
@@ -251,15 +259,25 @@ func ReadPayloadFrom(ctx context.Context, src types.ImageSource, opts ...ReadOpt
 	if refs == nil {
 		return nil, fmt.Errorf("%w: no %s in any layer", ErrNotRelease, ImageReferencesFile)
 	}
-	if err := p.parseImageReferences(refs); err != nil {
+	if err := p.fill(arch, refs, meta); err != nil {
 		return nil, err
+	}
+	o.cache.store(p.Digest, cachedPayload{Architecture: arch, ImageReferences: refs, ReleaseMetadata: meta})
+	return p, nil
+}
+
+// fill sets what the release files and the config say.
+func (p *Payload) fill(arch string, refs, meta []byte) error {
+	p.Architecture = arch
+	if err := p.parseImageReferences(refs); err != nil {
+		return err
 	}
 	if meta != nil {
 		if err := json.Unmarshal(meta, &p.Metadata); err != nil {
-			return nil, fmt.Errorf("%w: %s: %v", ErrNotRelease, ReleaseMetadataFile, err)
+			return fmt.Errorf("%w: %s: %v", ErrNotRelease, ReleaseMetadataFile, err)
 		}
 	}
-	return p, nil
+	return nil
 }
 
 // readArchitecture reads the architecture from the image config cfg.

@@ -74,6 +74,7 @@ CatalogSource and ClusterCatalog naming the catalog by digest.`,
 	fs := cmd.Flags()
 	o.addFlags(cmd)
 	o.Options.Catalog.addFlags(fs)
+	o.addCacheFlag(fs)
 	fs.StringArrayVar(&o.Packages, "package", nil, "Package to keep, NAME or NAME:CHANNEL[,CHANNEL...] (repeatable)")
 	fs.BoolVar(&o.Full, "full", false, "Keep every bundle: of the whole catalog, or of the packages and channels named")
 	fs.StringVar(&o.TargetCatalog, "target-catalog", "", "Repository path of the catalog below --to (default: the source's path)")

@@ -79,18 +79,6 @@ type CatalogFlags struct {
 	SourceName            string
 	DefaultNames          bool
 	DisableDefaultSources bool
-	// CacheDir keeps copies of catalog images between runs ("" keeps none).
-	CacheDir string
-}
-
-// defaultCacheDir is where catalog copies are kept: the user's cache
-// folder ($XDG_CACHE_HOME, else ~/.cache), or none without a home.
-func defaultCacheDir() string {
-	dir, err := os.UserCacheDir()
-	if err != nil {
-		return ""
-	}
-	return filepath.Join(dir, Name, "catalogs")
 }
 
 func (f *CatalogFlags) addFlags(fs *pflag.FlagSet) {
@@ -98,7 +86,6 @@ func (f *CatalogFlags) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&f.SourceName, "catalog-source-name", "", "Name of the printed CatalogSource and ClusterCatalog (default: cs-<catalog>-<tag>)")
 	fs.BoolVar(&f.DefaultNames, "default-catalog-names", false, "Name the CatalogSource of Red Hat's indexes as OpenShift does (redhat-operators, certified-operators, ...), for operators and runbooks that refer to those names")
 	fs.BoolVar(&f.DisableDefaultSources, "disable-default-sources", false, "Also print the OperatorHub change that disables the default catalog sources, which a disconnected cluster cannot reach")
-	fs.StringVar(&f.CacheDir, "cache-dir", defaultCacheDir(), "Folder that keeps a copy of each catalog image read, reused while its tag names the same digest; copies unused for a week are removed (\"\" keeps none)")
 }
 
 // planCatalogs reads and filters each catalog and adds what it keeps to p.
@@ -129,7 +116,7 @@ func (o *Options) planCatalogs(ctx context.Context, p *plan.Plan) (cleanup func(
 		if j.from != nil {
 			cp, err = catalog.OpenFrom(ctx, j.Name, j.from, j.work, o.retry)
 		} else {
-			cp, err = catalog.Cache{Dir: o.Catalog.CacheDir, MaxAge: catalog.DefaultCacheMaxAge}.Open(ctx, j.Name, o.srcCtx, j.work, o.retry)
+			cp, err = catalog.Cache{Dir: o.cacheDir("catalogs"), MaxAge: catalog.DefaultCacheMaxAge}.Open(ctx, j.Name, o.srcCtx, j.work, o.retry)
 		}
 		if err != nil {
 			if catalog.IsBadCatalog(err) {

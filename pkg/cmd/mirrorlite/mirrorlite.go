@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"github.com/containers/image/v5/docker/reference"
 	"github.com/containers/image/v5/types"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
@@ -88,6 +90,9 @@ type Options struct {
 	// Catalog holds the catalog flags; catalogs the catalogs to mirror.
 	Catalog  CatalogFlags
 	catalogs []*catalogJob
+	// CacheDir keeps, between runs, copies of catalog images and the
+	// files of release images, each by digest ("" keeps none).
+	CacheDir string
 
 	graphOptions
 
@@ -152,6 +157,7 @@ copied (every failure is listed; the others were copied) or a registry failed.`,
 	root.Flags().StringVar(&o.From, "from", "", "Archive to push, file://DIR or DIR (written by --to file://DIR)")
 	root.Flags().StringVar(&o.To, "to", "", "Destination: docker://REGISTRY/REPO, or file://DIR to mirror to disk")
 	o.Options.Catalog.addFlags(root.Flags())
+	o.addCacheFlag(root.Flags())
 	o.addGraphFlags(root, false)
 	root.AddCommand(newReleaseCmd(streams), newImagesCmd(streams), newCatalogCmd(streams), newDeleteCmd(streams))
 	cli.Setup(root, "oc mirror lite")
@@ -181,6 +187,31 @@ func run(c command) func(*cobra.Command, []string) error {
 		}
 		return c.Run(cmd.Context())
 	}
+}
+
+// defaultCacheDir is the user's cache folder ($XDG_CACHE_HOME, else
+// ~/.cache) for this command, or none without a home.
+func defaultCacheDir() string {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(dir, Name)
+}
+
+// addCacheFlag adds --cache-dir, for the commands that read catalogs or
+// releases.
+func (o *Options) addCacheFlag(fs *pflag.FlagSet) {
+	fs.StringVar(&o.CacheDir, "cache-dir", defaultCacheDir(), "Folder that keeps what a run read that a digest names for good: a copy of each catalog image (catalogs/) and the image list of each release image (releases/), reused while a tag names the same digest; entries unused for a week are removed (\"\" keeps none)")
+}
+
+// cacheDir is the folder of --cache-dir for one kind of entry; "" when
+// none are kept.
+func (o *Options) cacheDir(kind string) string {
+	if o.CacheDir == "" {
+		return ""
+	}
+	return filepath.Join(o.CacheDir, kind)
 }
 
 // addFlags adds the flags every command has.

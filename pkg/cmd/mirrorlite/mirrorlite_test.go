@@ -141,8 +141,9 @@ func TestReleaseMirrorsPayloadAndPrintsObjects(t *testing.T) {
 	rel, keyFile, store := signedRelease(t, e, testenv.ReleaseSpec{Version: "4.16.3"})
 	to := e.dst.Ref("mirror/ocp")
 	resources := filepath.Join(e.dir, "resources")
+	cache := filepath.Join(e.dir, "cache")
 	stdout, stderr, code := e.run(t, "", "release", rel.Tag, "--to", "docker://"+to,
-		"--store", store, "--keyring", keyFile, "--resources-dir", resources)
+		"--store", store, "--keyring", keyFile, "--resources-dir", resources, "--cache-dir", cache)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
@@ -195,10 +196,15 @@ func TestReleaseMirrorsPayloadAndPrintsObjects(t *testing.T) {
 		t.Error("an ITMS was written for a release, which is mirrored by digest only")
 	}
 
+	// The release's files are kept for the next run, by its digest.
+	if _, err := os.Stat(filepath.Join(cache, "releases", "sha256-"+rel.Digest.Encoded()+".json")); err != nil {
+		t.Errorf("--cache-dir: %v", err)
+	}
+
 	// Again: nothing moves, the same objects are printed.
 	e.dst.Traffic().Reset()
 	again, stderr2, code := e.run(t, "", "release", rel.Tag, "--to", "docker://"+to,
-		"--signature-store", store, "--keyring", keyFile)
+		"--signature-store", store, "--keyring", keyFile, "--cache-dir", cache)
 	if code != 0 {
 		t.Fatalf("second run: exit %d: %s", code, stderr2)
 	}

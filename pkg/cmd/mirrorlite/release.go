@@ -71,6 +71,7 @@ verified with --keyring, and printed as the ConfigMap the Cluster Version Operat
 	fs.StringVar(&o.ReleaseRepo, "release-repo", o.ReleaseRepo, "Repository a VERSION is looked up in")
 	fs.StringVar(&o.To, "to", "", "Destination repository, docker://REGISTRY/REPO, or file://DIR to mirror to disk (required)")
 	fs.StringVar(&o.ToRelease, "to-release-image", "", "Destination of the release image, REGISTRY/REPO:TAG (default: --to, tagged <version>-<arch>)")
+	o.addCacheFlag(fs)
 	o.addSignatureFlags(cmd)
 	o.addGraphFlags(cmd, true)
 	return cmd
@@ -143,6 +144,7 @@ func (o *ReleaseOptions) Run(ctx context.Context) error {
 func (o *Options) readPayload(ctx context.Context, pullSpec string) (payload *release.Payload, err error) {
 	err = mirror.Request(ctx, o.engineOptions(), func(ctx context.Context) error {
 		payload, err = release.ReadPayload(ctx, o.srcCtx, pullSpec, release.WithRetry(retry.Policy{Attempts: 1}),
+			release.WithCache(o.cacheDir("releases")),
 			release.WithOpen(func(ctx context.Context, ref types.ImageReference) (types.ImageSource, error) {
 				return o.clients.OpenSource(ctx, o.srcCtx, ref)
 			}))
