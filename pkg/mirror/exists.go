@@ -147,30 +147,18 @@ func repoScoped[T any](ctx context.Context, cl *checkClient, m *map[string]*repo
 }
 
 // puller returns the client's puller for repo: after the registry's one
-// ping, the shared one, or for a Bearer challenge repo's own, whose token
-// is fetched with the ping's challenge (transport.Exchange, FromToken)
-// rather than after a ping of its own, as NewWithContext would.
+// ping, the shared one, or for a Bearer challenge repo's own (repoScoped).
 func (cl *checkClient) puller(ctx context.Context, repo name.Repository) (*remote.Puller, error) {
 	if p := cl.shared.Load(); p != nil {
 		return p, nil
 	}
-	ch, err := cl.ping(ctx)
-	if err != nil {
+	if _, err := cl.ping(ctx); err != nil {
 		return nil, err
 	}
 	if p := cl.shared.Load(); p != nil {
 		return p, nil
 	}
-	cl.mu.Lock()
-	rc := repoClientOf(&cl.pullers, repo.RepositoryStr())
-	cl.mu.Unlock()
-	return once(ctx, rc.setup, &rc.done, func() (*remote.Puller, error) {
-		tr, err := cl.tokenTransport(ctx, ch, repo.Scope(transport.PullScope), cl.base)
-		if err != nil {
-			return nil, err
-		}
-		return cl.newPuller(tr)
-	})
+	return repoScoped(ctx, cl, &cl.pullers, repo, repo.Scope(transport.PullScope), cl.base, cl.newPuller)
 }
 
 // tokenTransport authenticates with a token for scope, fetched with the

@@ -90,8 +90,8 @@ func closeSource(s types.ImageSource) { _ = s.Close() }
 // them, so images complete one after another, not all at the end with
 // the blobs of middling size (which is where taking blobs by size from
 // both ends left them). A small blob (smallBlob) and a push move little
-// data and are all round trips, so they run beside the transfers, several
-// to a request slot (smallParallel, pushParallel), without taking a
+// data and are all round trips, so they run beside the transfers, one and
+// four to a request slot (smallParallel, pushParallel), without taking a
 // transfer's place: the link is not left idle while configs and empty
 // layers go up or an image is pushed, and the run does not end with
 // hundreds of small blobs a transfer slot each, too few bytes in flight
