@@ -111,8 +111,8 @@ func TestProgressCountsMountsAmongTheBlobsToBring(t *testing.T) {
 // destination serves each pushed manifest byte for byte, like the reading
 // of each source manifest, goes through the registry's kept client
 // (exists.go), not a containers/image client per repository, each with a
-// ping and handshakes of its own. A client is set up per repository for
-// its blobs, and per image for its push: no more.
+// ping and handshakes of its own. Clients are set up per repository for
+// its blobs: no more.
 func TestPushedManifestsAreReadBackOverTheKeptClient(t *testing.T) {
 	src := testenv.StartRegistry(t)
 	dst := testenv.StartRegistry(t)
@@ -122,9 +122,9 @@ func TestPushedManifestsAreReadBackOverTheKeptClient(t *testing.T) {
 	src.Traffic().Reset()
 	res := mirror.Copy(context.Background(), images, mirror.Options{SourceCtx: sys, DestCtx: sys, Parallel: 4})
 	checkAllCopied(t, res, mirror.StatusCopied)
-	// Per repository one client for its blobs, per image one for its
-	// push (a repository each here), and the kept client's one ping for
-	// the registry; a spare client or a retried ping when requests overlap.
+	// Per repository the clients of its blobs (two when its small and
+	// large blobs overlap), and the kept client's one ping for the
+	// registry (pushes and read-backs); a spare when requests overlap.
 	_, dstPings := dst.Traffic().Requests()
 	_, srcPings := src.Traffic().Requests()
 	t.Logf("%d images in %d repositories: %d clients set up (pings) at the destination, %d at the source",
