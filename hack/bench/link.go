@@ -143,7 +143,7 @@ func linkTargets(p linkProfile, rep *Report) []Target {
 		rate := rep.UniqueMB * 1e6 / s.Wall
 		share := rate / p.bytesPerSecond()
 		ts = append(ts, Target{Name: "first run >= 90% of the link's rate for the unique bytes", Met: share >= 0.9,
-			Got: fmt.Sprintf("%.0f%% (%.1f MB/s of %.1f MB/s)", 100*share, rate/1e6, p.bytesPerSecond()/1e6)})
+			Got: fmt.Sprintf("%.1f%% (%.2f MB/s of %.1f MB/s)", 100*share, rate/1e6, p.bytesPerSecond()/1e6)})
 	}
 	return ts
 }
