@@ -55,6 +55,16 @@ type checker struct {
 	parallel int
 	mu       sync.Mutex
 	clients  map[checkKey]*checkClient
+	// resolved is each reference's client as reference found it (nil:
+	// containers/image must answer), so that registries.conf and the
+	// credentials are looked up once per reference, not once per check,
+	// push or blob read of it.
+	resolved map[resolvedKey]*checkClient
+}
+
+type resolvedKey struct {
+	sys *types.SystemContext
+	ref string
 }
 
 type checkKey struct {
@@ -369,27 +379,48 @@ func (c *checker) reference(sys *types.SystemContext, ref types.ImageReference) 
 		return nil, nil, nil, errNoFastCheck
 	}
 	named := ref.DockerReference()
-	reg, err := sysregistriesv2.FindRegistry(sys, named.String())
-	if err != nil {
-		return nil, nil, nil, err
+	key := resolvedKey{sys, named.String()}
+	c.mu.Lock()
+	cl, ok := c.resolved[key]
+	c.mu.Unlock()
+	if !ok {
+		var err error
+		if cl, err = c.resolve(sys, named); err != nil && !errors.Is(err, errNoFastCheck) {
+			return nil, nil, nil, err // looked up again next time
+		}
+		c.mu.Lock()
+		if c.resolved == nil {
+			c.resolved = map[resolvedKey]*checkClient{}
+		}
+		c.resolved[key] = cl
+		c.mu.Unlock()
 	}
-	if reg != nil && (reg.Blocked || len(reg.Mirrors) > 0 || reg.Location != reg.Prefix) ||
-		sys != nil && sys.DockerBearerRegistryToken != "" {
+	if cl == nil {
 		return nil, nil, nil, errNoFastCheck
-	}
-	insecure := reg != nil && reg.Insecure
-	if sys != nil && sys.DockerInsecureSkipTLSVerify != types.OptionalBoolUndefined {
-		insecure = sys.DockerInsecureSkipTLSVerify == types.OptionalBoolTrue
-	}
-	cl, err := c.client(sys, named, insecure)
-	if err != nil {
-		return nil, nil, nil, err
 	}
 	gref, err := name.ParseReference(named.String(), cl.opts...)
 	if err != nil {
 		return nil, nil, nil, errNoFastCheck
 	}
 	return cl, named, gref, nil
+}
+
+// resolve is the kept client for named as registries.conf and the
+// credentials say; errNoFastCheck when containers/image must answer.
+func (c *checker) resolve(sys *types.SystemContext, named reference.Named) (*checkClient, error) {
+	reg, err := sysregistriesv2.FindRegistry(sys, named.String())
+	if err != nil {
+		return nil, err
+	}
+	if reg != nil && (reg.Blocked || len(reg.Mirrors) > 0 || reg.Location != reg.Prefix) ||
+		sys != nil && sys.DockerBearerRegistryToken != "" {
+		return nil, errNoFastCheck
+	}
+	insecure := reg != nil && reg.Insecure
+	if sys != nil && sys.DockerInsecureSkipTLSVerify != types.OptionalBoolUndefined {
+		insecure = sys.DockerInsecureSkipTLSVerify == types.OptionalBoolTrue
+	}
+	return c.client(sys, named, insecure)
 }
 
 // closeIdle closes the idle connections of the kept clients, whose
