@@ -48,7 +48,7 @@ type listing struct {
 // opts (its Parallel and RequestTimeout).
 func NewClients(opts Options) *Clients {
 	opts = opts.withDefaults()
-	return &Clients{check: checker{parallel: opts.Parallel}, timeout: opts.RequestTimeout}
+	return &Clients{check: checker{parallel: opts.Parallel, challengeDir: opts.ChallengeDir}, timeout: opts.RequestTimeout}
 }
 
 // Close closes the connections the clients keep idle.
@@ -130,11 +130,16 @@ func (c *Clients) OpenSource(ctx context.Context, sys *types.SystemContext, ref 
 	if err != nil {
 		return nil, err
 	}
-	p, err := cl.puller(ctx, gref.Context())
-	if err != nil {
+	return openKept(ctx, cl, ref, named, gref, cl.pullerOf(gref.Context()))
+}
+
+// openKept is a source of ref read with the pullers pull returns, the
+// first got now: a client that cannot be set up fails the open.
+func openKept(ctx context.Context, cl *checkClient, ref types.ImageReference, named reference.Named, gref name.Reference, pull func(context.Context) (*remote.Puller, error)) (types.ImageSource, error) {
+	if err := cl.afresh(func() error { _, err := pull(ctx); return err }); err != nil {
 		return nil, statusOf(named, err)
 	}
-	return &keptSource{ref: ref, named: named, repo: gref.Context(), top: gref, p: p}, nil
+	return &keptSource{ref: ref, named: named, repo: gref.Context(), top: gref, cl: cl, pull: pull}, nil
 }
 
 // keptSource reads one image through a kept client: a read ahead of the
@@ -147,7 +152,10 @@ type keptSource struct {
 	named reference.Named
 	repo  name.Repository
 	top   name.Reference
-	p     *remote.Puller
+	cl    *checkClient
+	// pull is the client's puller, asked for at each read: a session
+	// ended by a refused challenge is replaced (afresh).
+	pull func(context.Context) (*remote.Puller, error)
 }
 
 func (s *keptSource) Reference() types.ImageReference { return s.ref }
@@ -175,7 +183,7 @@ func (s *keptSource) GetManifest(ctx context.Context, instance *digest.Digest) (
 	if instance != nil {
 		r = s.repo.Digest(instance.String())
 	}
-	desc, err := s.p.Get(ctx, r)
+	desc, err := pulled(ctx, s.cl, s.pull, func(p *remote.Puller) (*remote.Descriptor, error) { return p.Get(ctx, r) })
 	if err != nil {
 		return nil, "", statusOf(s.named, err)
 	}
@@ -187,11 +195,13 @@ func (s *keptSource) GetBlob(ctx context.Context, info types.BlobInfo, _ types.B
 	if err := info.Digest.Validate(); err != nil {
 		return nil, -1, fmt.Errorf("blob %q: %w", info.Digest, err)
 	}
-	l, err := s.p.Layer(ctx, s.repo.Digest(info.Digest.String()))
-	if err != nil {
-		return nil, -1, statusOf(s.named, err)
-	}
-	rc, err := l.Compressed()
+	rc, err := pulled(ctx, s.cl, s.pull, func(p *remote.Puller) (io.ReadCloser, error) {
+		l, err := p.Layer(ctx, s.repo.Digest(info.Digest.String()))
+		if err != nil {
+			return nil, err
+		}
+		return l.Compressed()
+	})
 	if err != nil {
 		return nil, -1, statusOf(s.named, err)
 	}
@@ -214,9 +224,8 @@ func (c *checker) blobSource(ctx context.Context, sys *types.SystemContext, ref 
 	if err != nil {
 		return nil, err
 	}
-	p, err := repoScoped(ctx, cl, &cl.blobPullers, gref.Context(), gref.Context().Scope(transport.PullScope), cl.bulk, cl.newPuller)
-	if err != nil {
-		return nil, statusOf(named, err)
-	}
-	return &keptSource{ref: ref, named: named, repo: gref.Context(), top: gref, p: p}, nil
+	return openKept(ctx, cl, ref, named, gref, func(ctx context.Context) (*remote.Puller, error) {
+		return repoScoped(ctx, cl, func(s *session) *map[string]*repoClient[remote.Puller] { return &s.blobPullers },
+			gref.Context(), gref.Context().Scope(transport.PullScope), cl.bulk, cl.newPuller)
+	})
 }

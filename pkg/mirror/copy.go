@@ -32,7 +32,7 @@ func Copy(ctx context.Context, images []Image, opts Options) *Result {
 	if opts.Clients != nil {
 		r.check = &opts.Clients.check
 	} else {
-		r.check = &checker{parallel: opts.Parallel}
+		r.check = &checker{parallel: opts.Parallel, challengeDir: opts.ChallengeDir}
 	}
 	r.idle.keep = idlePerRequest * opts.Parallel
 	r.progress = newProgress(opts.Progress, opts.ProgressInterval, &r.counters)

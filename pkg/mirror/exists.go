@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,6 +21,7 @@ import (
 	"github.com/containers/image/v5/types"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
+	ggcrv1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	digest "github.com/opencontainers/go-digest"
@@ -53,8 +53,10 @@ import (
 // checker holds the clients of a run's existence checks.
 type checker struct {
 	parallel int
-	mu       sync.Mutex
-	clients  map[checkKey]*checkClient
+	// challengeDir keeps each registry's challenge between runs ("" none).
+	challengeDir string
+	mu           sync.Mutex
+	clients      map[checkKey]*checkClient
 	// resolved is each reference's client as reference found it (nil:
 	// containers/image must answer), so that registries.conf and the
 	// credentials are looked up once per reference, not once per check,
@@ -73,12 +75,10 @@ type checkKey struct {
 	user, secret, identity string
 }
 
-// checkClient is the kept client of one registry and credentials. It is
-// set up by one ping of the registry, the first time a check needs it:
-// the checks that arrive meanwhile wait for it rather than each dialling
-// a connection of its own, and then share the ping's connection (one,
-// over HTTP/2). A failed set-up is tried again by the next check (the
-// retry policy's next attempt).
+// checkClient is the kept client of one registry and credentials, over
+// its session (session.go), set up the first time a request needs it. A
+// failed set-up is tried again by the next request (the retry policy's
+// next attempt).
 type checkClient struct {
 	reg name.Registry
 	// base carries the checks, manifests and pushes, over HTTP/2 where
@@ -89,20 +89,10 @@ type checkClient struct {
 	opts       []name.Option
 	err        error // the client cannot be built (certificates)
 
-	setup     chan struct{} // held while the registry is pinged
-	challenge atomic.Pointer[transport.Challenge]
-	// shared serves every repository where the registry challenges with
-	// Basic, or asks for nothing: one authenticating transport, that
-	// remote's fetchers take as set up (a *transport.Wrapper).
-	shared atomic.Pointer[remote.Puller]
-	// pullers hold, where the challenge is Bearer, a puller per
-	// repository: a token is for one scope. pushers and blobPullers hold
-	// one per repository where it is Bearer, else one for all under ""
-	// (repoScoped).
-	mu          sync.Mutex
-	pullers     map[string]*repoClient[remote.Puller]
-	pushers     map[string]*repoClient[remote.Pusher]
-	blobPullers map[string]*repoClient[remote.Puller]
+	challenges challengeCache
+	setup      chan struct{} // held while the session is set up
+	sess       atomic.Pointer[session]
+	forgot     atomic.Bool // the remembered challenge was refused this run
 }
 
 // repoClient is a client set up once (a token fetched), by the first
@@ -112,7 +102,8 @@ type repoClient[T any] struct {
 	done  atomic.Pointer[T]
 }
 
-// repoClientOf is m's entry for key, made if missing; cl.mu is held.
+// repoClientOf is m's entry for key, made if missing; the session's mu
+// is held.
 func repoClientOf[T any](m *map[string]*repoClient[T], key string) *repoClient[T] {
 	if *m == nil {
 		*m = map[string]*repoClient[T]{}
@@ -125,118 +116,82 @@ func repoClientOf[T any](m *map[string]*repoClient[T], key string) *repoClient[T
 	return rc
 }
 
-// repoScoped returns the client of m for repo, built once over base by
-// build: where the registry challenges with Bearer, repo's own, with a
-// token for scope fetched with the ping's challenge; else one for every
-// repository.
-func repoScoped[T any](ctx context.Context, cl *checkClient, m *map[string]*repoClient[T], repo name.Repository, scope string, base http.RoundTripper, build func(http.RoundTripper) (*T, error)) (*T, error) {
-	ch, err := cl.ping(ctx)
+// repoScoped returns the client for repo in the session's map that m
+// picks, built once over base by build: where the registry challenges with
+// Bearer, repo's own, with a token for scope fetched with the session's
+// challenge; else one for every repository.
+func repoScoped[T any](ctx context.Context, cl *checkClient, m func(*session) *map[string]*repoClient[T], repo name.Repository, scope string, base http.RoundTripper, build func(http.RoundTripper) (*T, error)) (*T, error) {
+	s, err := cl.session(ctx)
 	if err != nil {
 		return nil, err
 	}
-	bearer := strings.EqualFold(ch.Scheme, "bearer")
 	key := ""
-	if bearer {
+	if s.bearer() {
 		key = repo.RepositoryStr()
 	}
-	cl.mu.Lock()
-	rc := repoClientOf(m, key)
-	cl.mu.Unlock()
+	s.mu.Lock()
+	rc := repoClientOf(m(s), key)
+	s.mu.Unlock()
 	return once(ctx, rc.setup, &rc.done, func() (*T, error) {
 		var tr http.RoundTripper
-		if bearer {
-			tr, err = cl.tokenTransport(ctx, ch, scope, base)
+		if s.bearer() {
+			tr, err = cl.tokenTransport(ctx, s, scope, base)
 		} else {
-			tr, err = transport.FromToken(cl.reg, cl.auth, cl.schemed(ch, base), ch, nil)
+			tr, err = transport.FromToken(cl.reg, cl.auth, cl.schemed(s, base), s.ch, nil)
 		}
 		if err != nil {
+			if s.unconfirmed() {
+				// The token service it named may be gone: ask again.
+				cl.end(s)
+				return nil, fmt.Errorf("%w: %w", staleChallengeError{host: cl.reg.RegistryStr()}, err)
+			}
 			return nil, err
 		}
 		return build(tr)
 	})
 }
 
-// puller returns the client's puller for repo: after the registry's one
-// ping, the shared one, or for a Bearer challenge repo's own (repoScoped).
+// puller returns the client's puller for repo: the session's shared one,
+// or for a Bearer challenge repo's own (repoScoped).
 func (cl *checkClient) puller(ctx context.Context, repo name.Repository) (*remote.Puller, error) {
-	if p := cl.shared.Load(); p != nil {
-		return p, nil
-	}
-	if _, err := cl.ping(ctx); err != nil {
+	s, err := cl.session(ctx)
+	if err != nil {
 		return nil, err
 	}
-	if p := cl.shared.Load(); p != nil {
-		return p, nil
+	if s.shared != nil {
+		return s.shared, nil
 	}
-	return repoScoped(ctx, cl, &cl.pullers, repo, repo.Scope(transport.PullScope), cl.base, cl.newPuller)
+	return repoScoped(ctx, cl, func(s *session) *map[string]*repoClient[remote.Puller] { return &s.pullers },
+		repo, repo.Scope(transport.PullScope), cl.base, cl.newPuller)
 }
 
 // tokenTransport authenticates with a token for scope, fetched with the
-// ping's Bearer challenge (transport.Exchange, FromToken) rather than
+// session's Bearer challenge (transport.Exchange, FromToken) rather than
 // after a ping of its own, as NewWithContext would.
-func (cl *checkClient) tokenTransport(ctx context.Context, ch *transport.Challenge, scope string, base http.RoundTripper) (http.RoundTripper, error) {
-	tr := cl.schemed(ch, base)
-	tok, err := transport.Exchange(ctx, cl.reg, cl.auth, tr, []string{scope}, ch)
+func (cl *checkClient) tokenTransport(ctx context.Context, s *session, scope string, base http.RoundTripper) (http.RoundTripper, error) {
+	tr := cl.schemed(s, base)
+	tok, err := transport.Exchange(ctx, cl.reg, cl.auth, tr, []string{scope}, s.ch)
 	if err != nil {
 		return nil, err
 	}
 	if tok.Token == "" {
 		tok.Token = tok.AccessToken // some token services send only this
 	}
-	return transport.FromToken(cl.reg, cl.auth, tr, ch, tok)
+	return transport.FromToken(cl.reg, cl.auth, tr, s.ch, tok)
 }
 
-// ping pings the registry, the first time only, and builds the shared
-// puller unless the registry wants Bearer tokens.
-func (cl *checkClient) ping(ctx context.Context) (*transport.Challenge, error) {
-	if ch := cl.challenge.Load(); ch != nil {
-		return ch, nil
-	}
-	var ch *transport.Challenge
-	_, err := once(ctx, cl.setup, &cl.shared, func() (*remote.Puller, error) {
-		if ch = cl.challenge.Load(); ch != nil {
-			return nil, nil
-		}
-		var err error
-		if ch, err = transport.Ping(ctx, cl.reg, cl.base); err != nil {
-			return nil, err
-		}
-		if strings.EqualFold(ch.Scheme, "bearer") {
-			cl.challenge.Store(ch)
-			return nil, nil
-		}
-		// FromToken is the transport NewWithContext would build after
-		// its ping, for a challenge that is not Bearer.
-		tr, err := transport.FromToken(cl.reg, cl.auth, cl.schemed(ch, cl.base), ch, nil)
-		if err != nil {
-			return nil, err
-		}
-		p, err := cl.newPuller(tr)
-		if err != nil {
-			return nil, err
-		}
-		// The shared puller first: a check that finds the challenge
-		// finds it too.
-		cl.shared.Store(p)
-		cl.challenge.Store(ch)
-		return p, nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	if ch == nil {
-		ch = cl.challenge.Load()
-	}
-	return ch, nil
-}
-
-// schemed is next with the scheme the ping found.
-func (cl *checkClient) schemed(ch *transport.Challenge, next http.RoundTripper) http.RoundTripper {
+// schemed is next with the scheme the session's challenge found, and
+// for a remembered challenge, watching for its refusal.
+func (cl *checkClient) schemed(s *session, next http.RoundTripper) http.RoundTripper {
 	scheme := "https"
-	if ch.Insecure {
+	if s.ch.Insecure {
 		scheme = "http"
 	}
-	return transport.NewUserAgent(schemed{next: next, host: cl.reg.RegistryStr(), scheme: scheme}, "")
+	next = schemed{next: next, host: cl.reg.RegistryStr(), scheme: scheme}
+	if s.remembered {
+		next = refusal{next: next, cl: cl, s: s}
+	}
+	return transport.NewUserAgent(next, "")
 }
 
 func (cl *checkClient) newPuller(tr http.RoundTripper) (*remote.Puller, error) {
@@ -301,11 +256,9 @@ func (c *checker) digestOf(ctx context.Context, sys *types.SystemContext, ref ty
 	if err != nil {
 		return "", err
 	}
-	p, err := cl.puller(ctx, gref.Context())
-	if err != nil {
-		return "", statusOf(named, err)
-	}
-	desc, err := p.Head(ctx, gref)
+	desc, err := pulled(ctx, cl, cl.pullerOf(gref.Context()), func(p *remote.Puller) (*ggcrv1.Descriptor, error) {
+		return p.Head(ctx, gref)
+	})
 	if err != nil {
 		return "", statusOf(named, err)
 	}
@@ -322,11 +275,9 @@ func (c *checker) tags(ctx context.Context, sys *types.SystemContext, ref types.
 	if err != nil {
 		return nil, err
 	}
-	p, err := cl.puller(ctx, gref.Context())
-	if err != nil {
-		return nil, statusOf(named, err)
-	}
-	tags, err := p.List(ctx, gref.Context())
+	tags, err := pulled(ctx, cl, cl.pullerOf(gref.Context()), func(p *remote.Puller) ([]string, error) {
+		return p.List(ctx, gref.Context())
+	})
 	var terr *transport.Error
 	if errors.As(err, &terr) {
 		for _, d := range terr.Errors {
@@ -350,25 +301,34 @@ func (c *checker) tagsUpTo(ctx context.Context, sys *types.SystemContext, ref ty
 	if err != nil {
 		return nil, false, err
 	}
-	p, err := cl.puller(ctx, gref.Context())
-	if err != nil {
-		return nil, false, statusOf(named, err)
-	}
-	l, err := p.Lister(ctx, gref.Context())
-	if err != nil {
-		return nil, false, statusOf(named, err)
-	}
-	for n := 0; l.HasNext(); n++ {
-		if n == pages {
-			return tags, false, nil
-		}
-		page, err := l.Next(ctx)
+	complete = true
+	err = cl.afresh(func() error {
+		tags = nil
+		p, err := cl.puller(ctx, gref.Context())
 		if err != nil {
-			return nil, false, statusOf(named, err)
+			return err
 		}
-		tags = append(tags, page.Tags...)
+		l, err := p.Lister(ctx, gref.Context())
+		if err != nil {
+			return err
+		}
+		for n := 0; l.HasNext(); n++ {
+			if n == pages {
+				complete = false
+				return nil
+			}
+			page, err := l.Next(ctx)
+			if err != nil {
+				return err
+			}
+			tags = append(tags, page.Tags...)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, false, statusOf(named, err)
 	}
-	return tags, true, nil
+	return tags, complete, nil
 }
 
 // reference is the kept client for ref's registry and ref as
@@ -485,6 +445,10 @@ func (c *checker) client(sys *types.SystemContext, named reference.Named, insecu
 		if insecure {
 			cl.opts = append(cl.opts, name.Insecure)
 		}
+		if !insecure {
+			// TLS is verified: the challenge came from the registry.
+			cl.challenges = challengeCache{dir: c.challengeDir}
+		}
 		if cl.reg, cl.err = name.NewRegistry(host, cl.opts...); cl.err == nil {
 			cl.base, cl.bulk, cl.err = c.transport(sys, host, insecure)
 		}
@@ -592,11 +556,9 @@ func (c *checker) manifest(ctx context.Context, sys *types.SystemContext, ref ty
 	if err != nil {
 		return nil, "", err
 	}
-	p, err := cl.puller(ctx, gref.Context())
-	if err != nil {
-		return nil, "", statusOf(named, err)
-	}
-	desc, err := p.Get(ctx, gref)
+	desc, err := pulled(ctx, cl, cl.pullerOf(gref.Context()), func(p *remote.Puller) (*remote.Descriptor, error) {
+		return p.Get(ctx, gref)
+	})
 	if err != nil {
 		return nil, "", statusOf(named, err)
 	}

@@ -103,11 +103,13 @@ func (c *checker) putManifest(ctx context.Context, sys *types.SystemContext, ref
 	if d != nil {
 		gref = gref.Context().Digest(d.String())
 	}
-	p, err := cl.pusher(ctx, gref.Context())
-	if err == nil {
-		err = p.Put(ctx, gref, rawManifest{raw: raw, mime: mime})
-	}
-	return pushErr(err)
+	return pushErr(cl.afresh(func() error {
+		p, err := cl.pusher(ctx, gref.Context())
+		if err == nil {
+			err = p.Put(ctx, gref, rawManifest{raw: raw, mime: mime})
+		}
+		return err
+	}))
 }
 
 // pushErr is a failed push's err with the HTTP status of the registry's
@@ -124,7 +126,7 @@ func pushErr(err error) error {
 // pusher returns the client's pusher for repo, with a token for pushing
 // there where the registry hands out tokens.
 func (cl *checkClient) pusher(ctx context.Context, repo name.Repository) (*remote.Pusher, error) {
-	return repoScoped(ctx, cl, &cl.pushers, repo, repo.Scope(transport.PushScope), cl.base, func(tr http.RoundTripper) (*remote.Pusher, error) {
+	return repoScoped(ctx, cl, func(s *session) *map[string]*repoClient[remote.Pusher] { return &s.pushers }, repo, repo.Scope(transport.PushScope), cl.base, func(tr http.RoundTripper) (*remote.Pusher, error) {
 		// The run's retry policy repeats a failed push, not the client.
 		return remote.NewPusher(remote.WithAuth(cl.auth), remote.WithTransport(tr),
 			remote.WithRetryPredicate(func(error) bool { return false }))

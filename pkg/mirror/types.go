@@ -89,6 +89,10 @@ type Options struct {
 	// Clients are the kept registry clients the run's checks share with
 	// reads made before it (NewClients); nil gives the run its own.
 	Clients *Clients
+	// ChallengeDir keeps, between runs, how each registry asked to be
+	// authenticated, so that a run's first request to it needs no ping
+	// (session.go); "" keeps nothing.
+	ChallengeDir string
 }
 
 // Status is what happened to one image.

@@ -51,6 +51,7 @@ refused.`,
 	}
 	fs := cmd.Flags()
 	o.addFlags(cmd)
+	o.addCacheFlag(fs)
 	fs.StringArrayVarP(&o.MappingFiles, "filename", "f", nil, "Mapping file: SRC DST or SRC=DST per line (repeatable; - for stdin)")
 	fs.StringVar(&o.FilterByOS, "filter-by-os", "", "Copy only this platform (os/arch[/variant], e.g. linux/amd64) of multi-arch images")
 	fs.StringVar(&o.To, "to", "", "Mirror to disk, file://DIR: each DST's repository path and tag are kept, its registry is the one given to --from later")

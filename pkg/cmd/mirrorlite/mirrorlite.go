@@ -91,7 +91,8 @@ type Options struct {
 	Catalog  CatalogFlags
 	catalogs []*catalogJob
 	// CacheDir keeps, between runs, copies of catalog images and the
-	// files of release images, each by digest ("" keeps none).
+	// files of release images, each by digest, and how each registry
+	// asks to be authenticated ("" keeps none).
 	CacheDir string
 
 	graphOptions
@@ -199,10 +200,9 @@ func defaultCacheDir() string {
 	return filepath.Join(dir, Name)
 }
 
-// addCacheFlag adds --cache-dir, for the commands that read catalogs or
-// releases.
+// addCacheFlag adds --cache-dir, for the commands that mirror.
 func (o *Options) addCacheFlag(fs *pflag.FlagSet) {
-	fs.StringVar(&o.CacheDir, "cache-dir", defaultCacheDir(), "Folder that keeps what a run read that a digest names for good: a copy of each catalog image (catalogs/) and the image list of each release image (releases/), reused while a tag names the same digest; entries unused for a week are removed (\"\" keeps none)")
+	fs.StringVar(&o.CacheDir, "cache-dir", defaultCacheDir(), "Folder that keeps what holds from one run to the next: a copy of each catalog image (catalogs/) and the image list of each release image (releases/), reused while a tag names the same digest and removed after a week unused, and how each registry asks to be authenticated (registries/), which saves a round trip per registry (\"\" keeps none)")
 }
 
 // cacheDir is the folder of --cache-dir for one kind of entry; "" when
@@ -354,7 +354,7 @@ func (o *Options) engineOptions() mirror.Options {
 	return mirror.Options{
 		SourceCtx: o.srcCtx, DestCtx: o.destCtx, Parallel: o.Parallel, Retry: o.retry, IdleTimeout: o.IdleTimeout,
 		Progress: o.ErrOut, ProgressInterval: o.ProgressInterval, DryRun: o.DryRun,
-		SigstoreAttachments: true, Clients: o.clients,
+		SigstoreAttachments: true, Clients: o.clients, ChallengeDir: o.cacheDir("registries"),
 	}
 }
 
