@@ -165,6 +165,9 @@ func (o *DeleteOptions) addDeleteFlags(cmd *cobra.Command, withTo bool) {
 	fs.StringArrayVar(&o.Kubeconfigs, "kubeconfig", nil, "Kubeconfig of a cluster that pulls from this registry, checked before anything is deleted (repeatable)")
 	fs.StringArrayVar(&o.Contexts, "context", nil, "Kubeconfig context of a cluster to check (repeatable; one per --kubeconfig, or several in one kubeconfig)")
 	fs.StringVarP(&o.Output, "output", "o", o.Output, "Plan format: yaml, json, or mapping (docker://SRC=docker://DST per tag, for 'delete images -f')")
+	// A release it retires is read as the mirror run read it: by the
+	// digest a run kept it under, its manifest only.
+	o.addCacheFlag(fs)
 	if withTo {
 		fs.StringVar(&o.To, "to", "", "The registry and path the images were mirrored to, docker://REGISTRY/PATH (required)")
 	}

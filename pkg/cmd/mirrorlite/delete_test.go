@@ -90,6 +90,38 @@ func TestDeleteReleasePlansThenRetiresWhatOnlyItUses(t *testing.T) {
 	}
 }
 
+// TestDeleteReadsReleasesFromTheCache: delete reads a release it
+// retires from what the mirror run kept in --cache-dir (its files, by
+// the release manifest's digest): the registry is asked for less than
+// with --cache-dir "", and the plan is the same.
+func TestDeleteReadsReleasesFromTheCache(t *testing.T) {
+	e := newEnv(t)
+	to := e.dst.Ref("ocp/release")
+	mirrorTwoReleases(t, e, to) // keeps the releases' files in the test's cache folder
+	plans := map[bool]string{}
+	requests := map[bool]int{}
+	for _, cached := range []bool{false, true} {
+		args := []string{"delete", "release", "4.99.1", "--to", "docker://" + to}
+		if !cached {
+			args = append(args, "--cache-dir", "")
+		}
+		e.dst.Traffic().Reset()
+		stdout, stderr, code := e.run(t, "", args...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d: %s", args, code, stderr)
+		}
+		plans[cached] = stdout
+		requests[cached], _ = e.dst.Traffic().Requests()
+	}
+	t.Logf("requests: %d uncached, %d cached", requests[false], requests[true])
+	if requests[true] >= requests[false] {
+		t.Errorf("delete asked the registry %d times with the cache, %d without: the release was read again", requests[true], requests[false])
+	}
+	if plans[true] != plans[false] {
+		t.Errorf("the plan read from the cache differs:\n%s\nagainst\n%s", plans[true], plans[false])
+	}
+}
+
 func TestDeleteIsRefusedForWhatAClusterUses(t *testing.T) {
 	e := newEnv(t)
 	to := e.dst.Ref("ocp/release")
