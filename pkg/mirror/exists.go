@@ -82,12 +82,13 @@ type checkKey struct {
 type checkClient struct {
 	reg name.Registry
 	// base carries the checks, manifests and pushes, over HTTP/2 where
-	// the registry speaks it; bulk the blobs' bodies, over HTTP/1.1, a
-	// connection per blob in flight (blobSource).
-	base, bulk http.RoundTripper
-	auth       authn.Authenticator
-	opts       []name.Option
-	err        error // the client cannot be built (certificates)
+	// the registry speaks it; bulk the blobs read (blobSource), uploads
+	// those written (upload.go), each over HTTP/1.1, a connection per
+	// blob in flight.
+	base, bulk, uploads http.RoundTripper
+	auth                authn.Authenticator
+	opts                []name.Option
+	err                 error // the client cannot be built (certificates)
 
 	challenges challengeCache
 	setup      chan struct{} // held while the session is set up
@@ -389,7 +390,7 @@ func (c *checker) closeIdle() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, cl := range c.clients {
-		for _, tr := range []http.RoundTripper{cl.base, cl.bulk} {
+		for _, tr := range []http.RoundTripper{cl.base, cl.bulk, cl.uploads} {
 			if t, ok := tr.(tlsOnly); ok {
 				t.CloseIdleConnections()
 			}
@@ -450,7 +451,7 @@ func (c *checker) client(sys *types.SystemContext, named reference.Named, insecu
 			cl.challenges = challengeCache{dir: c.challengeDir}
 		}
 		if cl.reg, cl.err = name.NewRegistry(host, cl.opts...); cl.err == nil {
-			cl.base, cl.bulk, cl.err = c.transport(sys, host, insecure)
+			cl.base, cl.bulk, cl.uploads, cl.err = c.transport(sys, host, insecure)
 		}
 	}
 	c.mu.Unlock()
@@ -467,14 +468,14 @@ const maxCheckConns = 64
 // trusting what containers/image would trust there, and sending nothing
 // in plain HTTP unless TLS is not verified for host (go-containerregistry
 // falls back to HTTP for loopback and private addresses otherwise); and
-// bulk, the same over HTTP/1.1 only, for blobs: over one HTTP/2
-// connection a long link's loss would slow every blob in flight at once,
-// where a connection each keeps the others going.
-func (c *checker) transport(sys *types.SystemContext, host string, insecure bool) (base, bulk http.RoundTripper, err error) {
+// bulk and uploads, the same over HTTP/1.1 only, for the blobs read and
+// written: over one HTTP/2 connection a long link's loss would slow every
+// blob in flight at once, where a connection each keeps the others going.
+func (c *checker) transport(sys *types.SystemContext, host string, insecure bool) (base, bulk, uploads http.RoundTripper, err error) {
 	tlsc := &tls.Config{MinVersion: tls.VersionTLS12}
 	if dir := certDir(sys, host); dir != "" {
 		if err := tlsclientconfig.SetupCertificates(dir, tlsc); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 	}
 	tlsc.InsecureSkipVerify = insecure
@@ -496,12 +497,20 @@ func (c *checker) transport(sys *types.SystemContext, host string, insecure bool
 	tr.MaxIdleConnsPerHost = max(c.parallel, 2)
 	tr.MaxConnsPerHost = max(c.parallel, maxCheckConns)
 	tr.ForceAttemptHTTP2 = true
-	blobs := newTransport()
-	blobs.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{} // no HTTP/2
-	// Every blob worker's connection is kept for its next blob; the
-	// workers bound how many are open.
-	blobs.MaxIdleConnsPerHost = max(2*c.parallel, 2)
-	return tlsOnly{next: tr, plainOK: insecure}, tlsOnly{next: blobs, plainOK: insecure}, nil
+	// Every blob worker's connection is kept for its next blob, and no
+	// more are opened than there are workers (transfers and small
+	// blobs): a worker's next request waits for its last connection to
+	// come back rather than dial another. A worker reads and writes at
+	// once, so reads and uploads have a transport each: within one
+	// registry, a worker holds a connection of each.
+	blobs := func() http.RoundTripper {
+		t := newTransport()
+		t.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{} // no HTTP/2
+		t.MaxIdleConnsPerHost = max(2*c.parallel, 2)
+		t.MaxConnsPerHost = max(2*c.parallel, 2)
+		return tlsOnly{next: t, plainOK: insecure}
+	}
+	return tlsOnly{next: tr, plainOK: insecure}, blobs(), blobs(), nil
 }
 
 type tlsOnly struct {

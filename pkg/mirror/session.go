@@ -43,13 +43,14 @@ type session struct {
 	// remote's fetchers take as set up (a *transport.Wrapper).
 	shared *remote.Puller
 	// pullers hold, where the challenge is Bearer, a puller per
-	// repository: a token is for one scope. pushers and blobPullers hold
-	// one per repository where it is Bearer, else one for all under ""
-	// (repoScoped).
+	// repository: a token is for one scope. pushers, blobPullers and
+	// blobPushers hold one per repository where it is Bearer, else one
+	// for all under "" (repoScoped).
 	mu          sync.Mutex
 	pullers     map[string]*repoClient[remote.Puller]
 	pushers     map[string]*repoClient[remote.Pusher]
 	blobPullers map[string]*repoClient[remote.Puller]
+	blobPushers map[string]*repoClient[remote.Pusher]
 }
 
 func (s *session) bearer() bool { return strings.EqualFold(s.ch.Scheme, "bearer") }

@@ -2,6 +2,7 @@ package mirror
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -293,7 +294,11 @@ func (r *run) upload(ctx context.Context, g *blobGroup, dest types.ImageDestinat
 			}
 			defer rc.Close()
 			cr = &countingReader{r: rc, n: &r.counters.bytesMoved, w: w, size: g.info.Size}
-			got, err := dest.PutBlob(ctx, cr, g.info, r.cache, g.isConfig)
+			got := g.info
+			err = r.check.putBlob(ctx, r.opts.DestCtx, dest.Reference(), cr, g.info)
+			if errors.Is(err, errNoFastCheck) {
+				got, err = dest.PutBlob(ctx, cr, g.info, r.cache, g.isConfig)
+			}
 			if rerr := cr.readErr(); err != nil && rerr != nil {
 				// The source failed mid-blob: say so, not the upload's echo of it.
 				failed = srcH
