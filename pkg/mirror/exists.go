@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"os"
 	"path/filepath"
 	"sync"
@@ -391,7 +392,7 @@ func (c *checker) closeIdle() {
 	defer c.mu.Unlock()
 	for _, cl := range c.clients {
 		for _, tr := range []http.RoundTripper{cl.base, cl.bulk, cl.uploads} {
-			if t, ok := tr.(tlsOnly); ok {
+			if t, ok := tr.(interface{ CloseIdleConnections() }); ok {
 				t.CloseIdleConnections()
 			}
 		}
@@ -510,7 +511,35 @@ func (c *checker) transport(sys *types.SystemContext, host string, insecure bool
 		t.MaxConnsPerHost = max(2*c.parallel, 2)
 		return tlsOnly{next: t, plainOK: insecure}
 	}
-	return tlsOnly{next: tr, plainOK: insecure}, blobs(), blobs(), nil
+	return &firstConn{next: tlsOnly{next: tr, plainOK: insecure}, ready: make(chan struct{})}, blobs(), blobs(), nil
+}
+
+// firstConn sends a client's first request alone until it has its
+// connection: the requests that arrive meanwhile then share it over
+// HTTP/2, where at once they would each dial one (a run's checks start
+// together, and with a remembered challenge no ping goes first).
+type firstConn struct {
+	next    tlsOnly
+	started atomic.Bool
+	ready   chan struct{} // closed once the first request has a connection, or failed
+}
+
+func (f *firstConn) CloseIdleConnections() { f.next.CloseIdleConnections() }
+
+func (f *firstConn) RoundTrip(req *http.Request) (*http.Response, error) {
+	if f.started.CompareAndSwap(false, true) {
+		var once sync.Once
+		open := func() { once.Do(func() { close(f.ready) }) }
+		defer open()
+		ctx := httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { open() }})
+		return f.next.RoundTrip(req.WithContext(ctx))
+	}
+	select {
+	case <-f.ready:
+	case <-req.Context().Done():
+		return nil, req.Context().Err()
+	}
+	return f.next.RoundTrip(req)
 }
 
 type tlsOnly struct {

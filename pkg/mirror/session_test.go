@@ -15,7 +15,9 @@ import (
 
 // TestRememberedChallengeSavesThePing: a run keeps how each registry
 // asked to be authenticated, and the next run's first request to it goes
-// without a ping, with Basic credentials as with a token service.
+// without a ping, with Basic credentials as with a token service. The
+// checks that start with it wait for its connection and share it (HTTP/2)
+// rather than each dial one.
 func TestRememberedChallengeSavesThePing(t *testing.T) {
 	for _, tc := range []struct {
 		scheme string
@@ -29,13 +31,17 @@ func TestRememberedChallengeSavesThePing(t *testing.T) {
 			dst := testenv.StartRegistry(t, tc.opts...)
 			sys := testenv.CombinedSystemContext(t, src, dst)
 			dir := t.TempDir()
-			images := spread(t, src, dst, []string{"apps/a", "apps/b"}, false)
+			images := spread(t, src, dst, []string{"apps/a", "apps/b", "apps/c", "apps/d", "apps/e", "apps/f"}, false)
 			rerun(t, src, dst, images, mirror.Options{SourceCtx: sys, DestCtx: sys, ChallengeDir: dir})
 			for _, reg := range sides(src, dst) {
 				requests, pings := reg.r.Traffic().Requests()
-				t.Logf("re-run, %s: %d requests, %d pings", reg.name, requests, pings)
+				conns := reg.r.Traffic().Connections()
+				t.Logf("re-run, %s: %d requests, %d pings, %d connections", reg.name, requests, pings, conns)
 				if pings != 0 {
 					t.Errorf("re-run, %s: %d pings, want none: the first run kept the challenge", reg.name, pings)
+				}
+				if requests > 0 && conns != 1 {
+					t.Errorf("re-run, %s: %d connections for %d requests, want one", reg.name, conns, requests)
 				}
 				if got := mirror.KeptChallenge(dir, reg.r.Host); !strings.EqualFold(got, tc.scheme) {
 					t.Errorf("%s: challenge kept %q, want %q", reg.name, got, tc.scheme)
