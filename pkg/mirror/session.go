@@ -60,9 +60,8 @@ func (s *session) bearer() bool { return strings.EqualFold(s.ch.Scheme, "bearer"
 func (s *session) unconfirmed() bool { return s.remembered && !s.confirmed.Load() }
 
 // session returns the client's session, set up the first time: from the
-// remembered challenge, else by one ping of the registry. Checks that
-// arrive meanwhile wait for it rather than each dialling a connection
-// of its own.
+// remembered challenge, else by one ping of the registry, which the
+// requests that arrive meanwhile wait for.
 func (cl *checkClient) session(ctx context.Context) (*session, error) {
 	return once(ctx, cl.setup, &cl.sess, func() (*session, error) {
 		s := &session{}
