@@ -126,11 +126,16 @@ func pushErr(err error) error {
 // pusher returns the client's pusher for repo, with a token for pushing
 // there where the registry hands out tokens.
 func (cl *checkClient) pusher(ctx context.Context, repo name.Repository) (*remote.Pusher, error) {
-	return repoScoped(ctx, cl, func(s *session) *map[string]*repoClient[remote.Pusher] { return &s.pushers }, repo, repo.Scope(transport.PushScope), cl.base, func(tr http.RoundTripper) (*remote.Pusher, error) {
-		// The run's retry policy repeats a failed push, not the client.
-		return remote.NewPusher(remote.WithAuth(cl.auth), remote.WithTransport(tr),
-			remote.WithRetryPredicate(func(error) bool { return false }))
-	})
+	return repoScoped(ctx, cl, func(s *session) *map[string]*repoClient[remote.Pusher] { return &s.pushers },
+		repo, repo.Scope(transport.PushScope), cl.base, cl.newPusher)
+}
+
+// newPusher is a pusher over tr. The run's retry policy repeats a failed
+// push or upload, step by step, not the client; a blob is pushed
+// whatever its media type says of distribution (Nondistributable).
+func (cl *checkClient) newPusher(tr http.RoundTripper) (*remote.Pusher, error) {
+	return remote.NewPusher(remote.WithAuth(cl.auth), remote.WithTransport(tr),
+		remote.WithRetryPredicate(func(error) bool { return false }), remote.WithNondistributable)
 }
 
 // rawManifest is a manifest pushed as it was read, with its media type.

@@ -16,6 +16,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+
+	ocmanifest "github.com/airgap-ocp/oc-plugins/pkg/manifest"
 )
 
 // A kept client learns how a registry wants to be authenticated from a
@@ -212,14 +214,7 @@ func (c challengeCache) store(host string, ch *transport.Challenge) {
 	if err != nil || os.MkdirAll(c.dir, 0o700) != nil {
 		return
 	}
-	f, err := os.CreateTemp(c.dir, ".tmp-*")
-	if err != nil {
-		return
-	}
-	_, werr := f.Write(data)
-	if cerr := f.Close(); werr != nil || cerr != nil || os.Rename(f.Name(), c.path(host)) != nil {
-		_ = os.Remove(f.Name())
-	}
+	_ = ocmanifest.WriteFileAtomic(c.path(host), data, 0o600)
 }
 
 func (c challengeCache) remove(host string) {

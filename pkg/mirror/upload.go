@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net/http"
 	"sync/atomic"
 
 	"github.com/containers/image/v5/types"
@@ -49,12 +48,8 @@ func (c *checker) putBlob(ctx context.Context, sys *types.SystemContext, ref typ
 // blobPusher returns the client's pusher of blobs for repo, over the
 // uploads transport.
 func (cl *checkClient) blobPusher(ctx context.Context, repo name.Repository) (*remote.Pusher, error) {
-	return repoScoped(ctx, cl, func(s *session) *map[string]*repoClient[remote.Pusher] { return &s.blobPushers }, repo, repo.Scope(transport.PushScope), cl.uploads, func(tr http.RoundTripper) (*remote.Pusher, error) {
-		// The run's retry policy repeats a failed upload, step by step;
-		// a blob is pushed whatever its media type says of distribution.
-		return remote.NewPusher(remote.WithAuth(cl.auth), remote.WithTransport(tr),
-			remote.WithRetryPredicate(func(error) bool { return false }), remote.WithNondistributable)
-	})
+	return repoScoped(ctx, cl, func(s *session) *map[string]*repoClient[remote.Pusher] { return &s.blobPushers },
+		repo, repo.Scope(transport.PushScope), cl.uploads, cl.newPusher)
 }
 
 // streamedBlob is a blob read once from its source as it is uploaded:

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/opencontainers/go-digest"
+
+	"github.com/airgap-ocp/oc-plugins/pkg/manifest"
 )
 
 // A release image's files (image-references, release-metadata) sit in a
@@ -74,20 +76,7 @@ func (c payloadCache) store(d digest.Digest, e cachedPayload) {
 	if err != nil || os.MkdirAll(c.dir, 0o755) != nil {
 		return
 	}
-	f, err := os.CreateTemp(c.dir, ".tmp-*")
-	if err != nil {
-		return
-	}
-	_, err = f.Write(data)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), c.path(d))
-	}
-	if err != nil {
-		_ = os.Remove(f.Name())
-	}
+	_ = manifest.WriteFileAtomic(c.path(d), data, 0o644)
 	c.prune(time.Now())
 }
 
@@ -98,7 +87,8 @@ func (c payloadCache) prune(now time.Time) {
 	}
 	for _, de := range des {
 		name := de.Name()
-		if !de.Type().IsRegular() || !strings.HasSuffix(name, ".json") && !strings.HasPrefix(name, ".tmp-") {
+		// Entries, and the temporary files of writes a crash cut short.
+		if !de.Type().IsRegular() || !strings.HasSuffix(name, ".json") && !strings.Contains(name, ".tmp-") {
 			continue
 		}
 		if fi, err := de.Info(); err == nil && now.Sub(fi.ModTime()) > cacheMaxAge {
